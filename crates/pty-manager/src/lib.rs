@@ -6,8 +6,12 @@
 #![deny(missing_docs)]
 
 mod error;
+mod snapshot;
+mod status;
 
 pub use error::Error;
+pub use snapshot::ScreenSnapshot;
+pub use status::SessionStatus;
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
