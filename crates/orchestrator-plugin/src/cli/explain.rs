@@ -1,0 +1,12 @@
+//! `agent-orchestrator explain`.
+
+use std::process::ExitCode;
+
+/// Arguments of `agent-orchestrator explain`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// Runs the subcommand.
+pub fn run(_args: Args) -> ExitCode {
+    super::not_implemented("explain")
+}

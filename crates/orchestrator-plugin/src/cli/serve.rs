@@ -1,0 +1,12 @@
+//! `agent-orchestrator serve`.
+
+use std::process::ExitCode;
+
+/// Arguments of `agent-orchestrator serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// Runs the subcommand.
+pub fn run(_args: Args) -> ExitCode {
+    super::not_implemented("serve")
+}
