@@ -8,10 +8,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::time::Instant;
 
+mod vendor_xterm;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("vendor-xterm") => vendor_xterm::run(),
         Some("help" | "--help" | "-h") | None => {
             print_help();
             ExitCode::SUCCESS
@@ -28,7 +31,8 @@ fn print_help() {
     eprintln!(
         "usage: cargo xtask <task>\n\n\
          tasks:\n  \
-         ci     fmt --check, clippy -D warnings, docs, tests (exactly what CI runs)"
+         ci     fmt --check, clippy -D warnings, docs, tests (exactly what CI runs)\n  \
+         vendor-xterm  fetch xterm.js + fit addon from npm into crates/pty-console/assets/vendor"
     );
 }
 
