@@ -5,12 +5,30 @@
 //! engine to tell what each session is doing.
 #![deny(missing_docs)]
 
+mod adapter;
+mod clock;
 mod error;
+mod explain;
+mod rules;
 mod snapshot;
+mod stall;
 mod status;
 
+pub use adapter::{Adapter, DeclarativeAdapter, ShellAdapter};
+pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::Error;
+pub use explain::{
+    Detector, Explanation, LoginInfo, Observation, ObservedHit, PromptHit, PromptInfo, RuleMatch,
+    ScreenState, TURN_OUTPUT_MAX, explain,
+};
+pub use rules::{
+    AdapterManifest, CompiledRule, Evaluation, InputStyle, LoginMethod, MANIFEST_SCHEMA,
+    PromptType, Region, Response, ResponseSpec, RuleHit, RuleSet, RuleSpec, Signal, region_text,
+};
 pub use snapshot::ScreenSnapshot;
+pub use stall::{
+    Classification, Normalizer, StallClassifier, StallConfig, StallContext, redact_for_classifier,
+};
 pub use status::SessionStatus;
 
 /// Result type of this crate.
