@@ -34,4 +34,45 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A session with this id already exists.
+    #[error("session already exists: {0}")]
+    SessionExists(String),
+    /// A caller-given session id is not `[A-Za-z0-9._-]{1,64}`.
+    #[error("invalid session id: {0:?} (allowed: 1-64 of A-Z a-z 0-9 . _ -)")]
+    InvalidId(String),
+    /// The session exists but its process has exited or is being stopped.
+    #[error("session not running: {0}")]
+    SessionNotRunning(String),
+    /// The program to run was not found (or is not executable).
+    #[error("program not found: {program}")]
+    ProgramNotFound {
+        /// The program as given.
+        program: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The working directory does not exist or is not a directory.
+    #[error("working directory not found: {0}")]
+    WorkdirNotFound(std::path::PathBuf),
+    /// Starting the program failed for another reason.
+    #[error("failed to spawn {program}")]
+    Spawn {
+        /// The program as given.
+        program: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A terminal size with zero columns or rows.
+    #[error("invalid terminal size: {cols}x{rows} (both must be at least 1)")]
+    InvalidSize {
+        /// Requested columns.
+        cols: u16,
+        /// Requested rows.
+        rows: u16,
+    },
+    /// The manager's reactor thread is gone (the manager was shut down).
+    #[error("manager is shut down")]
+    ManagerClosed,
 }

@@ -6,26 +6,47 @@
 #![deny(missing_docs)]
 
 mod adapter;
+mod autorespond;
 mod clock;
+mod env;
 mod error;
+pub mod events;
 mod explain;
+pub mod keys;
+mod manager;
+mod pty;
+mod reactor;
+mod ring;
 mod rules;
+mod screen;
+mod session;
 mod snapshot;
 mod stall;
 mod status;
 
 pub use adapter::{Adapter, DeclarativeAdapter, ShellAdapter};
+pub use autorespond::{AUDIT_CAPACITY, AuditRecord, AuditSource, AutoResponsePolicy, ReportReason, decide};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::Error;
+pub use events::{ExitInfo, Message, MessageKind, SessionEvent, SessionInfo, SessionMetrics};
 pub use explain::{
     Detector, Explanation, LoginInfo, Observation, ObservedHit, PromptHit, PromptInfo, RuleMatch,
     ScreenState, TURN_OUTPUT_MAX, explain,
 };
+pub use manager::{
+    Attachment, DEFAULT_STOP_GRACE, OutputChunk, PtyManager, SHUTDOWN_GRACE, SpawnConfig,
+};
+pub use ring::RawRing;
 pub use rules::{
     AdapterManifest, CompiledRule, Evaluation, InputStyle, LoginMethod, MANIFEST_SCHEMA,
     PromptType, Region, Response, ResponseSpec, RuleHit, RuleSet, RuleSpec, Signal, region_text,
 };
+pub use screen::{DEFAULT_SCROLLBACK, Screen};
 pub use snapshot::ScreenSnapshot;
+pub use session::{
+    Action, BlockingPromptInfo, CompletionSource, DetectionEvent, HookEvent, SessionConfig,
+    SessionMachine,
+};
 pub use stall::{
     Classification, Normalizer, StallClassifier, StallConfig, StallContext, redact_for_classifier,
 };

@@ -1,0 +1,1300 @@
+//! The reactor: one thread per manager owning every master fd, pidfd and timer.
+//!
+//! It sleeps in `mio::Poll` until a fd is ready, a command arrives (through the waker) or the
+//! next timer is due, so an idle manager never wakes up. Readable masters are read until
+//! `WouldBlock`; each chunk goes to the screen model, the raw ring and the subscribers. After a
+//! batch, [`Reactor::detect_pass`] runs once per session whose screen changed: that is where the
+//! detection engine plugs in.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Child;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::events::{ExitInfo, Message, MessageKind, SessionInfo, SessionMetrics, now_ms};
+use crate::manager::{OutputChunk, SpawnConfig};
+use crate::pty::{self, Spawned};
+use crate::ring::RawRing;
+use crate::{Error, Result, Screen, SessionEvent, SessionStatus, keys};
+
+const WAKER: Token = Token(usize::MAX);
+/// Read buffer; one chunk handed downstream is at most this big.
+const READ_BUF: usize = 64 * 1024;
+/// Bytes read from one session before others get a turn (fairness under a flood).
+const READ_BUDGET: usize = 1 << 20;
+/// After the program exited, how long to wait for the rest of the output while another process
+/// still holds the terminal open.
+const EXIT_DRAIN: Duration = Duration::from_millis(100);
+/// Exit check period where no pidfd is available.
+const REAP_TICK: Duration = Duration::from_millis(100);
+/// Between keys of one `send_keys` (BEHAVIOR.md §2.1 `key_stagger_ms`).
+const KEY_STAGGER: Duration = Duration::from_millis(50);
+/// Submit verification window after Enter, and the gap between retries (BEHAVIOR.md §2.3).
+const SUBMIT_CHECK: Duration = Duration::from_millis(1000);
+const SUBMIT_RETRY: Duration = Duration::from_millis(500);
+/// Enter presses in all (the first plus two retries).
+const SUBMIT_ATTEMPTS: u32 = 3;
+/// Texts longer than this are pasted rather than typed.
+const PASTE_OVER: usize = 200;
+
+pub(crate) type Reply<T> = SyncSender<Result<T>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// State shared between the handle and the reactor.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// Every known session, live and stopped (tombstones), by id.
+    pub table: Mutex<HashMap<String, Arc<Mutex<SessionState>>>>,
+    pub event_subs: Mutex<Vec<SyncSender<SessionEvent>>>,
+}
+
+impl Shared {
+    pub(crate) fn emit(&self, event: SessionEvent) {
+        let mut subs = lock(&self.event_subs);
+        subs.retain(|tx| {
+            !matches!(
+                tx.try_send(event.clone()),
+                Err(TrySendError::Disconnected(_))
+            )
+        });
+    }
+}
+
+/// An output subscriber and what it missed.
+pub(crate) struct Subscriber {
+    tx: SyncSender<OutputChunk>,
+    dropped_chunks: u64,
+    dropped_bytes: u64,
+}
+
+impl Subscriber {
+    pub(crate) fn new(tx: SyncSender<OutputChunk>) -> Self {
+        Subscriber {
+            tx,
+            dropped_chunks: 0,
+            dropped_bytes: 0,
+        }
+    }
+}
+
+/// The part of a session the handle can read: guarded by one mutex, held briefly by the reactor
+/// once per chunk.
+pub(crate) struct SessionState {
+    pub info: SessionInfo,
+    pub screen: Screen,
+    pub ring: RawRing,
+    pub subscribers: Vec<Subscriber>,
+    pub metrics: SessionMetrics,
+    pub msg_seq: u64,
+}
+
+impl SessionState {
+    pub(crate) fn new(info: SessionInfo, cfg: &SpawnConfig) -> Self {
+        SessionState {
+            info,
+            screen: Screen::with_scrollback(cfg.cols, cfg.rows, cfg.scrollback),
+            ring: RawRing::new(cfg.ring_bytes),
+            subscribers: Vec::new(),
+            metrics: SessionMetrics::default(),
+            msg_seq: 0,
+        }
+    }
+
+    /// Sets the status; returns the `StatusChanged` event when it changed.
+    fn set_status(&mut self, to: SessionStatus) -> Option<SessionEvent> {
+        let from = self.info.status;
+        if from == to {
+            return None;
+        }
+        self.info.status = to;
+        Some(SessionEvent::StatusChanged {
+            session: self.info.clone(),
+            from,
+            to,
+        })
+    }
+
+    fn next_message(&mut self, kind: MessageKind, content: String) -> Message {
+        self.msg_seq += 1;
+        Message {
+            id: format!("{}-msg-{}", self.info.id, self.msg_seq),
+            session_id: self.info.id.clone(),
+            direction: "inbound",
+            kind,
+            content,
+            timestamp_ms: now_ms(),
+        }
+    }
+}
+
+/// A verified submit in progress (BEHAVIOR.md §2.3 step 4).
+struct Submit {
+    message_id: String,
+    /// Text whose presence on the cursor row means Enter did not take.
+    probe: String,
+    attempts: u32,
+}
+
+/// The reactor's side of a session: fds, child, queues, timers' bookkeeping.
+pub(crate) struct Live {
+    id: String,
+    serial: u64,
+    state: Arc<Mutex<SessionState>>,
+    master: File,
+    pidfd: Option<OwnedFd>,
+    child: Child,
+    min_enter_delay: Duration,
+    menu_marker: Option<String>,
+    outq: VecDeque<u8>,
+    want_write: bool,
+    /// The program exited (pidfd readable); not yet reaped.
+    exited: bool,
+    /// The master reported end of file / hang-up.
+    eof: bool,
+    reaped: bool,
+    stopping: bool,
+    stop_waiters: Vec<Reply<SessionInfo>>,
+    keys: VecDeque<String>,
+    keys_timer: bool,
+    submit: Option<Submit>,
+    turn: u64,
+    dirty: bool,
+}
+
+impl Live {
+    pub(crate) fn new(
+        id: String,
+        state: Arc<Mutex<SessionState>>,
+        spawned: Spawned,
+        cfg: &SpawnConfig,
+    ) -> Self {
+        Live {
+            id,
+            serial: 0,
+            state,
+            master: spawned.master,
+            pidfd: spawned.pidfd,
+            child: spawned.child,
+            min_enter_delay: cfg.min_enter_delay,
+            menu_marker: cfg.menu_marker.clone(),
+            outq: VecDeque::new(),
+            want_write: false,
+            exited: false,
+            eof: false,
+            reaped: false,
+            stopping: false,
+            stop_waiters: Vec::new(),
+            keys: VecDeque::new(),
+            keys_timer: false,
+            submit: None,
+            turn: 0,
+            dirty: false,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the group and the session with `signal`. Only while unreaped (see `pty::kill_group`).
+    fn kill_all(&self, signal: libc::c_int) {
+        if !self.reaped {
+            pty::kill_group(self.pid(), signal);
+            pty::kill_session(self.pid(), signal);
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        // Whatever path drops a session (shutdown, a failed registration, a panic unwinding the
+        // reactor), nothing it started outlives it.
+        if !self.reaped {
+            self.kill_all(libc::SIGKILL);
+            let _ = self.child.wait();
+            self.reaped = true;
+        }
+    }
+}
+
+/// Commands from the handle.
+pub(crate) enum Command {
+    Register(Box<Live>),
+    WriteRaw {
+        id: String,
+        bytes: Vec<u8>,
+        reply: Reply<()>,
+    },
+    Paste {
+        id: String,
+        text: String,
+        bracketed: bool,
+        reply: Reply<()>,
+    },
+    Send {
+        id: String,
+        text: String,
+        reply: Reply<String>,
+    },
+    Keys {
+        id: String,
+        names: Vec<String>,
+        reply: Reply<()>,
+    },
+    Menu {
+        id: String,
+        index: usize,
+        reply: Reply<()>,
+    },
+    Resize {
+        id: String,
+        cols: u16,
+        rows: u16,
+        reply: Reply<()>,
+    },
+    Stop {
+        id: String,
+        grace: Duration,
+        force: bool,
+        reply: Reply<SessionInfo>,
+    },
+    Shutdown,
+}
+
+/// What a timer does when it fires. Turn-guarded kinds are dropped if the session's turn moved on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TimerKind {
+    /// Enter after the text of a `send`.
+    Enter,
+    /// Check that Enter took.
+    SubmitCheck,
+    /// Next key of a `send_keys`.
+    KeyStagger,
+    /// Grace of `stop` is over: `SIGKILL`.
+    StopKill,
+    /// The program exited; stop waiting for more output.
+    ExitDrain,
+    /// No pidfd: check for exit.
+    ReapTick,
+    /// Reserved for the detection engine (settle, debounce, stall timers), numbered by it.
+    #[allow(dead_code)]
+    Detection(u16),
+}
+
+impl TimerKind {
+    fn turn_guarded(self) -> bool {
+        matches!(
+            self,
+            TimerKind::Enter
+                | TimerKind::SubmitCheck
+                | TimerKind::KeyStagger
+                | TimerKind::Detection(_)
+        )
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    at: Instant,
+    seq: u64,
+    slot: usize,
+    serial: u64,
+    turn: u64,
+    kind: TimerKind,
+}
+
+pub(crate) struct Reactor {
+    poll: Poll,
+    shared: Arc<Shared>,
+    rx: Receiver<Command>,
+    slots: Vec<Option<Live>>,
+    free: Vec<usize>,
+    by_id: HashMap<String, usize>,
+    timers: BinaryHeap<Reverse<Timer>>,
+    seq: u64,
+    serials: u64,
+    buf: Vec<u8>,
+    /// Sessions whose read budget ran out with data left (edge-triggered: read again next turn).
+    carry: Vec<usize>,
+    /// Sessions with new output since the last detection pass.
+    dirty: Vec<usize>,
+    shutting_down: bool,
+}
+
+fn master_token(slot: usize) -> Token {
+    Token(slot << 1)
+}
+fn pidfd_token(slot: usize) -> Token {
+    Token((slot << 1) | 1)
+}
+
+impl Reactor {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        rx: Receiver<Command>,
+    ) -> io::Result<(Self, Arc<Waker>)> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        Ok((
+            Reactor {
+                poll,
+                shared,
+                rx,
+                slots: Vec::new(),
+                free: Vec::new(),
+                by_id: HashMap::new(),
+                timers: BinaryHeap::new(),
+                seq: 0,
+                serials: 0,
+                buf: vec![0; READ_BUF],
+                carry: Vec::new(),
+                dirty: Vec::new(),
+                shutting_down: false,
+            },
+            waker,
+        ))
+    }
+
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        while !self.shutting_down {
+            let timeout = if self.carry.is_empty() {
+                self.timers
+                    .peek()
+                    .map(|Reverse(t)| t.at.saturating_duration_since(Instant::now()))
+            } else {
+                Some(Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // A broken poll cannot recover; dropping the sessions kills them.
+                break;
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    WAKER => self.commands(),
+                    Token(t) => {
+                        let slot = t >> 1;
+                        if t & 1 == 1 {
+                            self.child_exited(slot);
+                        } else {
+                            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                                self.read(slot);
+                            }
+                            if ev.is_writable() {
+                                self.flush(slot);
+                            }
+                        }
+                    }
+                }
+            }
+            for slot in std::mem::take(&mut self.carry) {
+                self.read(slot);
+            }
+            self.fire_timers();
+            self.after_batch();
+        }
+        self.kill_everything();
+    }
+
+    fn live(&mut self, slot: usize) -> Option<&mut Live> {
+        self.slots.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    fn slot_of(&self, id: &str) -> Result<usize> {
+        if let Some(&slot) = self.by_id.get(id) {
+            return Ok(slot);
+        }
+        // Known but finished, or unknown.
+        if lock(&self.shared.table).contains_key(id) {
+            Err(Error::SessionNotRunning(id.to_owned()))
+        } else {
+            Err(Error::SessionNotFound(id.to_owned()))
+        }
+    }
+
+    /// The slot of a session that still accepts input.
+    fn input_slot(&mut self, id: &str) -> Result<usize> {
+        let slot = self.slot_of(id)?;
+        let live = self
+            .live(slot)
+            .ok_or_else(|| Error::SessionNotFound(id.to_owned()))?;
+        if live.stopping || live.exited || live.eof {
+            return Err(Error::SessionNotRunning(id.to_owned()));
+        }
+        Ok(slot)
+    }
+
+    fn schedule(&mut self, slot: usize, after: Duration, kind: TimerKind) {
+        let Some(live) = self.slots.get(slot).and_then(Option::as_ref) else {
+            return;
+        };
+        self.seq += 1;
+        let timer = Timer {
+            at: Instant::now() + after,
+            seq: self.seq,
+            slot,
+            serial: live.serial,
+            turn: live.turn,
+            kind,
+        };
+        self.timers.push(Reverse(timer));
+    }
+
+    // ---- commands -------------------------------------------------------------------------
+
+    fn commands(&mut self) {
+        loop {
+            match self.rx.try_recv() {
+                Ok(cmd) => self.command(cmd),
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    self.shutting_down = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Register(live) => self.register(*live),
+            Command::WriteRaw { id, bytes, reply } => {
+                let r = self
+                    .input_slot(&id)
+                    .map(|slot| self.queue_write(slot, &bytes));
+                let _ = reply.send(r);
+            }
+            Command::Paste {
+                id,
+                text,
+                bracketed,
+                reply,
+            } => {
+                let _ = reply.send(self.paste(&id, &text, bracketed));
+            }
+            Command::Send { id, text, reply } => {
+                let _ = reply.send(self.send(&id, &text));
+            }
+            Command::Keys { id, names, reply } => {
+                let _ = reply.send(self.keys(&id, names));
+            }
+            Command::Menu { id, index, reply } => {
+                let r = self.menu_keys(&id, index).and_then(|k| self.keys(&id, k));
+                let _ = reply.send(r);
+            }
+            Command::Resize {
+                id,
+                cols,
+                rows,
+                reply,
+            } => {
+                let _ = reply.send(self.resize(&id, cols, rows));
+            }
+            Command::Stop {
+                id,
+                grace,
+                force,
+                reply,
+            } => self.stop(&id, grace, force, reply),
+            Command::Shutdown => self.shutting_down = true,
+        }
+    }
+
+    fn register(&mut self, mut live: Live) {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        self.serials += 1;
+        live.serial = self.serials;
+        let registry = self.poll.registry();
+        let fd = live.master.as_raw_fd();
+        if let Err(e) =
+            registry.register(&mut SourceFd(&fd), master_token(slot), Interest::READABLE)
+        {
+            self.fail(live, slot, format!("registering the pty master: {e}"));
+            return;
+        }
+        let mut tick = false;
+        if let Some(pidfd) = &live.pidfd {
+            let pfd = pidfd.as_raw_fd();
+            if registry
+                .register(&mut SourceFd(&pfd), pidfd_token(slot), Interest::READABLE)
+                .is_err()
+            {
+                tick = true;
+            }
+        } else {
+            tick = true;
+        }
+        let events = {
+            let mut st = lock(&live.state);
+            let changed = SessionEvent::StatusChanged {
+                session: st.info.clone(),
+                from: SessionStatus::Pending,
+                to: SessionStatus::Starting,
+            };
+            vec![
+                changed,
+                SessionEvent::Started {
+                    session: st.info.clone(),
+                },
+            ]
+            .into_iter()
+            .chain(st.set_status(SessionStatus::Starting))
+            .collect::<Vec<_>>()
+        };
+        self.by_id.insert(live.id.clone(), slot);
+        self.slots[slot] = Some(live);
+        for e in events {
+            self.shared.emit(e);
+        }
+        if tick {
+            self.schedule(slot, REAP_TICK, TimerKind::ReapTick);
+        }
+        // Output may already be waiting (edge-triggered registration after the child started).
+        self.read(slot);
+    }
+
+    /// A session whose PTY failed while it lived: status `error`, its group killed, then reaped
+    /// like any other exit.
+    fn fail(&mut self, live: Live, slot: usize, error: String) {
+        let session = {
+            let mut st = lock(&live.state);
+            let ev = st.set_status(SessionStatus::Error);
+            st.subscribers.clear();
+            if let Some(ev) = ev {
+                self.shared.emit(ev);
+            }
+            st.info.clone()
+        };
+        self.shared.emit(SessionEvent::Error { session, error });
+        self.free.push(slot);
+        drop(live); // kills and reaps
+    }
+
+    fn queue_write(&mut self, slot: usize, bytes: &[u8]) {
+        if let Some(live) = self.live(slot) {
+            live.outq.extend(bytes);
+        }
+        self.flush(slot);
+    }
+
+    fn flush(&mut self, slot: usize) {
+        let Some(live) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let mut written = 0u64;
+        while !live.outq.is_empty() {
+            let (front, _) = live.outq.as_slices();
+            match (&live.master).write(front) {
+                Ok(0) => break,
+                Ok(n) => {
+                    live.outq.drain(..n);
+                    written += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    // The terminal is gone (the program exited); input has nowhere to go.
+                    live.outq.clear();
+                    break;
+                }
+            }
+        }
+        if written > 0 {
+            let mut st = lock(&live.state);
+            st.metrics.bytes_in += written;
+            st.metrics.last_activity_ms = now_ms();
+            st.info.last_activity_ms = st.metrics.last_activity_ms;
+        }
+        let want = !live.outq.is_empty();
+        if want != live.want_write && !live.eof {
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let fd = live.master.as_raw_fd();
+            if self
+                .poll
+                .registry()
+                .reregister(&mut SourceFd(&fd), master_token(slot), interest)
+                .is_ok()
+            {
+                live.want_write = want;
+            }
+        }
+    }
+
+    fn paste(&mut self, id: &str, text: &str, bracketed: bool) -> Result<()> {
+        let slot = self.input_slot(id)?;
+        let live = self.live(slot).expect("slot checked");
+        let paste_mode = bracketed && lock(&live.state).screen.bracketed_paste();
+        let bytes = frame_text(text, paste_mode);
+        let ev = {
+            let mut st = lock(&live.state);
+            SessionEvent::Message {
+                message: st.next_message(MessageKind::Paste, text.to_owned()),
+            }
+        };
+        self.queue_write(slot, &bytes);
+        self.shared.emit(ev);
+        Ok(())
+    }
+
+    fn send(&mut self, id: &str, raw: &str) -> Result<String> {
+        let slot = self.input_slot(id)?;
+        let text = format_input(raw);
+        let live = self.live(slot).expect("slot checked");
+        live.turn += 1;
+        live.keys.clear();
+        let turn = live.turn;
+        let mut events = Vec::new();
+        let (bytes, message_id) = {
+            let mut st = lock(&live.state);
+            let paste = (text.contains('\n') || text.chars().count() > PASTE_OVER)
+                && st.screen.bracketed_paste();
+            let bytes = frame_text(&text, paste);
+            st.screen.mark_turn_start();
+            st.info.turn = turn;
+            events.extend(st.set_status(SessionStatus::Busy));
+            let msg = st.next_message(MessageKind::Task, text.clone());
+            let id = msg.id.clone();
+            events.push(SessionEvent::Message { message: msg });
+            (bytes, id)
+        };
+        live.submit = Some(Submit {
+            message_id: message_id.clone(),
+            probe: submit_probe(&text),
+            attempts: 0,
+        });
+        let delay = enter_delay(live.min_enter_delay, text.len());
+        self.queue_write(slot, &bytes);
+        self.schedule(slot, delay, TimerKind::Enter);
+        for e in events {
+            self.shared.emit(e);
+        }
+        Ok(message_id)
+    }
+
+    fn keys(&mut self, id: &str, names: Vec<String>) -> Result<()> {
+        let slot = self.input_slot(id)?;
+        let live = self.live(slot).expect("slot checked");
+        let ev = {
+            let mut st = lock(&live.state);
+            SessionEvent::Message {
+                message: st.next_message(MessageKind::Keys, names.join(",")),
+            }
+        };
+        live.keys.extend(names);
+        let idle = !live.keys_timer;
+        self.shared.emit(ev);
+        if idle {
+            // First key at once, the rest on the stagger timer.
+            self.next_key(slot);
+        }
+        Ok(())
+    }
+
+    fn next_key(&mut self, slot: usize) {
+        let Some(live) = self.live(slot) else { return };
+        live.keys_timer = false;
+        let Some(name) = live.keys.pop_front() else {
+            return;
+        };
+        let app_cursor = lock(&live.state).screen.application_cursor();
+        let more = !live.keys.is_empty();
+        // Validated when queued; encoding cannot fail here.
+        if let Ok(bytes) = keys::encode_key(&name, app_cursor) {
+            self.queue_write(slot, &bytes);
+        }
+        if more {
+            if let Some(live) = self.live(slot) {
+                live.keys_timer = true;
+            }
+            self.schedule(slot, KEY_STAGGER, TimerKind::KeyStagger);
+        }
+    }
+
+    /// Key names that move a menu's highlight to option `index` and press Enter.
+    fn menu_keys(&mut self, id: &str, index: usize) -> Result<Vec<String>> {
+        let slot = self.input_slot(id)?;
+        let live = self.live(slot).expect("slot checked");
+        let lines = lock(&live.state).screen.lines();
+        let current = live
+            .menu_marker
+            .as_deref()
+            .and_then(|m| highlighted_option(&lines, m));
+        let mut out = Vec::new();
+        match current {
+            Some(cur) if cur > index => {
+                out.extend(std::iter::repeat_n("up".to_owned(), cur - index))
+            }
+            Some(cur) => out.extend(std::iter::repeat_n("down".to_owned(), index - cur)),
+            None => out.extend(std::iter::repeat_n("down".to_owned(), index)),
+        }
+        out.push("enter".to_owned());
+        Ok(out)
+    }
+
+    fn resize(&mut self, id: &str, cols: u16, rows: u16) -> Result<()> {
+        let slot = self.input_slot(id)?;
+        let live = self.live(slot).expect("slot checked");
+        pty::set_size(live.master.as_raw_fd(), cols, rows).map_err(|source| Error::Io {
+            context: format!("resizing session {id} to {cols}x{rows}"),
+            source,
+        })?;
+        lock(&live.state).screen.resize(cols, rows);
+        live.dirty = true;
+        self.dirty.push(slot);
+        Ok(())
+    }
+
+    fn stop(&mut self, id: &str, grace: Duration, force: bool, reply: Reply<SessionInfo>) {
+        let slot = match self.by_id.get(id) {
+            Some(&slot) => slot,
+            None => {
+                // Already finished: answer at once, signal nothing.
+                let state = lock(&self.shared.table).get(id).cloned();
+                let r = match state {
+                    Some(s) => Ok(lock(&s).info.clone()),
+                    None => Err(Error::SessionNotFound(id.to_owned())),
+                };
+                let _ = reply.send(r);
+                return;
+            }
+        };
+        let Some(live) = self.live(slot) else { return };
+        live.stop_waiters.push(reply);
+        if live.exited {
+            // Finishing already; the waiter is answered when it is reaped.
+            if force {
+                live.kill_all(libc::SIGKILL);
+            }
+            return;
+        }
+        let first = !live.stopping;
+        live.stopping = true;
+        live.keys.clear();
+        live.submit = None;
+        if force {
+            live.kill_all(libc::SIGKILL);
+        } else if first {
+            // SIGHUP too: interactive shells ignore SIGTERM but leave on a hang-up, as when a
+            // terminal window closes.
+            pty::kill_group(live.pid(), libc::SIGTERM);
+            pty::kill_group(live.pid(), libc::SIGHUP);
+        }
+        let ev = lock(&live.state).set_status(SessionStatus::Stopping);
+        if let Some(ev) = ev {
+            self.shared.emit(ev);
+        }
+        if first && !force {
+            self.schedule(slot, grace, TimerKind::StopKill);
+        }
+    }
+
+    // ---- I/O ------------------------------------------------------------------------------
+
+    fn read(&mut self, slot: usize) {
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut lag_events = Vec::new();
+        let mut eof = false;
+        let mut failure = None;
+        let mut any = false;
+        {
+            let Some(live) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+                self.buf = buf;
+                return;
+            };
+            if live.eof {
+                self.buf = buf;
+                return;
+            }
+            let mut budget = READ_BUDGET;
+            let mut filled = 0;
+            loop {
+                if filled == buf.len() {
+                    deliver(live, &buf[..filled], &mut lag_events);
+                    filled = 0;
+                }
+                match (&live.master).read(&mut buf[filled..]) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        any = true;
+                        filled += n;
+                        budget = budget.saturating_sub(n);
+                        if budget == 0 {
+                            self.carry.push(slot);
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    // EIO: every slave fd is closed and the buffer is empty.
+                    Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                        eof = true;
+                        break;
+                    }
+                    Err(e) => {
+                        eof = true;
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            if filled > 0 {
+                deliver(live, &buf[..filled], &mut lag_events);
+            }
+            if any && !live.dirty {
+                live.dirty = true;
+                self.dirty.push(slot);
+            }
+            if eof {
+                live.eof = true;
+                let fd = live.master.as_raw_fd();
+                let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+            }
+        }
+        self.buf = buf;
+        for e in lag_events {
+            self.shared.emit(e);
+        }
+        if let Some(err) = failure {
+            // BEHAVIOR.md §1.3 #20: a PTY error while the program lives is fatal to the session.
+            if let Some(live) = self.live(slot)
+                && !live.exited
+            {
+                {
+                    live.kill_all(libc::SIGKILL);
+                    let session = {
+                        let mut st = lock(&live.state);
+                        let ev = st.set_status(SessionStatus::Error);
+                        let info = st.info.clone();
+                        drop(st);
+                        if let Some(ev) = ev {
+                            self.shared.emit(ev);
+                        }
+                        info
+                    };
+                    self.shared.emit(SessionEvent::Error {
+                        session,
+                        error: format!("reading the pty failed: {err}"),
+                    });
+                }
+            }
+        }
+        if eof && self.live(slot).is_some_and(|l| l.exited) {
+            self.finalize(slot);
+        }
+    }
+
+    fn child_exited(&mut self, slot: usize) {
+        let Some(live) = self.live(slot) else { return };
+        if live.exited {
+            return;
+        }
+        live.exited = true;
+        live.keys.clear();
+        live.submit = None;
+        if live.stopping {
+            // The leader is a zombie now, so its pid (= group and session id) is still reserved:
+            // safe to kill what is left of the group and session before reaping.
+            live.kill_all(libc::SIGKILL);
+        }
+        if let Some(pidfd) = &live.pidfd {
+            let fd = pidfd.as_raw_fd();
+            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        }
+        // Drain what is already there; finish at end of file, or after a short wait when another
+        // process still holds the terminal.
+        self.read(slot);
+        if self.live(slot).is_some() {
+            self.schedule(slot, EXIT_DRAIN, TimerKind::ExitDrain);
+        }
+    }
+
+    /// Reaps the program, records how it ended and moves the session to the tombstones.
+    fn finalize(&mut self, slot: usize) {
+        let Some(mut live) = self.slots.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        self.by_id.remove(&live.id);
+        self.free.push(slot);
+        if !live.eof {
+            let fd = live.master.as_raw_fd();
+            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        }
+        if live.stopping {
+            live.kill_all(libc::SIGKILL);
+        }
+        let status = live.child.wait();
+        live.reaped = true;
+        let exit = match status {
+            Ok(s) => ExitInfo {
+                code: s.code(),
+                signal: s.signal(),
+            },
+            Err(_) => ExitInfo {
+                code: None,
+                signal: None,
+            },
+        };
+        let (changed, info, was_error) = {
+            let mut st = lock(&live.state);
+            st.info.exit = Some(exit);
+            let was_error = st.info.status == SessionStatus::Error;
+            let changed = if was_error {
+                None
+            } else {
+                st.set_status(SessionStatus::Stopped)
+            };
+            // Closing the subscribers' channels ends their streams after the last byte.
+            st.subscribers.clear();
+            (changed, st.info.clone(), was_error)
+        };
+        if let Some(ev) = changed {
+            self.shared.emit(ev);
+        }
+        if !was_error {
+            self.shared.emit(SessionEvent::Stopped {
+                reason: exit.reason(),
+                code: exit.code,
+                signal: exit.signal,
+                session: info.clone(),
+            });
+        }
+        for w in live.stop_waiters.drain(..) {
+            let _ = w.send(Ok(info.clone()));
+        }
+        // `live` drops here: the master closes (hang-up for anything left on the terminal).
+    }
+
+    // ---- timers ---------------------------------------------------------------------------
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while self.timers.peek().is_some_and(|Reverse(t)| t.at <= now) {
+            let Some(Reverse(t)) = self.timers.pop() else {
+                break;
+            };
+            let Some(live) = self.live(t.slot) else {
+                continue;
+            };
+            if live.serial != t.serial {
+                continue;
+            }
+            if t.kind.turn_guarded() && (t.turn != live.turn || live.stopping || live.exited) {
+                continue;
+            }
+            match t.kind {
+                TimerKind::Enter => {
+                    self.queue_write(t.slot, b"\r");
+                    if let Some(s) = self.live(t.slot).and_then(|l| l.submit.as_mut()) {
+                        s.attempts = 1;
+                    }
+                    self.schedule(t.slot, SUBMIT_CHECK, TimerKind::SubmitCheck);
+                }
+                TimerKind::SubmitCheck => self.check_submit(t.slot),
+                TimerKind::KeyStagger => self.next_key(t.slot),
+                TimerKind::StopKill => live.kill_all(libc::SIGKILL),
+                TimerKind::ExitDrain => {
+                    self.read(t.slot);
+                    self.finalize(t.slot);
+                }
+                TimerKind::ReapTick => {
+                    if live.exited {
+                        continue;
+                    }
+                    if pty::has_exited(live.pid()) {
+                        self.child_exited(t.slot);
+                    } else {
+                        self.schedule(t.slot, REAP_TICK, TimerKind::ReapTick);
+                    }
+                }
+                TimerKind::Detection(_) => {}
+            }
+        }
+    }
+
+    /// Verified submit (BEHAVIOR.md §2.3 step 4). HOOK for the detection engine: a `busy` or
+    /// `prompt` signal since Enter also counts as submitted; today only the composer is checked
+    /// (the text or a `[Pasted text #N …]` placeholder still on the cursor row means Enter did not
+    /// take).
+    fn submit_taken(&mut self, slot: usize) -> bool {
+        let Some(live) = self.live(slot) else {
+            return true;
+        };
+        let Some(submit) = &live.submit else {
+            return true;
+        };
+        if submit.probe.is_empty() {
+            return true;
+        }
+        let st = lock(&live.state);
+        let row = st.screen.row_text(st.screen.cursor().0);
+        !(row.contains(&submit.probe) || row.contains("[Pasted text #"))
+    }
+
+    fn check_submit(&mut self, slot: usize) {
+        if self.submit_taken(slot) {
+            if let Some(live) = self.live(slot) {
+                live.submit = None;
+            }
+            return;
+        }
+        let Some(live) = self.live(slot) else { return };
+        let Some(submit) = live.submit.as_mut() else {
+            return;
+        };
+        if submit.attempts < SUBMIT_ATTEMPTS {
+            submit.attempts += 1;
+            self.queue_write(slot, b"\r");
+            self.schedule(slot, SUBMIT_RETRY, TimerKind::SubmitCheck);
+        } else {
+            let submit = live.submit.take().expect("checked above");
+            let session = lock(&live.state).info.clone();
+            self.shared.emit(SessionEvent::SubmitFailed {
+                session,
+                message_id: submit.message_id,
+                attempts: submit.attempts,
+            });
+        }
+    }
+
+    // ---- after a batch --------------------------------------------------------------------
+
+    fn after_batch(&mut self) {
+        for slot in std::mem::take(&mut self.dirty) {
+            if let Some(live) = self.live(slot) {
+                live.dirty = false;
+                self.detect_pass(slot);
+            }
+        }
+    }
+
+    /// DETECTION HOOK: runs once per session whose screen changed in the last batch of reads.
+    ///
+    /// The detection engine will take a snapshot here (skipping while a synchronized update is
+    /// open), feed its state machine with `(now, observation)`, apply the returned actions
+    /// (status changes, events, allowed auto-responses through `queue_write`) and arm timers
+    /// with [`TimerKind::Detection`]. Until it lands, sessions stay `starting` (readiness is not
+    /// guessed) and this pass only flushes the query replies the screen produced.
+    fn detect_pass(&mut self, slot: usize) {
+        if self.live(slot).is_some_and(|l| !l.outq.is_empty()) {
+            self.flush(slot);
+        }
+    }
+
+    fn kill_everything(&mut self) {
+        let slots: Vec<usize> = (0..self.slots.len())
+            .filter(|&s| self.slots[s].is_some())
+            .collect();
+        for &slot in &slots {
+            if let Some(live) = self.live(slot) {
+                live.stopping = true;
+                live.kill_all(libc::SIGKILL);
+            }
+        }
+        for slot in slots {
+            self.finalize(slot);
+        }
+    }
+}
+
+/// Hands one chunk of output to the screen, the ring and the subscribers.
+fn deliver(live: &mut Live, data: &[u8], lag_events: &mut Vec<SessionEvent>) {
+    let mut st = lock(&live.state);
+    st.screen.process(data);
+    if st.screen.has_replies() {
+        let replies = st.screen.take_replies();
+        live.outq.extend(replies);
+    }
+    st.ring.push(data);
+    let now = now_ms();
+    st.metrics.bytes_out += data.len() as u64;
+    st.metrics.last_activity_ms = now;
+    st.info.last_activity_ms = now;
+    if st.subscribers.is_empty() {
+        return;
+    }
+    let chunk: Arc<[u8]> = Arc::from(data);
+    let mut dropped_now = 0;
+    let id = &live.id;
+    st.subscribers.retain_mut(|sub| {
+        if sub.dropped_chunks > 0 {
+            let notice = OutputChunk::Lagged {
+                dropped_chunks: sub.dropped_chunks,
+                dropped_bytes: sub.dropped_bytes,
+            };
+            match sub.tx.try_send(notice) {
+                Ok(()) => {
+                    lag_events.push(SessionEvent::OutputLagged {
+                        id: id.clone(),
+                        dropped_chunks: sub.dropped_chunks,
+                        dropped_bytes: sub.dropped_bytes,
+                    });
+                    sub.dropped_chunks = 0;
+                    sub.dropped_bytes = 0;
+                }
+                Err(TrySendError::Full(_)) => {
+                    sub.dropped_chunks += 1;
+                    sub.dropped_bytes += data.len() as u64;
+                    dropped_now += 1;
+                    return true;
+                }
+                Err(TrySendError::Disconnected(_)) => return false,
+            }
+        }
+        match sub.tx.try_send(OutputChunk::Data(chunk.clone())) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                sub.dropped_chunks += 1;
+                sub.dropped_bytes += data.len() as u64;
+                dropped_now += 1;
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    });
+    st.metrics.lagged_chunks += dropped_now;
+}
+
+/// BEHAVIOR.md §2.1 `enter_delay`: `max(min, min(50 + 25·ceil(len/1000), 400))` ms.
+pub(crate) fn enter_delay(min: Duration, len: usize) -> Duration {
+    let grow = 50 + 25 * len.div_ceil(1000) as u64;
+    min.max(Duration::from_millis(grow.min(400)))
+}
+
+/// The text as written: bracketed (`ESC[200~` … `ESC[201~`, inner end markers removed) when
+/// `paste_mode`, else typed with `\n` as `\r`.
+pub(crate) fn frame_text(text: &str, paste_mode: bool) -> Vec<u8> {
+    if paste_mode {
+        let inner = text.replace("\x1b[201~", "");
+        let mut out = Vec::with_capacity(inner.len() + 12);
+        out.extend_from_slice(b"\x1b[200~");
+        out.extend_from_slice(inner.as_bytes());
+        out.extend_from_slice(b"\x1b[201~");
+        out
+    } else {
+        text.replace('\n', "\r").into_bytes()
+    }
+}
+
+/// BEHAVIOR.md §2.3 step 1: strip ANSI sequences (also JSON-escaped `\u001b[…`) and control
+/// characters except `\n` and `\t`; trim.
+pub(crate) fn format_input(text: &str) -> String {
+    let text = text.replace("\\u001b", "\x1b").replace("\\u001B", "\x1b");
+    let plain = crate::ring::strip_controls(text.as_bytes());
+    plain.trim().to_owned()
+}
+
+/// What must be gone from the cursor row once Enter took: the end of the text's last line.
+fn submit_probe(text: &str) -> String {
+    let last = text.lines().last().unwrap_or("").trim();
+    let chars: Vec<char> = last.chars().collect();
+    chars[chars.len().saturating_sub(24)..].iter().collect()
+}
+
+/// The 0-based index of the highlighted option: the row starting with `marker`, numbered
+/// (`❯ 2. Yes`) or counted among the option rows above it at the same indent.
+fn highlighted_option(lines: &[String], marker: &str) -> Option<usize> {
+    let (row, line) = lines
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, l)| l.trim_start().starts_with(marker))?;
+    let after = line.trim_start()[marker.len()..].trim_start();
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    if !digits.is_empty() && after[digits.len()..].starts_with(['.', ')']) {
+        return digits.parse::<usize>().ok()?.checked_sub(1);
+    }
+    // Unnumbered: option rows above share the text column of the highlighted one.
+    let col = line.chars().count() - after.chars().count();
+    let mut above = 0;
+    for l in lines[..row].iter().rev() {
+        let indent = l.chars().count() - l.trim_start().chars().count();
+        if l.trim().is_empty() || indent != col {
+            break;
+        }
+        above += 1;
+    }
+    Some(above)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enter_delay_grows_with_length_to_a_cap() {
+        let min = Duration::from_millis(50);
+        let ms = |len| enter_delay(min, len).as_millis();
+        assert_eq!(ms(0), 50);
+        assert_eq!(ms(1), 75);
+        assert_eq!(ms(1000), 75);
+        assert_eq!(ms(1001), 100);
+        assert_eq!(ms(100_000), 400);
+        assert_eq!(enter_delay(Duration::from_millis(500), 10).as_millis(), 500);
+    }
+
+    #[test]
+    fn framing() {
+        assert_eq!(frame_text("a\nb", false), b"a\rb");
+        assert_eq!(
+            frame_text("a\x1b[201~b", true),
+            b"\x1b[200~ab\x1b[201~".to_vec()
+        );
+    }
+
+    #[test]
+    fn input_is_cleaned() {
+        assert_eq!(
+            format_input("  \x1b[31mred\x1b[0m\x07 text\n\tx  "),
+            "red text\n\tx"
+        );
+        assert_eq!(format_input("\\u001b[1mbold\\u001b[0m"), "bold");
+        assert_eq!(format_input("a\r\nb"), "a\nb");
+    }
+
+    #[test]
+    fn menu_highlight() {
+        let numbered: Vec<String> = ["Pick one", " 1. Yes", "❯ 2. No", " 3. Maybe"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(highlighted_option(&numbered, "❯"), Some(1));
+        let plain: Vec<String> = ["Theme", "  Dark", "  Light", "› Auto"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(highlighted_option(&plain, "›"), Some(2));
+        assert_eq!(highlighted_option(&plain, "❯"), None);
+    }
+
+    #[test]
+    fn probe_is_the_end_of_the_last_line() {
+        assert_eq!(submit_probe("hello"), "hello");
+        assert_eq!(submit_probe("first\nsecond line"), "second line");
+        assert_eq!(submit_probe(&"x".repeat(100)).len(), 24);
+    }
+}

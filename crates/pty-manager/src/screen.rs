@@ -1,0 +1,396 @@
+//! The screen model: what a person would see in a session's terminal.
+//!
+//! [`Screen`] wraps a `vt100` parser and adds what the detection engine and the console need on top
+//! of the grid: the window title (OSC 0/2), the last OSC 7501 payload, whether a synchronized update
+//! (`?2026h`) is open, replies to cursor-position queries, and a cheap count of the rows that
+//! scrolled off since the current turn began. It needs no PTY: feed it bytes, take snapshots.
+
+use std::num::NonZeroU16;
+
+use crate::ScreenSnapshot;
+
+/// Default scrollback kept by the screen model, in rows.
+///
+/// BEHAVIOR.md §2.1 names 10 000 rows; a `vt100` row costs about 30 bytes per column, so 10 000 rows
+/// at 120 columns would hold ~36 MB per busy session. Turn output is capped at 64 KiB of text
+/// (~1 000 rows), so 2 000 rows keep every row detection and turn output can use at a tenth of the
+/// cost. Callers that want more set [`crate::SpawnConfig::scrollback`].
+pub const DEFAULT_SCROLLBACK: usize = 2_000;
+
+/// The most scrolled-off rows a [`ScreenSnapshot`] carries in `scrolled`.
+pub const SNAPSHOT_SCROLLED_MAX: usize = 1_000;
+
+/// The state `vt100` reports through callbacks, kept beside the grid.
+#[derive(Debug, Default)]
+struct Extras {
+    title: String,
+    osc7501: Option<String>,
+    synchronized_update: bool,
+    /// Bytes to write back to the application (query replies), drained by the owner.
+    replies: Vec<u8>,
+    /// Rows dropped off the far end of the scrollback since the turn mark.
+    discarded_since_mark: u64,
+    /// Total rows dropped off the far end of the scrollback.
+    discarded_total: u64,
+}
+
+impl vt100::Callbacks for Extras {
+    fn set_window_title(&mut self, _: &mut vt100::Screen, title: &[u8]) {
+        self.title = String::from_utf8_lossy(title).into_owned();
+    }
+
+    fn unhandled_osc(&mut self, _: &mut vt100::Screen, params: &[&[u8]]) {
+        if params.first() == Some(&&b"7501"[..]) {
+            let payload = params[1..].join(&b';');
+            self.osc7501 = Some(String::from_utf8_lossy(&payload).into_owned());
+        }
+    }
+
+    fn unhandled_csi(
+        &mut self,
+        screen: &mut vt100::Screen,
+        i1: Option<u8>,
+        _i2: Option<u8>,
+        params: &[&[u16]],
+        c: char,
+    ) {
+        match (i1, c) {
+            // Cursor position report: the only query we answer (BEHAVIOR.md §2.2). DA1 (`CSI c`)
+            // stays unanswered on purpose: the agent CLIs work without it, and answering would
+            // make them switch key encodings we do not send.
+            (None, 'n') if params.first().and_then(|p| p.first()) == Some(&6) => {
+                let (row, col) = screen.cursor_position();
+                self.replies
+                    .extend_from_slice(format!("\x1b[{};{}R", row + 1, col + 1).as_bytes());
+            }
+            (Some(b'?'), 'h' | 'l') if params.iter().any(|p| p.first() == Some(&2026)) => {
+                self.synchronized_update = c == 'h';
+            }
+            _ => {}
+        }
+    }
+
+    fn on_scroll(&mut self, _: vt100::capture::RowContents<'_>, _alternate: bool) {
+        // Called only when a row falls off the far end of the scrollback: counting is enough to
+        // know how many of the turn's rows are still available.
+        self.discarded_since_mark += 1;
+        self.discarded_total += 1;
+    }
+}
+
+/// A terminal screen model fed with a session's output.
+///
+/// ```
+/// use pty_manager::Screen;
+/// let mut screen = Screen::new(80, 24);
+/// screen.process(b"\x1b]0;my title\x07hello\r\nworld");
+/// let snap = screen.snapshot();
+/// assert_eq!(snap.title, "my title");
+/// assert_eq!(snap.lines[0], "hello");
+/// assert_eq!(snap.lines[1], "world");
+/// assert_eq!(snap.cursor, (1, 5));
+/// ```
+pub struct Screen {
+    parser: vt100::Parser<Extras>,
+    /// Scrollback length when the turn mark was set.
+    scrollback_at_mark: usize,
+}
+
+impl std::fmt::Debug for Screen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (rows, cols) = self.parser.screen().size();
+        f.debug_struct("Screen")
+            .field("cols", &cols)
+            .field("rows", &rows)
+            .finish_non_exhaustive()
+    }
+}
+
+fn nz(v: u16) -> NonZeroU16 {
+    NonZeroU16::new(v).unwrap_or(NonZeroU16::MIN)
+}
+
+impl Screen {
+    /// A blank screen of `cols` × `rows` (a zero is treated as 1) with the default scrollback.
+    pub fn new(cols: u16, rows: u16) -> Self {
+        Self::with_scrollback(cols, rows, DEFAULT_SCROLLBACK)
+    }
+
+    /// A blank screen keeping up to `scrollback` rows that scrolled off the top.
+    pub fn with_scrollback(cols: u16, rows: u16, scrollback: usize) -> Self {
+        Screen {
+            parser: vt100::Parser::new_with_callbacks(
+                nz(rows),
+                nz(cols),
+                scrollback,
+                Extras::default(),
+            ),
+            scrollback_at_mark: 0,
+        }
+    }
+
+    /// Feeds output bytes of the application. Query replies it produced are collected; take them
+    /// with [`Screen::take_replies`].
+    pub fn process(&mut self, bytes: &[u8]) {
+        self.parser.process(bytes);
+    }
+
+    /// Bytes the application asked for (cursor-position reports), to be written to its input.
+    pub fn take_replies(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.parser.callbacks_mut().replies)
+    }
+
+    /// Whether replies are waiting in [`Screen::take_replies`].
+    pub fn has_replies(&self) -> bool {
+        !self.parser.callbacks().replies.is_empty()
+    }
+
+    /// Resizes the grid (a zero is treated as 1).
+    pub fn resize(&mut self, cols: u16, rows: u16) {
+        self.parser.screen_mut().set_size(nz(rows), nz(cols));
+    }
+
+    /// `(cols, rows)`.
+    pub fn size(&self) -> (u16, u16) {
+        let (rows, cols) = self.parser.screen().size();
+        (cols.get(), rows.get())
+    }
+
+    /// Starts a new turn: rows that scroll off from now on are reported in
+    /// [`ScreenSnapshot::scrolled`]; earlier ones no longer are.
+    pub fn mark_turn_start(&mut self) {
+        self.scrollback_at_mark = self.parser.screen().scrollback_len();
+        self.parser.callbacks_mut().discarded_since_mark = 0;
+    }
+
+    /// How many rows scrolled off the top since [`Screen::mark_turn_start`] (including rows no
+    /// longer kept).
+    pub fn scrolled_since_mark(&self) -> u64 {
+        let now = self.parser.screen().scrollback_len();
+        let extras = self.parser.callbacks();
+        // Each discard removed one row that was there at the mark or arrived since.
+        (now as u64 + extras.discarded_since_mark).saturating_sub(self.scrollback_at_mark as u64)
+    }
+
+    /// Total rows that scrolled off the top of the main screen since creation.
+    pub fn scrolled_total(&self) -> u64 {
+        self.parser.screen().scrollback_len() as u64 + self.parser.callbacks().discarded_total
+    }
+
+    /// The window title set with OSC 0 or OSC 2 (empty when never set).
+    pub fn title(&self) -> &str {
+        &self.parser.callbacks().title
+    }
+
+    /// Whether a synchronized update (`?2026h`) is open.
+    pub fn synchronized_update(&self) -> bool {
+        self.parser.callbacks().synchronized_update
+    }
+
+    /// Whether the application enabled bracketed paste (`?2004h`).
+    pub fn bracketed_paste(&self) -> bool {
+        self.parser.screen().bracketed_paste()
+    }
+
+    /// Whether cursor keys are in application mode (`?1h`).
+    pub fn application_cursor(&self) -> bool {
+        self.parser.screen().application_cursor()
+    }
+
+    /// Whether the alternate screen is active.
+    pub fn alternate_screen(&self) -> bool {
+        self.parser.screen().alternate_screen()
+    }
+
+    /// Cursor `(row, col)`, 0-based.
+    pub fn cursor(&self) -> (u16, u16) {
+        self.parser.screen().cursor_position()
+    }
+
+    /// The text of visible row `row` with trailing blanks trimmed (empty past the last row).
+    pub fn row_text(&self, row: u16) -> String {
+        let screen = self.parser.screen();
+        let (_, cols) = screen.size();
+        screen
+            .rows(0, cols.get())
+            .nth(row as usize)
+            .map(|r| r.trim_end().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The visible rows, top to bottom, trailing blanks trimmed.
+    pub fn lines(&self) -> Vec<String> {
+        let screen = self.parser.screen();
+        let (_, cols) = screen.size();
+        screen
+            .rows(0, cols.get())
+            .map(|r| r.trim_end().to_owned())
+            .collect()
+    }
+
+    /// Up to `max` rows that scrolled off since the turn mark and are still kept, oldest first.
+    pub fn scrolled_rows(&mut self, max: usize) -> Vec<String> {
+        let kept = self.parser.screen().scrollback_len();
+        let want = (self.scrolled_since_mark().min(kept as u64) as usize).min(max);
+        if want == 0 {
+            return Vec::new();
+        }
+        let (rows, cols) = self.parser.screen().size();
+        let rows = rows.get() as usize;
+        let mut out = Vec::with_capacity(want);
+        // vt100 shows scrollback by shifting the view up; read the newest `want` rows in windows of
+        // at most one screen height, oldest window first.
+        let mut offset = want;
+        while offset > 0 {
+            let take = offset.min(rows);
+            self.parser.screen_mut().set_scrollback(offset);
+            out.extend(
+                self.parser
+                    .screen()
+                    .rows(0, cols.get())
+                    .take(take)
+                    .map(|r| r.trim_end().to_owned()),
+            );
+            offset -= take;
+        }
+        self.parser.screen_mut().set_scrollback(0);
+        out
+    }
+
+    /// Everything a person would read now, as plain data.
+    pub fn snapshot(&mut self) -> ScreenSnapshot {
+        let scrolled = self.scrolled_rows(SNAPSHOT_SCROLLED_MAX);
+        let screen = self.parser.screen();
+        let (rows, cols) = screen.size();
+        let extras = self.parser.callbacks();
+        ScreenSnapshot {
+            cols: cols.get(),
+            rows: rows.get(),
+            lines: self.lines(),
+            cursor: screen.cursor_position(),
+            cursor_visible: !screen.hide_cursor(),
+            title: extras.title.clone(),
+            alternate_screen: screen.alternate_screen(),
+            bracketed_paste: screen.bracketed_paste(),
+            application_cursor: screen.application_cursor(),
+            synchronized_update: extras.synchronized_update,
+            scrolled,
+            osc7501: extras.osc7501.clone(),
+        }
+    }
+
+    /// Bytes that paint the current screen (contents, attributes, cursor, input modes and title)
+    /// on a blank terminal of the same size: what a late-joining viewer gets before the live stream.
+    pub fn formatted_state(&self) -> Vec<u8> {
+        let screen = self.parser.screen();
+        let mut out = Vec::new();
+        let title = &self.parser.callbacks().title;
+        if !title.is_empty() {
+            // Control characters cannot be part of a title sequence.
+            let clean: String = title.chars().filter(|c| !c.is_control()).collect();
+            out.extend_from_slice(format!("\x1b]2;{clean}\x07").as_bytes());
+        }
+        if screen.alternate_screen() {
+            out.extend_from_slice(b"\x1b[?1049h");
+        }
+        out.extend_from_slice(screen.state_formatted().as_bytes());
+        out
+    }
+
+    /// The underlying `vt100` screen, for callers that need cell attributes.
+    pub fn vt100(&self) -> &vt100::Screen {
+        self.parser.screen()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_from_osc_0_and_2() {
+        let mut s = Screen::new(40, 5);
+        s.process(b"\x1b]0;first\x07");
+        assert_eq!(s.title(), "first");
+        s.process(b"\x1b]2;second\x1b\\");
+        assert_eq!(s.snapshot().title, "second");
+    }
+
+    #[test]
+    fn osc_7501_payload_captured() {
+        let mut s = Screen::new(40, 5);
+        s.process(b"\x1b]7501;state=working;x=1\x07");
+        assert_eq!(s.snapshot().osc7501.as_deref(), Some("state=working;x=1"));
+    }
+
+    #[test]
+    fn cursor_position_query_is_answered_and_da1_is_not() {
+        let mut s = Screen::new(40, 5);
+        s.process(b"ab\r\ncd\x1b[6n");
+        assert_eq!(s.take_replies(), b"\x1b[2;3R");
+        s.process(b"\x1b[c\x1b[0c");
+        assert!(s.take_replies().is_empty());
+    }
+
+    #[test]
+    fn synchronized_output_tracked() {
+        let mut s = Screen::new(40, 5);
+        s.process(b"\x1b[?2026h");
+        assert!(s.synchronized_update());
+        s.process(b"\x1b[?25;2026l");
+        assert!(!s.synchronized_update());
+    }
+
+    #[test]
+    fn modes_tracked() {
+        let mut s = Screen::new(40, 5);
+        s.process(b"\x1b[?2004h\x1b[?1h\x1b[?1049h");
+        let snap = s.snapshot();
+        assert!(snap.bracketed_paste && snap.application_cursor && snap.alternate_screen);
+        s.process(b"\x1b[?2004l\x1b[?1l\x1b[?1049l");
+        let snap = s.snapshot();
+        assert!(!snap.bracketed_paste && !snap.application_cursor && !snap.alternate_screen);
+    }
+
+    #[test]
+    fn scrolled_rows_since_mark() {
+        let mut s = Screen::with_scrollback(20, 3, 5);
+        s.process(b"old1\r\nold2\r\nold3\r\nold4\r\n");
+        s.mark_turn_start();
+        assert!(s.snapshot().scrolled.is_empty());
+        s.process(b"new1\r\nnew2\r\nnew3\r\nnew4\r\n");
+        // Screen shows new3, new4, blank; old3, old4, new1, new2 scrolled off since the mark.
+        assert_eq!(s.snapshot().scrolled, vec!["old3", "old4", "new1", "new2"]);
+        assert_eq!(s.scrolled_since_mark(), 4);
+        // Beyond the scrollback capacity only the newest kept rows come back, count stays exact.
+        for i in 0..10 {
+            s.process(format!("more{i}\r\n").as_bytes());
+        }
+        assert_eq!(s.scrolled_since_mark(), 14);
+        let rows = s.snapshot().scrolled;
+        assert_eq!(rows.len(), 5);
+        assert_eq!(rows.last().map(String::as_str), Some("more7"));
+        // The visible screen is unchanged by reading scrollback.
+        assert_eq!(s.lines()[0], "more8");
+    }
+
+    #[test]
+    fn resize_changes_grid() {
+        let mut s = Screen::new(120, 40);
+        s.resize(80, 24);
+        assert_eq!(s.size(), (80, 24));
+        let snap = s.snapshot();
+        assert_eq!((snap.cols, snap.rows, snap.lines.len()), (80, 24, 24));
+    }
+
+    #[test]
+    fn formatted_state_repaints_the_same_screen() {
+        let mut s = Screen::new(30, 4);
+        s.process(b"\x1b]2;t\x07\x1b[31mred\x1b[0m plain\r\nline two");
+        let mut copy = Screen::new(30, 4);
+        copy.process(&s.formatted_state());
+        assert_eq!(copy.lines(), s.lines());
+        assert_eq!(copy.cursor(), s.cursor());
+        assert_eq!(copy.title(), "t");
+    }
+}

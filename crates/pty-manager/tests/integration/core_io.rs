@@ -1,0 +1,170 @@
+//! Bytes in and out of real PTYs: echo, size, tty, keys, paste, volume.
+
+use std::time::Duration;
+
+use pty_manager::{OutputChunk, PtyManager, SessionEvent, SpawnConfig};
+
+use crate::core_support::*;
+
+fn sh(script: &str) -> SpawnConfig {
+    SpawnConfig::new("/bin/sh").args(["-c", script])
+}
+
+#[test]
+fn echo_round_trip() {
+    let mgr = PtyManager::new().unwrap();
+    let s = mgr.spawn(SpawnConfig::new("cat")).unwrap();
+    mgr.write_raw(&s.id, b"hello pty\r").unwrap();
+    let text = wait_screen(&mgr, &s.id, "hello pty\nhello pty");
+    // The terminal echoed the line, then cat printed it.
+    assert!(text.starts_with("hello pty\nhello pty"), "{text}");
+    let m = mgr.metrics(&s.id).unwrap();
+    assert_eq!(m.bytes_in, 10);
+    assert!(m.bytes_out >= 22, "{m:?}");
+    assert_eq!(mgr.logs(&s.id, 10).unwrap(), ["hello pty", "hello pty"]);
+}
+
+#[test]
+fn stty_size_sees_size_and_resize() {
+    let mgr = PtyManager::new().unwrap();
+    let s = mgr
+        .spawn(sh("stty size; read x; stty size; read x").size(100, 30))
+        .unwrap();
+    wait_screen(&mgr, &s.id, "30 100");
+    mgr.resize(&s.id, 90, 20).unwrap();
+    mgr.write_raw(&s.id, b"\r").unwrap();
+    wait_screen(&mgr, &s.id, "20 90");
+    let snap = mgr.snapshot(&s.id).unwrap();
+    assert_eq!((snap.cols, snap.rows, snap.lines.len()), (90, 20, 20));
+}
+
+#[test]
+fn child_sees_a_terminal() {
+    let mgr = PtyManager::new().unwrap();
+    let events = mgr.events();
+    let s = mgr
+        .spawn(sh(
+            "test -t 0 && test -t 1 && test -t 2 && echo ALL-TTY; tty; echo \"TERM=$TERM\"",
+        ))
+        .unwrap();
+    let stopped = wait_stopped(&events, &s.id);
+    let text = mgr.snapshot(&s.id).unwrap().lines.join("\n");
+    assert!(text.contains("ALL-TTY"), "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("TERM=xterm-256color"), "{text}");
+    assert!(matches!(
+        stopped,
+        SessionEvent::Stopped { code: Some(0), .. }
+    ));
+}
+
+#[test]
+fn ctrl_c_interrupts_sleep() {
+    let mgr = PtyManager::new().unwrap();
+    let events = mgr.events();
+    let s = mgr.spawn(SpawnConfig::new("sleep").args(["100"])).unwrap();
+    // Give sleep a moment to be the foreground process (it is from exec on; this only avoids
+    // racing the exec itself).
+    std::thread::sleep(Duration::from_millis(200));
+    mgr.send_keys(&s.id, &["ctrl+c"]).unwrap();
+    match wait_stopped(&events, &s.id) {
+        SessionEvent::Stopped { signal, reason, .. } => {
+            assert_eq!(signal, Some(libc::SIGINT));
+            assert_eq!(reason, "signal SIGINT");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn paste_100k_into_cat_is_byte_exact() {
+    let dir = temp_dir("paste");
+    let out = dir.join("pasted.txt");
+    let mut text = String::new();
+    let mut i = 0u32;
+    while text.len() < 100 * 1024 {
+        text.push_str(&format!("line {i:05} {}\n", "abcdefghij".repeat(8)));
+        i += 1;
+    }
+    let mgr = PtyManager::new().unwrap();
+    let events = mgr.events();
+    let s = mgr.spawn(sh("cat > pasted.txt").cwd(&dir)).unwrap();
+    mgr.paste(&s.id, &text, true).unwrap();
+    // The text ends with a newline, so ctrl+d at the start of a line is end of file for cat.
+    mgr.send_keys(&s.id, &["ctrl+d"]).unwrap();
+    wait_stopped(&events, &s.id);
+    let got = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(got.len(), text.len());
+    assert!(got == text, "pasted text differs");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn one_gib_through_the_manager_exact() {
+    const N: u64 = 1 << 30;
+    let mgr = PtyManager::new().unwrap();
+    let s = mgr
+        .spawn(SpawnConfig::new("head").args(["-c", &N.to_string(), "/dev/zero"]))
+        .unwrap();
+    let att = mgr.attach(&s.id).unwrap();
+    let (mut got, mut dropped) = (0u64, 0u64);
+    // The stream ends (disconnects) after the last byte, once the process is reaped.
+    while let Ok(chunk) = att.output.recv_timeout(TIMEOUT) {
+        match chunk {
+            OutputChunk::Data(d) => got += d.len() as u64,
+            OutputChunk::Lagged { dropped_bytes, .. } => dropped += dropped_bytes,
+        }
+    }
+    assert_eq!(mgr.get(&s.id).unwrap().exit.and_then(|e| e.code), Some(0));
+    // A slow consumer may be told it lagged; nothing is ever lost silently.
+    assert_eq!(got + dropped, N);
+    assert_eq!(mgr.metrics(&s.id).unwrap().bytes_out, N);
+}
+
+#[test]
+fn send_types_text_then_enter_and_marks_busy() {
+    let mgr = PtyManager::new().unwrap();
+    let events = mgr.events();
+    let s = mgr.spawn(SpawnConfig::new("cat")).unwrap();
+    assert_eq!(s.status.as_str(), "starting");
+    let msg = mgr.send(&s.id, "first task").unwrap();
+    assert_eq!(msg, format!("{}-msg-1", s.id));
+    wait_screen(&mgr, &s.id, "first task\nfirst task");
+    let info = mgr.get(&s.id).unwrap();
+    assert_eq!((info.status.as_str(), info.turn), ("busy", 1));
+    wait_event(
+        &events,
+        |e| matches!(e, SessionEvent::Message { message } if message.content == "first task"),
+    );
+}
+
+#[test]
+fn cursor_position_query_is_answered() {
+    let mgr = PtyManager::new().unwrap();
+    // The shell asks for the cursor position and prints the raw reply it reads.
+    let s = mgr
+        .spawn(sh(
+            "stty raw -echo; printf 'ab\\033[6n'; r=$(dd bs=1 count=6 2>/dev/null); stty sane; printf '\\r\\nGOT:%s' \"$r\" | tr '\\033' E; sleep 5",
+        ))
+        .unwrap();
+    wait_screen(&mgr, &s.id, "GOT:E[1;3R");
+}
+
+#[test]
+fn late_joiner_gets_the_screen_then_the_stream() {
+    let mgr = PtyManager::new().unwrap();
+    let s = mgr.spawn(SpawnConfig::new("cat")).unwrap();
+    mgr.write_raw(&s.id, b"before\r").unwrap();
+    wait_screen(&mgr, &s.id, "before\nbefore");
+    let att = mgr.attach(&s.id).unwrap();
+    let mut viewer = pty_manager::Screen::new(120, 40);
+    viewer.process(&att.initial);
+    assert_eq!(viewer.lines()[..2], ["before", "before"]);
+    mgr.write_raw(&s.id, b"after\r").unwrap();
+    wait_until("the live stream", || {
+        while let Ok(OutputChunk::Data(d)) = att.output.try_recv() {
+            viewer.process(&d);
+        }
+        viewer.lines()[3] == "after"
+    });
+}

@@ -1,0 +1,6 @@
+//! Integration tests of `pty-manager`, on real PTYs. One binary, one module per area.
+
+mod core_errors;
+mod core_io;
+mod core_lifecycle;
+mod core_support;
