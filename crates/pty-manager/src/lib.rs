@@ -6,7 +6,6 @@
 #![deny(missing_docs)]
 
 mod adapter;
-mod autorespond;
 mod clock;
 mod env;
 mod error;
@@ -19,13 +18,11 @@ mod reactor;
 mod ring;
 mod rules;
 mod screen;
-mod session;
 mod snapshot;
 mod stall;
 mod status;
 
 pub use adapter::{Adapter, DeclarativeAdapter, ShellAdapter};
-pub use autorespond::{AUDIT_CAPACITY, AuditRecord, AuditSource, AutoResponsePolicy, ReportReason, decide};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::Error;
 pub use events::{ExitInfo, Message, MessageKind, SessionEvent, SessionInfo, SessionMetrics};
