@@ -1,0 +1,5 @@
+//! Integration tests of `coding-agent-adapters`: the manifests against real recordings and against
+//! ordinary transcript text.
+
+mod fixtures;
+mod negative;
