@@ -8,12 +8,14 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::time::Instant;
 
+mod bench;
 mod vendor_xterm;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("bench") => bench::run(&args[1..]),
         Some("vendor-xterm") => vendor_xterm::run(),
         Some("help" | "--help" | "-h") | None => {
             print_help();
@@ -32,6 +34,7 @@ fn print_help() {
         "usage: cargo xtask <task>\n\n\
          tasks:\n  \
          ci     fmt --check, clippy -D warnings, docs, tests (exactly what CI runs)\n  \
+         bench  pty-bench-driver vs a raw PTY reader: throughput ratios, idle sessions\n  \
          vendor-xterm  fetch xterm.js + fit addon from npm into crates/pty-console/assets/vendor"
     );
 }
