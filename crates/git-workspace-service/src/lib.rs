@@ -6,9 +6,34 @@
 //! registry so a restarted process can finish or clean what it started.
 #![deny(missing_docs)]
 
+mod atomic;
+mod b64;
+pub mod branch;
+pub mod clock;
+pub mod credentials;
+pub mod device_flow;
 mod error;
+pub mod events;
+pub mod forge;
+mod git;
+mod redact;
+mod refname;
+pub mod registry;
+mod service;
+mod status;
+pub mod token_store;
+mod url;
 
 pub use error::Error;
+pub use git::{GitAuth, GitConfig, GitProgress};
+pub use redact::{REDACTED, Redactor, Secret};
+pub use refname::validate_branch_name;
+pub use service::{
+    CommitOutcome, FinalizeOutcome, FinalizeRequest, Options, PrRequest, ProvisionRequest,
+    ServiceConfig, WorkspaceService,
+};
+pub use status::{WorkspaceStatus, rev_parse, status};
+pub use url::{Provider, RepoUrl, Transport};
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,370 @@
+//! The `git` program, always as an argv, with credentials only in the environment of the one
+//! process that needs them, and its stderr redacted before it can reach an error.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::redact::{Redactor, Secret};
+use crate::{Error, Result, b64};
+
+/// Keep at most this much of git's stderr for an error message.
+const STDERR_TAIL: usize = 8 * 1024;
+
+/// Variables inherited from a surrounding git (a hook, `git rebase --exec`) that would point our
+/// git at another repository.
+const INHERITED_REPO_VARS: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_PREFIX",
+];
+
+/// How `git` is run.
+#[derive(Debug, Clone)]
+pub struct GitConfig {
+    /// The program (default `git`, found on `PATH`).
+    pub program: PathBuf,
+    /// Extra environment for every git process, applied after the inherited one (tests put
+    /// `HOME`, `GIT_CONFIG_GLOBAL` and `GIT_CONFIG_NOSYSTEM` here).
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for GitConfig {
+    fn default() -> Self {
+        Self {
+            program: PathBuf::from("git"),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// An HTTP credential for one origin, given to git as an `http.<origin>.extraheader` in the
+/// environment of one process; git sends it only to URLs under that origin.
+#[derive(Clone)]
+pub struct GitAuth {
+    origin: String,
+    header: Secret,
+}
+
+impl std::fmt::Debug for GitAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitAuth")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GitAuth {
+    /// `Authorization: Basic base64("x-access-token:" + token)` for `origin`
+    /// (`https://github.com/`), the form GitHub accepts for PAT, OAuth and App tokens.
+    pub fn basic(origin: impl Into<String>, token: &str) -> Self {
+        let cred = b64::encode(format!("x-access-token:{token}").as_bytes());
+        Self {
+            origin: origin.into(),
+            header: Secret::new(format!("Authorization: Basic {cred}")),
+        }
+    }
+
+    /// `Authorization: Bearer <token>` for `origin`.
+    pub fn bearer(origin: impl Into<String>, token: &str) -> Self {
+        Self {
+            origin: origin.into(),
+            header: Secret::new(format!("Authorization: Bearer {token}")),
+        }
+    }
+
+    /// The origin the header is scoped to.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+/// A progress report parsed from git's `--progress` output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitProgress {
+    /// The phase as git names it, e.g. `Receiving objects`.
+    pub phase: String,
+    /// Percent done, where git prints one.
+    pub percent: Option<u8>,
+}
+
+/// Runs git.
+#[derive(Debug, Clone)]
+pub(crate) struct Git {
+    config: GitConfig,
+    redactor: Redactor,
+}
+
+impl Git {
+    pub(crate) fn new(config: GitConfig, redactor: Redactor) -> Self {
+        Self { config, redactor }
+    }
+
+    /// A command in `cwd` (or no particular directory).
+    pub(crate) fn cmd(&self, cwd: Option<&Path>) -> GitCmd<'_> {
+        GitCmd {
+            git: self,
+            cwd: cwd.map(Path::to_path_buf),
+            args: Vec::new(),
+            auth: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// One git invocation being built.
+pub(crate) struct GitCmd<'a> {
+    git: &'a Git,
+    cwd: Option<PathBuf>,
+    args: Vec<OsString>,
+    auth: Option<GitAuth>,
+    env: Vec<(String, String)>,
+}
+
+impl GitCmd<'_> {
+    pub(crate) fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
+        self.args.push(a.as_ref().to_owned());
+        self
+    }
+
+    pub(crate) fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Self {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    pub(crate) fn auth(mut self, auth: Option<&GitAuth>) -> Self {
+        self.auth = auth.cloned();
+        self
+    }
+
+    pub(crate) fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.to_owned(), v.to_owned()));
+        self
+    }
+
+    fn shown_args(&self) -> String {
+        let shown: Vec<String> = self
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        self.git.redactor.redact(&shown.join(" "))
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.git.config.program);
+        if let Some(cwd) = &self.cwd {
+            c.current_dir(cwd);
+        }
+        c.args(&self.args);
+        for v in INHERITED_REPO_VARS {
+            c.env_remove(v);
+        }
+        // Never ask on a terminal; C messages so stderr parsing is stable.
+        c.env("GIT_TERMINAL_PROMPT", "0")
+            .env("LC_ALL", "C")
+            .env("GIT_ASKPASS", "");
+        for (k, v) in self.git.config.env.iter().chain(&self.env) {
+            c.env(k, v);
+        }
+        if let Some(auth) = &self.auth {
+            // Append after any configuration the environment already carries, so a user's (or
+            // a test's) own GIT_CONFIG_COUNT entries keep working.
+            let lookup = |k: &str| {
+                self.git
+                    .config
+                    .env
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| std::env::var(k).ok())
+            };
+            let n: usize = lookup("GIT_CONFIG_COUNT")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            c.env(
+                format!("GIT_CONFIG_KEY_{n}"),
+                format!("http.{}.extraheader", auth.origin),
+            );
+            c.env(format!("GIT_CONFIG_VALUE_{n}"), auth.header.expose());
+            c.env("GIT_CONFIG_COUNT", (n + 1).to_string());
+        }
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Runs to completion; returns stdout.
+    pub(crate) fn run(self) -> Result<String> {
+        self.run_progress(&mut |_| {})
+    }
+
+    /// Runs to completion, reporting progress lines (git writes them to stderr, separated by
+    /// `\r`) as they come; returns stdout.
+    pub(crate) fn run_progress(self, on_progress: &mut dyn FnMut(GitProgress)) -> Result<String> {
+        let args = self.shown_args();
+        let mut child = self.command().spawn().map_err(|source| Error::GitSpawn {
+            args: args.clone(),
+            source,
+        })?;
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stdout.read_to_end(&mut buf);
+            buf
+        });
+        let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
+        let mut stderr = Vec::new();
+        let mut line = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = match stderr_pipe.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for &b in &chunk[..n] {
+                if b == b'\r' || b == b'\n' {
+                    if let Some(p) = parse_progress(&String::from_utf8_lossy(&line)) {
+                        on_progress(p);
+                    }
+                    line.clear();
+                } else {
+                    line.push(b);
+                }
+            }
+            stderr.extend_from_slice(&chunk[..n]);
+            if stderr.len() > 4 * STDERR_TAIL {
+                stderr.drain(..stderr.len() - STDERR_TAIL);
+            }
+        }
+        let status = child.wait().map_err(|source| Error::GitSpawn {
+            args: args.clone(),
+            source,
+        })?;
+        let out = reader.join().unwrap_or_default();
+        if status.success() {
+            return Ok(String::from_utf8_lossy(&out).into_owned());
+        }
+        let text = String::from_utf8_lossy(&stderr);
+        // Progress lines are noise in an error; keep the messages.
+        let lines: Vec<&str> = text
+            .split(['\r', '\n'])
+            .filter(|l| !l.trim().is_empty() && parse_progress(l).is_none())
+            .collect();
+        let mut msg = lines.join("\n");
+        if msg.len() > STDERR_TAIL {
+            let cut = msg.len() - STDERR_TAIL;
+            let cut = (cut..msg.len())
+                .find(|&i| msg.is_char_boundary(i))
+                .unwrap_or(msg.len());
+            msg = msg[cut..].to_owned();
+        }
+        Err(Error::Git {
+            args,
+            status: status.to_string(),
+            stderr: self.git.redactor.redact(msg.trim()),
+        })
+    }
+}
+
+/// `Receiving objects:  45% (9/20)` → phase and percent; `remote: Counting objects: …` too.
+fn parse_progress(line: &str) -> Option<GitProgress> {
+    let line = line.trim().strip_prefix("remote: ").unwrap_or(line.trim());
+    let (phase, rest) = line.split_once(": ")?;
+    if phase.is_empty() || !phase.chars().all(|c| c.is_ascii_alphabetic() || c == ' ') {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let percent = rest
+        .split_once('%')
+        .and_then(|(n, _)| n.trim().parse::<u8>().ok());
+    let looks_like_progress =
+        percent.is_some() || rest.chars().next().is_some_and(|c| c.is_ascii_digit());
+    looks_like_progress.then(|| GitProgress {
+        phase: phase.to_owned(),
+        percent,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::type_complexity)]
+    fn progress_lines() {
+        let table: &[(&str, Option<(&str, Option<u8>)>)] = &[
+            (
+                "Receiving objects:  45% (9/20)",
+                Some(("Receiving objects", Some(45))),
+            ),
+            (
+                "remote: Counting objects: 100% (3/3), done.",
+                Some(("Counting objects", Some(100))),
+            ),
+            (
+                "remote: Enumerating objects: 5, done.",
+                Some(("Enumerating objects", None)),
+            ),
+            ("Cloning into 'x'...", None),
+            ("fatal: repository 'x' does not exist", None),
+        ];
+        for (line, want) in table {
+            let got = parse_progress(line);
+            assert_eq!(
+                got.as_ref().map(|p| (p.phase.as_str(), p.percent)),
+                *want,
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn auth_goes_to_env_only_and_appends_to_existing_config() {
+        let git = Git::new(
+            GitConfig {
+                program: "git".into(),
+                env: vec![("GIT_CONFIG_COUNT".into(), "1".into())],
+            },
+            Redactor::new(),
+        );
+        let auth = GitAuth::basic("https://github.com/", "tok_123456");
+        let cmd = git.cmd(None).arg("fetch").auth(Some(&auth)).command();
+        let args: Vec<_> = cmd.get_args().collect();
+        assert_eq!(args, ["fetch"]);
+        let env: Vec<(String, String)> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.to_string_lossy().into_owned(),
+                    v?.to_string_lossy().into_owned(),
+                ))
+            })
+            .collect();
+        let get = |k: &str| {
+            env.iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("GIT_CONFIG_COUNT"), Some("2"));
+        assert_eq!(
+            get("GIT_CONFIG_KEY_1"),
+            Some("http.https://github.com/.extraheader")
+        );
+        let expected = format!(
+            "Authorization: Basic {}",
+            b64::encode(b"x-access-token:tok_123456")
+        );
+        assert_eq!(get("GIT_CONFIG_VALUE_1"), Some(expected.as_str()));
+        assert_eq!(get("GIT_TERMINAL_PROMPT"), Some("0"));
+    }
+}
