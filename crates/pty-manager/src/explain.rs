@@ -64,6 +64,8 @@ pub struct PromptHit {
     pub kind: Option<String>,
     /// The screen rows holding the match.
     pub text: String,
+    /// The matched text itself (the prompt's identity for dedup).
+    pub matched: String,
     /// The rule's answer, if any.
     pub response: Option<Response>,
     /// Whether the rule is marked safe.
@@ -329,6 +331,7 @@ fn prompt_hit(set: &RuleSet, h: &RuleHit, session_rule: bool) -> PromptHit {
         prompt_type: spec.prompt_type.unwrap_or_default(),
         kind: spec.kind.clone(),
         text: h.text.clone(),
+        matched: h.matched.clone(),
         response: rule.response.clone(),
         safe: spec.safe,
         once: spec.once,

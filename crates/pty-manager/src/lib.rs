@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 mod adapter;
+mod autorespond;
 mod clock;
 mod env;
 mod error;
@@ -18,11 +19,15 @@ mod reactor;
 mod ring;
 mod rules;
 mod screen;
+mod session;
 mod snapshot;
 mod stall;
 mod status;
 
 pub use adapter::{Adapter, DeclarativeAdapter, ShellAdapter};
+pub use autorespond::{
+    AUDIT_CAPACITY, AuditRecord, AuditSource, AutoResponsePolicy, ReportReason, decide,
+};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::Error;
 pub use events::{ExitInfo, Message, MessageKind, SessionEvent, SessionInfo, SessionMetrics};
@@ -39,11 +44,11 @@ pub use rules::{
     PromptType, Region, Response, ResponseSpec, RuleHit, RuleSet, RuleSpec, Signal, region_text,
 };
 pub use screen::{DEFAULT_SCROLLBACK, Screen};
-pub use snapshot::ScreenSnapshot;
 pub use session::{
     Action, BlockingPromptInfo, CompletionSource, DetectionEvent, HookEvent, SessionConfig,
     SessionMachine,
 };
+pub use snapshot::ScreenSnapshot;
 pub use stall::{
     Classification, Normalizer, StallClassifier, StallConfig, StallContext, redact_for_classifier,
 };

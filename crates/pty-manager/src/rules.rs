@@ -678,6 +678,7 @@ impl RuleSet {
             };
             hits.push(RuleHit {
                 rule: i,
+                matched: m.as_str().to_owned(),
                 text: matched_rows(text, m.start(), m.end()),
                 url: extract(&rule.url),
                 device_code: extract(&rule.device_code),
@@ -695,6 +696,8 @@ pub struct RuleHit {
     pub rule: usize,
     /// The region rows that hold the match (whole rows, joined by `\n`).
     pub text: String,
+    /// The matched text itself (stable while a row is still being drawn).
+    pub matched: String,
     /// Login URL extracted by the rule's `url` regex.
     pub url: Option<String>,
     /// Device code extracted by the rule's `device_code` regex.

@@ -4,3 +4,5 @@ mod core_errors;
 mod core_io;
 mod core_lifecycle;
 mod core_support;
+mod detect_machine;
+mod detect_support;
