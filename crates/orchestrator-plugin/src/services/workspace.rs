@@ -1,0 +1,168 @@
+//! `CODING_WORKSPACE_SERVICE`: git workspaces, pull requests and issues.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// What a provision asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ProvisionRequest {
+    /// Repository: URL, `owner/repo`, local path or `file://`. Empty for a worktree (it takes the
+    /// parent's repository).
+    pub repo: String,
+    /// Branch to start from (default `main`).
+    pub base_branch: String,
+    /// Branch to create; `None` = `<prefix>/exec-<ms>/coding-agent`.
+    pub branch_name: Option<String>,
+    /// A worktree of `parent_workspace_id` instead of a clone.
+    pub use_worktree: bool,
+    /// The parent clone of a worktree.
+    pub parent_workspace_id: Option<String>,
+    /// Human label.
+    pub label: Option<String>,
+}
+
+/// One workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceInfo {
+    /// Workspace id.
+    pub id: String,
+    /// Where it lives.
+    pub path: PathBuf,
+    /// Its branch.
+    pub branch: String,
+    /// The repository it was made from.
+    pub repo: String,
+    /// A worktree of another workspace (else a clone).
+    pub is_worktree: bool,
+    /// Human label.
+    pub label: Option<String>,
+    /// Status word (`ready`, `finalizing`, `error`, …).
+    pub status: String,
+}
+
+/// A pull request to open.
+#[derive(Debug, Clone, Default)]
+pub struct PrRequest {
+    /// Title.
+    pub title: String,
+    /// Body (markdown).
+    pub body: String,
+    /// Target branch.
+    pub base_branch: String,
+    /// Open as draft.
+    pub draft: bool,
+    /// Labels (failures are warnings).
+    pub labels: Vec<String>,
+    /// Reviewers (failures are warnings).
+    pub reviewers: Vec<String>,
+}
+
+/// An opened pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PullRequest {
+    /// Number.
+    pub number: u64,
+    /// Web URL.
+    pub url: String,
+}
+
+/// An issue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Issue {
+    /// Number.
+    pub number: u64,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// `open` or `closed`.
+    pub state: String,
+    /// Label names.
+    pub labels: Vec<String>,
+    /// Web URL.
+    pub url: String,
+}
+
+/// Filters of an issue listing.
+#[derive(Debug, Clone, Default)]
+pub struct IssueQuery {
+    /// `open`, `closed` or `all`.
+    pub state: String,
+    /// Only issues with all these labels.
+    pub labels: Vec<String>,
+}
+
+/// A new issue.
+#[derive(Debug, Clone, Default)]
+pub struct NewIssue {
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Labels.
+    pub labels: Vec<String>,
+}
+
+/// Changes to an issue; `None` fields are kept.
+#[derive(Debug, Clone, Default)]
+pub struct IssueUpdate {
+    /// New title.
+    pub title: Option<String>,
+    /// New body.
+    pub body: Option<String>,
+    /// New state (`open`, `closed`).
+    pub state: Option<String>,
+    /// Replacement labels.
+    pub labels: Option<Vec<String>>,
+}
+
+/// An OAuth device-flow code for a person to enter (RFC 8628).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCode {
+    /// Where to enter it.
+    pub verification_uri: String,
+    /// The code.
+    pub user_code: String,
+    /// Seconds until it expires.
+    pub expires_in_secs: u64,
+}
+
+/// Git workspaces and the forge.
+pub trait WorkspaceService: Send + Sync {
+    /// Clones a repository or adds a worktree, on a new branch.
+    fn provision(&self, req: ProvisionRequest) -> Result<WorkspaceInfo>;
+    /// One workspace, `None` if unknown.
+    fn get(&self, id: &str) -> Option<WorkspaceInfo>;
+    /// Every workspace, oldest first.
+    fn list(&self) -> Vec<WorkspaceInfo>;
+    /// `git add -A` (if `all`) and commit; `Ok(None)` when there is nothing to commit.
+    fn commit(&self, id: &str, message: &str, all: bool) -> Result<Option<String>>;
+    /// Pushes the workspace's branch (`-u` when `set_upstream`).
+    fn push(&self, id: &str, set_upstream: bool) -> Result<()>;
+    /// Opens a pull request from the workspace's branch.
+    fn create_pr(&self, id: &str, pr: PrRequest) -> Result<PullRequest>;
+    /// Lists issues of `owner/repo`.
+    fn list_issues(&self, repo: &str, query: &IssueQuery) -> Result<Vec<Issue>>;
+    /// One issue.
+    fn get_issue(&self, repo: &str, number: u64) -> Result<Issue>;
+    /// Creates an issue.
+    fn create_issue(&self, repo: &str, issue: &NewIssue) -> Result<Issue>;
+    /// Updates an issue (also close and reopen through `state`).
+    fn update_issue(&self, repo: &str, number: u64, update: &IssueUpdate) -> Result<Issue>;
+    /// Adds a comment; returns its URL.
+    fn add_comment(&self, repo: &str, number: u64, body: &str) -> Result<String>;
+    /// Adds labels; returns the issue's labels afterwards.
+    fn add_labels(&self, repo: &str, number: u64, labels: &[String]) -> Result<Vec<String>>;
+    /// Whether the forge has a token to act with.
+    fn has_forge_token(&self) -> bool;
+    /// Starts the OAuth device flow: `on_code` is called with the code to show, then this blocks
+    /// until the person authorized (or the code expired). Implementations without OAuth say so.
+    fn authorize_forge(&self, on_code: &mut dyn FnMut(&DeviceCode)) -> Result<()> {
+        let _ = on_code;
+        Err(Error::NotImplemented("oauth device flow".into()))
+    }
+}

@@ -1,0 +1,145 @@
+//! Executes a [`Supervisor`]'s effects against a runtime.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use super::{Effect, Event, Level, Probe, Supervisor, TaskSpec};
+use crate::model::ModelSize;
+use crate::runtime::{Runtime, RuntimeExt};
+
+type Listener = Box<dyn Fn(&Value) + Send + Sync>;
+
+/// The coordinator: one [`Supervisor`] behind a lock, executing its effects through the runtime
+/// (model calls, PTY input, chat replies) and handing broadcasts to listeners (SSE).
+pub struct Coordinator {
+    runtime: Arc<dyn Runtime>,
+    state: Mutex<Supervisor>,
+    clock: Box<dyn Fn() -> u64 + Send + Sync>,
+    listeners: Mutex<Vec<Listener>>,
+}
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator").finish_non_exhaustive()
+    }
+}
+
+impl Coordinator {
+    /// A coordinator at `level`, reading time from `clock` (ms).
+    pub fn new(
+        runtime: Arc<dyn Runtime>,
+        level: Level,
+        clock: impl Fn() -> u64 + Send + Sync + 'static,
+    ) -> Self {
+        Coordinator {
+            runtime,
+            state: Mutex::new(Supervisor::new(level)),
+            clock: Box::new(clock),
+            listeners: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Adds a listener for broadcast events.
+    pub fn subscribe(&self, f: impl Fn(&Value) + Send + Sync + 'static) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(f));
+    }
+
+    /// Runs `f` on the supervisor and executes what it returns.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Supervisor, u64) -> (T, Vec<Effect>)) -> T {
+        let now = (self.clock)();
+        let (t, effects) = {
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut s, now)
+        };
+        self.execute(effects);
+        t
+    }
+
+    /// Registers a task.
+    pub fn register(&self, spec: TaskSpec) {
+        self.with(|s, now| ((), s.register(now, spec)))
+    }
+
+    /// Feeds an event.
+    pub fn on_event(&self, event: Event) {
+        self.with(|s, now| ((), s.on_event(now, event)))
+    }
+
+    /// Runs the timers and the idle watchdog over `probes`.
+    pub fn tick(&self, probes: &[Probe]) {
+        self.with(|s, now| ((), s.tick(now, probes)))
+    }
+
+    /// The supervision level.
+    pub fn level(&self) -> Level {
+        self.with(|s, _| (s.level(), Vec::new()))
+    }
+
+    /// Sets the supervision level.
+    pub fn set_level(&self, level: Level) {
+        self.with(|s, _| ((), s.set_level(level)))
+    }
+
+    fn execute(&self, effects: Vec<Effect>) {
+        let mut queue: std::collections::VecDeque<Effect> = effects.into();
+        while let Some(e) = queue.pop_front() {
+            match e {
+                Effect::AskModel {
+                    session_id, prompt, ..
+                } => {
+                    let answer = self
+                        .runtime
+                        .use_model(ModelSize::Small, &prompt)
+                        .map_err(|e| e.to_string());
+                    let now = (self.clock)();
+                    let more = self
+                        .state
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .on_model_answer(now, &session_id, answer);
+                    queue.extend(more);
+                }
+                Effect::SendText { session_id, text } => {
+                    if let Some(pty) = self.runtime.pty()
+                        && let Err(e) = pty.send_to_session(&session_id, &text)
+                    {
+                        self.runtime.reply(&format!("Failed to send to agent: {e}"));
+                    }
+                }
+                Effect::SendKeys { session_id, keys } => {
+                    if let Some(pty) = self.runtime.pty()
+                        && let Err(e) = pty.send_keys(&session_id, &keys)
+                    {
+                        self.runtime.reply(&format!("Failed to send to agent: {e}"));
+                    }
+                }
+                Effect::Stop { session_id, force } => {
+                    if let Some(pty) = self.runtime.pty() {
+                        // A session that already exited is what we wanted.
+                        let _ = pty.stop_session(&session_id, force);
+                    }
+                }
+                Effect::MarkCompleted { session_id } => {
+                    if let Some(pty) = self.runtime.pty() {
+                        pty.mark_completed(&session_id);
+                    }
+                }
+                Effect::Chat(text) => self.runtime.reply(&text),
+                Effect::Broadcast(v) => {
+                    for l in self
+                        .listeners
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                    {
+                        l(&v);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of `orchestrator-plugin`: action handlers with a test runtime, the MCP
+//! server over a child process's stdio, and supervision against a loopback model server.
+
+mod actions;
+mod fakes;
+mod mcp_stdio;
+mod supervision;

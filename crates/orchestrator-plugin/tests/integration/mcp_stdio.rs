@@ -1,0 +1,146 @@
+//! The MCP server over a child process's stdio: the built binary, spoken to line by line.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::fakes::TempDir;
+
+pub struct McpClient {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    next_id: u64,
+}
+
+impl McpClient {
+    pub fn start(home: &std::path::Path, extra_env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-orchestrator"));
+        cmd.arg("mcp")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home)
+            .current_dir(home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start agent-orchestrator mcp");
+        let stdin = child.stdin.take().unwrap();
+        let stdout: ChildStdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        McpClient {
+            child,
+            stdin,
+            lines: rx,
+            next_id: 1,
+        }
+    }
+
+    pub fn send_raw(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    pub fn recv(&mut self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a response within 30 s");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send_raw(
+            &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
+        );
+        let v = self.recv();
+        assert_eq!(v["id"], id, "{v}");
+        v
+    }
+
+    pub fn call(&mut self, tool: &str, args: Value) -> (bool, String, Value) {
+        let v = self.request("tools/call", json!({"name": tool, "arguments": args}));
+        let r = &v["result"];
+        let text = r["content"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no content: {v}"))
+            .iter()
+            .map(|c| c["text"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        (r["isError"] == true, text, r["structuredContent"].clone())
+    }
+
+    pub fn finish(mut self) -> std::process::ExitStatus {
+        drop(self.stdin);
+        for _ in 0..100 {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("mcp server did not exit when stdin closed");
+    }
+}
+
+#[test]
+fn handshake_tool_list_and_protocol_errors_over_stdio() {
+    let home = TempDir::new("mcp-hs");
+    let mut c = McpClient::start(&home.0, &[]);
+    let init = c.request(
+        "initialize",
+        json!({
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}}),
+    );
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(init["result"]["serverInfo"]["name"], "agent-orchestrator");
+    c.send_raw(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    let tools = c.request("tools/list", json!({}));
+    let tools = tools["result"]["tools"].as_array().unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "start_coding_task",
+            "spawn_coding_agent",
+            "send_to_coding_agent",
+            "stop_coding_agent",
+            "list_coding_agents",
+            "provision_workspace",
+            "finalize_workspace",
+            "manage_issues"
+        ]
+    );
+    for t in tools {
+        assert_eq!(t["inputSchema"]["type"], "object", "{t}");
+    }
+    let (is_error, text, _) = c.call("manage_issues", json!({"issueNumber": "seven", "color": 1}));
+    assert!(is_error);
+    assert!(
+        text.starts_with("invalid arguments for manage_issues: "),
+        "{text}"
+    );
+    c.send_raw("{oops");
+    assert_eq!(c.recv()["error"]["code"], -32700);
+    let v = c.request("no/such", json!({}));
+    assert_eq!(v["error"]["code"], -32601);
+    assert!(c.finish().success());
+}

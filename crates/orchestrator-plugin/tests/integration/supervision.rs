@@ -1,0 +1,1 @@
+//! Supervision through a real HTTP model client against loopback model servers.
