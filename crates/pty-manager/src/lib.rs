@@ -15,6 +15,7 @@ mod explain;
 pub mod keys;
 mod manager;
 mod pty;
+mod queue;
 mod reactor;
 mod ring;
 mod rules;
@@ -38,6 +39,7 @@ pub use explain::{
 pub use manager::{
     Attachment, DEFAULT_STOP_GRACE, OutputChunk, PtyManager, SHUTDOWN_GRACE, SpawnConfig,
 };
+pub use queue::QueueReceiver;
 pub use ring::RawRing;
 pub use rules::{
     AdapterManifest, CompiledRule, Evaluation, InputStyle, LoginMethod, MANIFEST_SCHEMA,

@@ -6,7 +6,9 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, sync_channel};
+use std::sync::mpsc::{Sender, sync_channel};
+
+use crate::queue::{QueueReceiver, queue};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -181,7 +183,7 @@ pub struct Attachment {
     /// Bytes painting the current screen (see [`crate::Screen::formatted_state`]).
     pub initial: Vec<u8>,
     /// Live output.
-    pub output: Receiver<OutputChunk>,
+    pub output: QueueReceiver<OutputChunk>,
 }
 
 /// Runs programs in pseudo-terminals on one reactor thread.
@@ -442,8 +444,9 @@ impl PtyManager {
     pub fn attach(&self, id: &str) -> Result<Attachment> {
         let state = self.state(id)?;
         let mut st = lock(&state);
-        let (tx, rx) = sync_channel(SUBSCRIBER_QUEUE);
+        let (tx, rx) = queue(SUBSCRIBER_QUEUE);
         let initial = st.screen.formatted_state();
+        st.subscribers.retain(|s| !s.is_disconnected());
         if st.info.status.is_live() {
             st.subscribers.push(crate::reactor::Subscriber::new(tx));
         }
@@ -455,9 +458,11 @@ impl PtyManager {
 
     /// A new receiver of every event from now on (bounded; a receiver that is not drained misses
     /// events rather than slowing the reactor).
-    pub fn events(&self) -> Receiver<SessionEvent> {
-        let (tx, rx): (SyncSender<SessionEvent>, _) = sync_channel(EVENT_QUEUE);
-        lock(&self.shared.event_subs).push(tx);
+    pub fn events(&self) -> QueueReceiver<SessionEvent> {
+        let (tx, rx) = queue(EVENT_QUEUE);
+        let mut subs = lock(&self.shared.event_subs);
+        subs.retain(|s| !s.is_disconnected());
+        subs.push(tx);
         rx
     }
 

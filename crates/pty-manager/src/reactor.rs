@@ -14,6 +14,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
+
+use crate::queue::QueueSender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -57,7 +59,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Shared {
     /// Every known session, live and stopped (tombstones), by id.
     pub table: Mutex<HashMap<String, Arc<Mutex<SessionState>>>>,
-    pub event_subs: Mutex<Vec<SyncSender<SessionEvent>>>,
+    pub event_subs: Mutex<Vec<QueueSender<SessionEvent>>>,
 }
 
 impl Shared {
@@ -74,18 +76,22 @@ impl Shared {
 
 /// An output subscriber and what it missed.
 pub(crate) struct Subscriber {
-    tx: SyncSender<OutputChunk>,
+    tx: QueueSender<OutputChunk>,
     dropped_chunks: u64,
     dropped_bytes: u64,
 }
 
 impl Subscriber {
-    pub(crate) fn new(tx: SyncSender<OutputChunk>) -> Self {
+    pub(crate) fn new(tx: QueueSender<OutputChunk>) -> Self {
         Subscriber {
             tx,
             dropped_chunks: 0,
             dropped_bytes: 0,
         }
+    }
+
+    pub(crate) fn is_disconnected(&self) -> bool {
+        self.tx.is_disconnected()
     }
 }
 
@@ -1130,6 +1136,7 @@ fn deliver(live: &mut Live, data: &[u8], lag_events: &mut Vec<SessionEvent>) {
         live.outq.extend(replies);
     }
     st.ring.push(data);
+    st.subscribers.retain(|s| !s.is_disconnected());
     let now = now_ms();
     st.metrics.bytes_out += data.len() as u64;
     st.metrics.last_activity_ms = now;

@@ -1,6 +1,6 @@
 //! Helpers shared by the core tests: waiting with generous timeouts, reading /proc.
 
-use std::sync::mpsc::Receiver;
+use pty_manager::QueueReceiver as Receiver;
 use std::time::{Duration, Instant};
 
 use pty_manager::{PtyManager, SessionEvent};
