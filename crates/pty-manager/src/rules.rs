@@ -306,15 +306,44 @@ impl ResponseSpec {
                 }
                 Ok(Response::Text(t.clone()))
             }
-            (None, Some(k)) if !k.is_empty() => Ok(Response::Keys(
-                k.iter().map(|s| s.trim().to_lowercase()).collect(),
-            )),
+            (None, Some(k)) if !k.is_empty() => normalize_response_keys(k)
+                .map(Response::Keys)
+                .map_err(|e| Error::InvalidRule {
+                    id: rule.to_owned(),
+                    reason: format!("response keys: {e}"),
+                }),
             _ => Err(Error::InvalidRule {
                 id: rule.to_owned(),
                 reason: "response needs exactly one of `text` or a non-empty `keys`".to_owned(),
             }),
         }
     }
+}
+
+/// Validate a rule's key list against the key table (BEHAVIOR.md §3.1), so a typo fails at load
+/// time rather than when a prompt shows. Besides key names, a rule may press one printable ASCII
+/// character (`y`, `n`, `0`: menu shortcuts such as Codex's `(y)`); such a key is written as that
+/// character. Bare modifiers join the next name.
+pub(crate) fn normalize_response_keys(keys: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut run: Vec<&str> = Vec::new();
+    for k in keys {
+        let k = k.trim();
+        if is_char_key(k) {
+            out.extend(crate::keys::normalize_keys(&run)?);
+            run.clear();
+            out.push(k.to_owned());
+        } else {
+            run.push(k);
+        }
+    }
+    out.extend(crate::keys::normalize_keys(&run)?);
+    Ok(out)
+}
+
+/// A single printable, non-space ASCII character used as a key.
+pub(crate) fn is_char_key(k: &str) -> bool {
+    k.len() == 1 && k.as_bytes()[0].is_ascii_graphic()
 }
 
 fn default_region() -> Region {
@@ -884,6 +913,18 @@ mod tests {
         assert!(RuleSet::compile(&[both]).is_err());
         let ctrl = RuleSpec::new("a", Signal::Prompt, "x").answer_text("y\r");
         assert!(RuleSet::compile(&[ctrl]).is_err());
+        let typo = RuleSpec::new("a", Signal::Prompt, "x").answer_keys(&["entr"]);
+        assert!(RuleSet::compile(&[typo]).is_err());
+        let ok = RuleSpec::new("a", Signal::Prompt, "x").answer_keys(&["Down", "ctrl", "c", "y"]);
+        let set = RuleSet::compile(&[ok]).unwrap();
+        assert_eq!(
+            set.rules()[0].response,
+            Some(Response::Keys(vec![
+                "down".into(),
+                "ctrl+c".into(),
+                "y".into()
+            ]))
+        );
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct SessionConfig {
     pub task_complete_settle_ms: u64,
     /// Minimum gap between `blocking_prompt` events.
     pub prompt_debounce_ms: u64,
+    /// A prompt that will be reported rather than answered is reported this long after it
+    /// appears (if still shown), so its rows are complete. Answers are never delayed.
+    pub prompt_report_delay_ms: u64,
     /// An answered prompt still shown this long later is reported unanswered.
     pub answered_recheck_ms: u64,
     /// A busy marker whose text has not changed for this long, next to a finished-turn or ready
@@ -54,6 +57,7 @@ impl Default for SessionConfig {
             ready_settle_ms: 100,
             task_complete_settle_ms: 1500,
             prompt_debounce_ms: 250,
+            prompt_report_delay_ms: 30,
             answered_recheck_ms: 2000,
             stale_busy_ms: 3000,
             hook_stale_ms: 60_000,
@@ -296,6 +300,8 @@ pub struct SessionMachine {
     handled: HashMap<String, Handled>,
     last_prompt_emit: Option<Instant>,
     prompt_recheck: Option<Instant>,
+    /// A prompt about to be reported: its key and when it was first seen.
+    pending_report: Option<(String, Instant)>,
     answered_recheck: Option<Instant>,
     once_used: HashSet<String>,
     session_rules: Vec<RuleSpec>,
@@ -343,6 +349,7 @@ impl SessionMachine {
             handled: HashMap::new(),
             last_prompt_emit: None,
             prompt_recheck: None,
+            pending_report: None,
             answered_recheck: None,
             once_used: HashSet::new(),
             session_rules: Vec::new(),
@@ -1100,6 +1107,7 @@ impl SessionMachine {
         };
         let Some(p) = obs.prompts.first().cloned() else {
             self.prompt_recheck = None;
+            self.pending_report = None;
             return;
         };
         let key = prompt_key(&p);
@@ -1125,10 +1133,31 @@ impl SessionMachine {
                 return;
             }
         }
+        let once_used = self.once_used.contains(&p.rule_id);
+        let decision = decide(&self.cfg.policy, &p, once_used);
+        if decision.is_err() {
+            // A prompt that will be reported (not answered) waits a moment for its rows to be
+            // drawn completely, so the event carries the whole question, not a half-drawn row.
+            let delay = Duration::from_millis(self.cfg.prompt_report_delay_ms);
+            match &self.pending_report {
+                Some((k, since)) if *k == key => {
+                    if now < *since + delay {
+                        self.prompt_recheck = Some(*since + delay);
+                        return;
+                    }
+                }
+                _ if delay.is_zero() => {}
+                _ => {
+                    self.pending_report = Some((key.clone(), now));
+                    self.prompt_recheck = Some(now + delay);
+                    return;
+                }
+            }
+        }
+        self.pending_report = None;
         self.prompt_recheck = None;
         self.last_prompt_emit = Some(now);
-        let once_used = self.once_used.contains(&p.rule_id);
-        match decide(&self.cfg.policy, &p, once_used) {
+        match decision {
             Ok(response) => {
                 if p.once {
                     self.once_used.insert(p.rule_id.clone());

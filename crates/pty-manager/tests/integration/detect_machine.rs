@@ -128,6 +128,7 @@ fn t6_safe_prompt_is_answered_status_unchanged_with_audit() {
 fn t7_t8_unsafe_prompt_blocks_never_writes_and_unblocks_when_gone() {
     let mut d = Driver::ready_toy();
     d.screen("Update available! 1.2 -> 1.3\n❯ 1. Update now  2. Skip");
+    d.wait(50);
     assert_eq!(d.status(), Blocked);
     assert!(d.writes.is_empty(), "safe: false never writes");
     let suggested = d
@@ -161,6 +162,7 @@ fn t7_t8_unsafe_prompt_blocks_never_writes_and_unblocks_when_gone() {
 fn t8_input_while_blocked_returns_to_busy() {
     let mut d = Driver::ready_toy();
     d.screen("Update available!\n❯ 1. Update now  2. Skip");
+    d.wait(50);
     assert_eq!(d.status(), Blocked);
     d.m.keys_sent(d.now);
     d.screen("Toy agent v1\nupdating…");
@@ -172,6 +174,7 @@ fn preset_gate_and_skip_adapter_auto_response() {
     // No preset: a category-gated permission rule reports.
     let mut d = Driver::ready_toy();
     d.screen("Create hello.txt?\n❯ 1. Yes  2. No");
+    d.wait(50);
     assert_eq!(d.status(), Blocked);
     assert!(d.writes.is_empty());
     // A preset that approves file_write: answered.
@@ -181,6 +184,7 @@ fn preset_gate_and_skip_adapter_auto_response() {
     // skip_adapter_auto_response: adapter rules report, session rules still answer.
     let mut d = Driver::with(|c| c.policy.skip_adapter_auto_response = true);
     d.screen("Trust this folder?\n❯ 1. Yes  2. No");
+    d.wait(50);
     assert!(d.writes.is_empty());
     assert_eq!(d.status(), Blocked);
     let mut d = Driver::with(|c| c.policy.skip_adapter_auto_response = true);
@@ -245,6 +249,7 @@ fn once_fires_once_and_removing_the_rule_forgets_it() {
     d.screen("Toy agent v1");
     d.wait(1000);
     d.screen("Trust this folder?\n❯ 1. Yes  2. No");
+    d.wait(50);
     assert_eq!(d.writes.len(), 1, "once: answered only the first time");
     assert_eq!(d.status(), Blocked, "the second time it is reported");
     // A session `once` rule: removing it forgets the once state.
@@ -282,6 +287,7 @@ fn answered_prompt_still_shown_after_2s_is_reported_blocked() {
 fn a_prompt_inside_the_debounce_is_still_reported() {
     let mut d = Driver::ready_toy();
     d.screen("Update available!\n❯ 1. Update now  2. Skip");
+    d.wait(50);
     assert_eq!(d.count("blocking_prompt"), 1);
     d.wait(100);
     // A different prompt 100 ms later, inside the 250 ms debounce.
