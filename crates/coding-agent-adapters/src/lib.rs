@@ -5,6 +5,11 @@
 //! - [`policy`]: which dialogs may be answered automatically ([`AnswerPolicy`]).
 //! - [`preset`]: approval presets → each CLI's flags and config ([`approval_config`]).
 //! - [`files`]: config files merged without clobbering, recorded, removable ([`write_files`]).
+//! - [`launch`]: command, args, environment, task delivery and files of one run ([`plan_launch`]).
+//! - [`memory`]: memory files (`CLAUDE.md`, `AGENTS.md`, …) and workspace file descriptors.
+//! - [`preflight`]: installed? which version? how to install ([`preflight::preflight`]).
+//! - [`models`]: model recommendations from the available credentials.
+//! - [`hooks`]: hook telemetry settings for Claude and Gemini and the parser of what they report.
 //!
 //! ```
 //! use coding_agent_adapters::{AgentType, AnswerPolicy, ApprovalPreset, Registry};
@@ -24,13 +29,19 @@
 mod agent;
 mod error;
 pub mod files;
+pub mod hooks;
+pub mod launch;
 pub mod manifest;
+pub mod memory;
+pub mod models;
 pub mod policy;
+pub mod preflight;
 pub mod preset;
 
 pub use agent::AgentType;
 pub use error::Error;
 pub use files::{ConfigFile, FileFormat, FileLocation, FileRoots, WriteRecord, write_files};
+pub use launch::{Credentials, LaunchOptions, LaunchSpec, TaskDelivery, plan_launch};
 pub use manifest::{AgentManifest, Provider, Registry};
 pub use policy::AnswerPolicy;
 pub use preset::{
