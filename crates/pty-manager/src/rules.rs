@@ -329,7 +329,21 @@ pub(crate) fn normalize_response_keys(keys: &[String]) -> Result<Vec<String>> {
     let mut run: Vec<&str> = Vec::new();
     for k in keys {
         let k = k.trim();
-        if is_char_key(k) {
+        let after_modifier = run.last().is_some_and(|p| {
+            matches!(
+                p.to_ascii_lowercase().as_str(),
+                "ctrl"
+                    | "control"
+                    | "shift"
+                    | "alt"
+                    | "option"
+                    | "opt"
+                    | "meta"
+                    | "cmd"
+                    | "command"
+            )
+        });
+        if is_char_key(k) && !after_modifier {
             out.extend(crate::keys::normalize_keys(&run)?);
             run.clear();
             out.push(k.to_owned());
