@@ -1,12 +1,30 @@
 //! Live terminals and state for people.
 //!
-//! A bridge over `pty-manager` that gives every session a snapshot and live streams, a loopback
-//! HTTP + WebSocket server that requires a token, and the dashboard page served by it.
+//! A bridge over `pty-manager` that gives every session a snapshot and live streams
+//! ([`Console`], [`ClientFeed`]), a loopback HTTP + WebSocket server that requires a token
+//! ([`ConsoleServer`]), and the dashboard page served by it. Other crates add HTTP endpoints to the
+//! same server by implementing [`Routes`].
 #![deny(missing_docs)]
 
+mod assets;
+mod bridge;
 mod error;
+pub mod feed;
+mod http;
+mod launcher;
+mod server;
+mod token;
+mod ws;
 
+pub use bridge::{
+    ClientFeed, Console, Control, MAX_BUFFERED_BYTES, STATUS_QUEUE, SessionSnapshot,
+    is_terminal_report, status_json,
+};
 pub use error::Error;
+pub use http::{HttpRequest, HttpResponse, MAX_BODY_BYTES, Routes};
+pub use launcher::{AgentChoice, Launcher, MAX_TASK_BYTES, ShellLauncher, SpawnRequest};
+pub use server::{ConsoleServer, ServerConfig};
+pub use token::AccessToken;
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

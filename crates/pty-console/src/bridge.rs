@@ -1,0 +1,701 @@
+//! The console bridge: per-session snapshots, the output and status streams, and control, over a
+//! [`PtyManager`] (BEHAVIOR.md §9).
+//!
+//! One pump thread reads the manager's event channel and fans each event out, as JSON, to the
+//! clients watching that session (bounded queues; a client that misses an event is resynced). Each
+//! client's output comes from its own [`PtyManager::attach`], whose first bytes paint the current
+//! screen and whose chunks follow with nothing missing or doubled; when the manager reports that
+//! the client lagged, the client is started again from a fresh attachment (see [`crate::feed`]).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use pty_manager::{
+    OutputChunk, PtyManager, QueueReceiver, SessionEvent, SessionInfo, events::now_ms,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::feed::{FeedLimits, FeedQueue, Next, WireFrame};
+use crate::launcher::{AgentChoice, Launcher, SpawnRequest};
+use crate::{Error, Result};
+
+/// Raw output kept per session for the snapshot's `raw` field (BEHAVIOR.md §9 `max_buffered_bytes`).
+pub const MAX_BUFFERED_BYTES: usize = 100_000;
+/// Status messages one client may have queued before it misses some and is resynced.
+pub const STATUS_QUEUE: usize = 256;
+/// Output chunks and status messages handled in one [`ClientFeed::poll`] before frames go out.
+const DRAIN_BATCH: usize = 512;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A status subscriber: the bounded sender and a flag raised when a message did not fit.
+struct StatusSub {
+    tx: SyncSender<String>,
+    missed: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct Hub {
+    /// Clients per session id.
+    subs: HashMap<String, Vec<StatusSub>>,
+    /// When each session entered its current status, ms since the Unix epoch.
+    since: HashMap<String, u64>,
+}
+
+/// The bridge between one [`PtyManager`] and the people watching it.
+pub struct Console {
+    manager: Arc<PtyManager>,
+    launcher: Arc<dyn Launcher>,
+    hub: Arc<Mutex<Hub>>,
+    limits: FeedLimits,
+    default_workdir: Mutex<Option<PathBuf>>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One session as the console shows it (`snapshot()` in BEHAVIOR.md §9).
+#[derive(Debug, Clone)]
+pub struct SessionSnapshot {
+    /// The handle.
+    pub session: SessionInfo,
+    /// When the session entered its current status, ms since the Unix epoch.
+    pub status_since_ms: u64,
+    /// The visible screen as text rows.
+    pub lines: Vec<String>,
+    /// Width and height.
+    pub cols: u16,
+    /// Height in rows.
+    pub rows: u16,
+    /// Cursor `(row, col)`.
+    pub cursor: (u16, u16),
+    /// Whether the alternate screen is active.
+    pub alternate_screen: bool,
+    /// Bytes that reproduce the screen and its modes in a fresh terminal.
+    pub formatted: Vec<u8>,
+    /// The newest raw output, at most [`MAX_BUFFERED_BYTES`].
+    pub raw: Vec<u8>,
+}
+
+impl SessionSnapshot {
+    /// The JSON form (`formatted` and `raw` as text; bytes that are not UTF-8 become U+FFFD).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "type": "snapshot",
+            "session": self.session,
+            "statusSince": self.status_since_ms,
+            "screen": {
+                "cols": self.cols,
+                "rows": self.rows,
+                "text": self.lines.join("\n"),
+                "cursor": [self.cursor.0, self.cursor.1],
+                "alternateScreen": self.alternate_screen,
+                "formatted": String::from_utf8_lossy(&self.formatted),
+            },
+            "prompt": self.session.prompt,
+            "raw": String::from_utf8_lossy(&self.raw),
+            "bufferedLen": self.raw.len(),
+            "audit": [],
+        })
+    }
+}
+
+/// A control request (BEHAVIOR.md §9 "Control"), as clients send it: `{"type": "keys", "keys":
+/// ["ctrl+c"]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Control {
+    /// Bytes typed into the terminal (a browser terminal's keystrokes). Automatic terminal
+    /// reports (cursor position, device attributes) are dropped: the manager answers those itself.
+    Input {
+        /// The text typed.
+        data: String,
+    },
+    /// A turn: the text, then Enter (BEHAVIOR.md §2.3).
+    Send {
+        /// The message.
+        text: String,
+    },
+    /// Keys by name (BEHAVIOR.md §3.1), validated before anything is written.
+    Keys {
+        /// Key names.
+        keys: Vec<String>,
+    },
+    /// Text pasted without Enter.
+    Paste {
+        /// The text.
+        text: String,
+        /// Bracketed when the program enabled paste mode (default true).
+        #[serde(default = "yes")]
+        bracketed: bool,
+    },
+    /// Resize the terminal.
+    Resize {
+        /// Columns (1–1000).
+        cols: u16,
+        /// Rows (1–1000).
+        rows: u16,
+    },
+    /// Choose option `index` (0-based) of a menu on screen.
+    Select {
+        /// The option.
+        index: usize,
+    },
+    /// Stop the session (TERM, then KILL after the grace), or kill it at once with `force`.
+    Stop {
+        /// Kill at once.
+        #[serde(default)]
+        force: bool,
+        /// Grace before KILL in ms (default 5000).
+        #[serde(default, rename = "graceMs")]
+        grace_ms: Option<u64>,
+    },
+    /// Answer the waiting prompt with its suggested response.
+    Approve,
+    /// Refuse the waiting prompt.
+    Deny,
+    /// Add an auto-response rule.
+    AddRule {
+        /// The rule.
+        rule: Value,
+    },
+    /// Remove an auto-response rule by id.
+    RemoveRule {
+        /// The rule id.
+        id: String,
+    },
+    /// Remove every auto-response rule of the session.
+    ClearRules,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Whether `data` is only automatic terminal reports that a browser terminal sends by itself in
+/// reply to queries in the output (cursor position `ESC[r;cR`, device attributes `ESC[?…c` /
+/// `ESC[>…c`, mode reports `ESC[?…$y`, colour reports `ESC]1x;…`, DCS replies `ESC P…ESC\`).
+/// The manager already answers the one query that matters (BEHAVIOR.md §2.2), so these are dropped.
+/// A key that encodes like a report (Shift+F3 is `ESC[1;2R`) is dropped too; that is the price.
+pub fn is_terminal_report(data: &[u8]) -> bool {
+    let mut rest = data;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        match report_len(rest) {
+            Some(n) => rest = &rest[n..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Length of the report at the start of `s`, if one is there.
+fn report_len(s: &[u8]) -> Option<usize> {
+    match s {
+        [0x1b, b'[', body @ ..] => {
+            let mut i = 0;
+            if matches!(body.first(), Some(b'?' | b'>' | b'=')) {
+                i += 1;
+            }
+            while body
+                .get(i)
+                .is_some_and(|b| b.is_ascii_digit() || *b == b';')
+            {
+                i += 1;
+            }
+            if body.get(i) == Some(&b'$') && body.get(i + 1) == Some(&b'y') {
+                return Some(2 + i + 2);
+            }
+            match body.get(i) {
+                Some(b'R') if i > 0 => Some(2 + i + 1),
+                Some(b'c') if i > 0 => Some(2 + i + 1),
+                Some(b'n') if i > 0 => Some(2 + i + 1),
+                _ => None,
+            }
+        }
+        [0x1b, b']', b'1', b'0' | b'1', b';', ..] => {
+            // OSC 10/11 reply, ended by BEL or ST.
+            let end = s.iter().position(|b| *b == 0x07).map(|p| p + 1);
+            let st = s.windows(2).position(|w| w == b"\x1b\\").map(|p| p + 2);
+            end.into_iter().chain(st).min()
+        }
+        [0x1b, b'P', ..] => s.windows(2).position(|w| w == b"\x1b\\").map(|p| p + 2),
+        _ => None,
+    }
+}
+
+impl Console {
+    /// A console over `manager`, starting sessions with `launcher`. Starts the pump thread, which
+    /// ends when the manager shuts down.
+    pub fn new(manager: Arc<PtyManager>, launcher: Arc<dyn Launcher>) -> Result<Arc<Self>> {
+        Self::with_limits(manager, launcher, FeedLimits::default())
+    }
+
+    /// As [`Console::new`], with other per-client caps.
+    pub fn with_limits(
+        manager: Arc<PtyManager>,
+        launcher: Arc<dyn Launcher>,
+        limits: FeedLimits,
+    ) -> Result<Arc<Self>> {
+        let hub = Arc::new(Mutex::new(Hub::default()));
+        let events = manager.events();
+        let pump_hub = hub.clone();
+        std::thread::Builder::new()
+            .name("console-pump".to_owned())
+            .spawn(move || pump(events, &pump_hub))
+            .map_err(|e| Error::io("starting the console pump thread", e))?;
+        Ok(Arc::new(Console {
+            manager,
+            launcher,
+            hub,
+            limits,
+            default_workdir: Mutex::new(None),
+        }))
+    }
+
+    /// The manager behind the console.
+    pub fn manager(&self) -> &Arc<PtyManager> {
+        &self.manager
+    }
+
+    /// Sets the directory the spawn form proposes.
+    pub fn set_default_workdir(&self, dir: PathBuf) {
+        *lock(&self.default_workdir) = Some(dir);
+    }
+
+    /// The directory the spawn form proposes, if set.
+    pub fn default_workdir(&self) -> Option<PathBuf> {
+        lock(&self.default_workdir).clone()
+    }
+
+    /// The agents the spawn form offers.
+    pub fn agents(&self) -> Vec<AgentChoice> {
+        self.launcher.agents()
+    }
+
+    /// Starts a session from the spawn form.
+    pub fn spawn(&self, req: &SpawnRequest) -> Result<SessionInfo> {
+        req.validate()?;
+        let info = self.launcher.launch(&self.manager, req)?;
+        lock(&self.hub)
+            .since
+            .entry(info.id.clone())
+            .or_insert(info.started_at_ms);
+        Ok(info)
+    }
+
+    fn status_since(&self, info: &SessionInfo) -> u64 {
+        lock(&self.hub)
+            .since
+            .get(&info.id)
+            .copied()
+            .unwrap_or(info.started_at_ms)
+    }
+
+    /// Every live session, oldest first, with when it entered its status.
+    pub fn sessions(&self) -> Vec<(SessionInfo, u64)> {
+        self.manager
+            .list(None, None)
+            .into_iter()
+            .map(|s| {
+                let since = self.status_since(&s);
+                (s, since)
+            })
+            .collect()
+    }
+
+    /// The snapshot of one session, live or stopped.
+    pub fn snapshot(&self, id: &str) -> Result<SessionSnapshot> {
+        let attachment = self.manager.attach(id)?;
+        // Only the paint bytes are needed here; dropping the receiver unsubscribes.
+        drop(attachment.output);
+        self.snapshot_with(id, attachment.initial)
+    }
+
+    fn snapshot_with(&self, id: &str, formatted: Vec<u8>) -> Result<SessionSnapshot> {
+        let session = self.manager.get(id)?;
+        let screen = self.manager.snapshot(id)?;
+        let mut raw = self.manager.raw_output(id)?;
+        if raw.len() > MAX_BUFFERED_BYTES {
+            raw.drain(..raw.len() - MAX_BUFFERED_BYTES);
+        }
+        Ok(SessionSnapshot {
+            status_since_ms: self.status_since(&session),
+            session,
+            lines: screen.lines,
+            cols: screen.cols,
+            rows: screen.rows,
+            cursor: screen.cursor,
+            alternate_screen: screen.alternate_screen,
+            formatted,
+            raw,
+        })
+    }
+
+    /// Applies a control request to session `id`.
+    pub fn control(&self, id: &str, control: Control) -> Result<()> {
+        let m = &self.manager;
+        match control {
+            Control::Input { data } => {
+                if !is_terminal_report(data.as_bytes()) {
+                    m.write_raw(id, data.as_bytes())?;
+                }
+            }
+            Control::Send { text } => {
+                m.send(id, &text)?;
+            }
+            Control::Keys { keys } => m.send_keys(id, &keys)?,
+            Control::Paste { text, bracketed } => m.paste(id, &text, bracketed)?,
+            Control::Resize { cols, rows } => {
+                if !(1..=1000).contains(&cols) || !(1..=1000).contains(&rows) {
+                    return Err(Error::BadRequest(format!(
+                        "terminal size {cols}x{rows} outside 1..=1000"
+                    )));
+                }
+                m.resize(id, cols, rows)?;
+            }
+            Control::Select { index } => m.select_menu_option(id, index)?,
+            Control::Stop { force: true, .. } => {
+                m.kill(id)?;
+            }
+            Control::Stop { grace_ms, .. } => {
+                m.stop(id, grace_ms.map(Duration::from_millis))?;
+            }
+            Control::Approve | Control::Deny => {
+                // Needs the prompt's suggested response from the detection engine, which the
+                // manager does not expose yet; typing a guess would answer prompts wrongly.
+                m.get(id)?;
+                return Err(Error::NotImplemented(
+                    "approve/deny need the detection engine's prompt info, not yet in pty-manager",
+                ));
+            }
+            Control::AddRule { .. } | Control::RemoveRule { .. } | Control::ClearRules => {
+                m.get(id)?;
+                return Err(Error::NotImplemented(
+                    "auto-response rules are not yet exposed by pty-manager",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens a live feed of session `id` for one client: a snapshot, then output and status in
+    /// order, resynced from a fresh snapshot whenever the client falls behind.
+    pub fn open_feed(self: &Arc<Self>, id: &str) -> Result<ClientFeed> {
+        // Fails early for an unknown id.
+        self.manager.get(id)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(STATUS_QUEUE);
+        let missed = Arc::new(AtomicBool::new(false));
+        lock(&self.hub)
+            .subs
+            .entry(id.to_owned())
+            .or_default()
+            .push(StatusSub {
+                tx,
+                missed: missed.clone(),
+            });
+        let (notice_tx, notices) = std::sync::mpsc::channel();
+        Ok(ClientFeed {
+            console: self.clone(),
+            id: id.to_owned(),
+            queue: FeedQueue::new(self.limits),
+            output: None,
+            status: rx,
+            missed,
+            notice_tx,
+            notices,
+        })
+    }
+}
+
+/// The pump: every manager event, as JSON, to the clients of its session.
+fn pump(events: QueueReceiver<SessionEvent>, hub: &Mutex<Hub>) {
+    for event in events.iter() {
+        let id = event.session_id().to_owned();
+        let mut hub = lock(hub);
+        if let SessionEvent::StatusChanged { .. } | SessionEvent::Started { .. } = &event {
+            hub.since.insert(id.clone(), now_ms());
+        }
+        let Some(subs) = hub.subs.get_mut(&id) else {
+            continue;
+        };
+        let text = status_json(&event).to_string();
+        subs.retain(|s| match s.tx.try_send(text.clone()) {
+            Ok(()) => true,
+            Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                s.missed.store(true, Ordering::Relaxed);
+                true
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => false,
+        });
+    }
+}
+
+/// `{"type": "status", "kind": "status_changed", "event": {…}}` (BEHAVIOR.md §9 status stream).
+pub fn status_json(event: &SessionEvent) -> Value {
+    let name = event.name();
+    let kind = name.strip_prefix("session_").unwrap_or(name);
+    json!({ "type": "status", "kind": kind, "event": event })
+}
+
+/// One client's view of one session (see [`Console::open_feed`]).
+pub struct ClientFeed {
+    console: Arc<Console>,
+    id: String,
+    queue: FeedQueue,
+    output: Option<QueueReceiver<OutputChunk>>,
+    status: Receiver<String>,
+    missed: Arc<AtomicBool>,
+    notice_tx: Sender<String>,
+    notices: Receiver<String>,
+}
+
+impl std::fmt::Debug for ClientFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientFeed")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientFeed {
+    /// The session watched.
+    pub fn session_id(&self) -> &str {
+        &self.id
+    }
+
+    /// A sender of messages to this client (e.g. errors of its control requests), delivered in
+    /// order with the stream.
+    pub fn notices(&self) -> Sender<String> {
+        self.notice_tx.clone()
+    }
+
+    /// Resyncs done for this client so far.
+    pub fn resyncs(&self) -> u64 {
+        self.queue.resyncs()
+    }
+
+    /// Waits up to `wait` for something to send and returns the frames, in order (empty when
+    /// nothing came). The first call returns the snapshot.
+    pub fn poll(&mut self, wait: Duration) -> Result<Vec<WireFrame>> {
+        if let Next::Resync = self.queue.pop_batch() {
+            self.resync()?;
+            return self.take();
+        }
+        // Block on the output stream (the busiest source), or on status once output has ended.
+        let first = match &self.output {
+            Some(rx) => match rx.recv_timeout(wait) {
+                Ok(chunk) => Some(chunk),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.output = None;
+                    None
+                }
+            },
+            None => {
+                match self.status.recv_timeout(wait) {
+                    Ok(text) => self.queue.push_status(text),
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+                }
+                None
+            }
+        };
+        if let Some(chunk) = first {
+            self.apply(chunk);
+        }
+        self.drain();
+        self.take()
+    }
+
+    fn take(&mut self) -> Result<Vec<WireFrame>> {
+        match self.queue.pop_batch() {
+            Next::Send(frames) => Ok(frames),
+            Next::Idle => Ok(Vec::new()),
+            Next::Resync => {
+                self.resync()?;
+                self.take_after_resync()
+            }
+        }
+    }
+
+    fn take_after_resync(&mut self) -> Result<Vec<WireFrame>> {
+        match self.queue.pop_batch() {
+            Next::Send(frames) => Ok(frames),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn apply(&mut self, chunk: OutputChunk) {
+        match chunk {
+            OutputChunk::Data(bytes) => self.queue.push_output(&bytes),
+            OutputChunk::Lagged { .. } => self.queue.lagged(),
+        }
+    }
+
+    fn drain(&mut self) {
+        for _ in 0..DRAIN_BATCH {
+            let mut any = false;
+            if let Some(rx) = &self.output {
+                match rx.try_recv() {
+                    Ok(chunk) => {
+                        any = true;
+                        self.apply(chunk);
+                    }
+                    Err(TryRecvError::Empty) => {}
+                    Err(TryRecvError::Disconnected) => self.output = None,
+                }
+            }
+            if let Ok(text) = self.status.try_recv() {
+                any = true;
+                self.queue.push_status(text);
+            }
+            if let Ok(text) = self.notices.try_recv() {
+                any = true;
+                self.queue.push_status(text);
+            }
+            if !any {
+                break;
+            }
+        }
+        if self.missed.swap(false, Ordering::Relaxed) {
+            self.queue.lagged();
+        }
+    }
+
+    /// Starts again from a fresh attachment: its paint bytes and the snapshot JSON go first.
+    fn resync(&mut self) -> Result<()> {
+        // Status messages queued before the snapshot are older than it.
+        while self.status.try_recv().is_ok() {}
+        self.missed.store(false, Ordering::Relaxed);
+        let attachment = self.console.manager.attach(&self.id)?;
+        let snap = self.console.snapshot_with(&self.id, Vec::new())?;
+        let mut json = snap.to_json();
+        // The paint bytes travel as the binary frame after this message, not inside it.
+        if let Some(screen) = json.get_mut("screen").and_then(Value::as_object_mut) {
+            screen.remove("formatted");
+        }
+        if let Some(obj) = json.as_object_mut() {
+            obj.remove("raw");
+        }
+        self.output = Some(attachment.output);
+        self.queue.begin(json.to_string(), attachment.initial);
+        Ok(())
+    }
+}
+
+/// Where a new session's working directory must be: an existing directory.
+pub(crate) fn check_workdir(path: &std::path::Path) -> Result<PathBuf> {
+    if !path.is_absolute() {
+        return Err(Error::BadRequest(format!(
+            "workdir must be an absolute path: {}",
+            path.display()
+        )));
+    }
+    if !path.is_dir() {
+        return Err(Error::BadRequest(format!(
+            "workdir is not a directory: {}",
+            path.display()
+        )));
+    }
+    Ok(path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_reports_are_recognised() {
+        let reports: &[&[u8]] = &[
+            b"\x1b[12;40R",
+            b"\x1b[?1;2c",
+            b"\x1b[>0;276;0c",
+            b"\x1b[0n",
+            b"\x1b[?2004;1$y",
+            b"\x1b]11;rgb:0000/0000/0000\x07",
+            b"\x1b]10;rgb:ffff/ffff/ffff\x1b\\",
+            b"\x1bP>|xterm.js(6.0.0)\x1b\\",
+            b"\x1b[12;40R\x1b[?1;2c",
+        ];
+        for r in reports {
+            assert!(is_terminal_report(r), "{r:?}");
+        }
+        let typed: &[&[u8]] = &[
+            b"",
+            b"echo hi\r",
+            b"\x1b[A",
+            b"\x1b",
+            b"\x03",
+            b"\x1b[12;40Rx",
+            b"\x1b[c",
+            b"\x1b]0;title\x07",
+        ];
+        for t in typed {
+            assert!(!is_terminal_report(t), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn control_messages_parse_from_client_json() {
+        let cases: &[(&str, Control)] = &[
+            (
+                r#"{"type":"input","data":"ls\r"}"#,
+                Control::Input {
+                    data: "ls\r".into(),
+                },
+            ),
+            (
+                r#"{"type":"keys","keys":["ctrl+c"]}"#,
+                Control::Keys {
+                    keys: vec!["ctrl+c".into()],
+                },
+            ),
+            (
+                r#"{"type":"paste","text":"a"}"#,
+                Control::Paste {
+                    text: "a".into(),
+                    bracketed: true,
+                },
+            ),
+            (
+                r#"{"type":"resize","cols":80,"rows":24}"#,
+                Control::Resize { cols: 80, rows: 24 },
+            ),
+            (
+                r#"{"type":"stop","graceMs":100}"#,
+                Control::Stop {
+                    force: false,
+                    grace_ms: Some(100),
+                },
+            ),
+            (r#"{"type":"approve"}"#, Control::Approve),
+            (r#"{"type":"clear_rules"}"#, Control::ClearRules),
+        ];
+        for (text, want) in cases {
+            let got: Control = serde_json::from_str(text).unwrap();
+            assert_eq!(&got, want, "{text}");
+        }
+        for bad in [
+            r#"{"type":"rm"}"#,
+            r#"{"type":"resize","cols":-1,"rows":2}"#,
+            "[]",
+        ] {
+            assert!(serde_json::from_str::<Control>(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Plain request and response values, and the [`Routes`] trait other crates implement to add their
+//! own endpoints to the console server (the plugin mounts its HTTP API this way).
+
+/// Largest request body the server reads (BEHAVIOR.md §10.5); larger bodies get 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// An authenticated HTTP request, already read (body bounded by [`MAX_BODY_BYTES`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path without the query string, e.g. `/api/coding-agents/abc/send`.
+    pub path: String,
+    /// Query parameters in order, percent-decoded (the `token` parameter is removed).
+    pub query: Vec<(String, String)>,
+    /// Headers with lower-case names (`authorization` and `cookie` are removed).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// The first query parameter named `name`.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first header named `name` (give it lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path split on `/`, without empty segments: `/api/x/1` → `["api", "x", "1"]`.
+    pub fn segments(&self) -> Vec<&str> {
+        self.path.split('/').filter(|s| !s.is_empty()).collect()
+    }
+
+    /// The body parsed as JSON, or a 400 response saying `Invalid JSON body`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, HttpResponse> {
+        serde_json::from_slice(&self.body)
+            .map_err(|_| HttpResponse::error(400, "Invalid JSON body"))
+    }
+}
+
+/// What a handler answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: String,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A JSON body with this status.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        HttpResponse {
+            status,
+            content_type: "application/json".to_owned(),
+            headers: Vec::new(),
+            body: serde_json::to_vec(value).unwrap_or_default(),
+        }
+    }
+
+    /// `{"error": message}` with this status (the shape of every API error, BEHAVIOR.md §10.5).
+    pub fn error(status: u16, message: &str) -> Self {
+        Self::json(status, &serde_json::json!({ "error": message }))
+    }
+
+    /// Bytes with a content type, status 200.
+    pub fn bytes(content_type: &str, body: Vec<u8>) -> Self {
+        HttpResponse {
+            status: 200,
+            content_type: content_type.to_owned(),
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// Extra endpoints mounted on the console server. The server authenticates every request first
+/// (token, body size), serves its own paths (`/`, `/assets/…`, `/api/console/…`), and offers every
+/// other request to each registered `Routes` in order; the first `Some` answers. No match is 404.
+///
+/// ```
+/// use pty_console::{HttpRequest, HttpResponse, Routes};
+///
+/// struct Hello;
+/// impl Routes for Hello {
+///     fn handle(&self, req: &HttpRequest) -> Option<HttpResponse> {
+///         (req.method == "GET" && req.path == "/api/hello")
+///             .then(|| HttpResponse::json(200, &serde_json::json!({"hello": "world"})))
+///     }
+/// }
+/// ```
+pub trait Routes: Send + Sync {
+    /// Answers the request, or `None` when the path is not one of these routes.
+    fn handle(&self, req: &HttpRequest) -> Option<HttpResponse>;
+}
+
+/// Percent-decodes a query component (`+` is a space).
+pub(crate) fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Splits `/path?a=1&b=2` into the path and its decoded parameters.
+pub(crate) fn split_url(url: &str) -> (String, Vec<(String, String)>) {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let params = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect();
+    (path.to_owned(), params)
+}
+
+/// The value of cookie `name` in a `Cookie:` header.
+pub(crate) fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_and_decode() {
+        let (p, q) = split_url("/ws?session=a%2Db&token=x+y&flag");
+        assert_eq!(p, "/ws");
+        assert_eq!(
+            q,
+            vec![
+                ("session".into(), "a-b".into()),
+                ("token".into(), "x y".into()),
+                ("flag".into(), String::new())
+            ]
+        );
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let h = "a=1; ao_console_token=secret; b=2";
+        assert_eq!(cookie_value(h, "ao_console_token"), Some("secret"));
+        assert_eq!(cookie_value(h, "c"), None);
+    }
+}

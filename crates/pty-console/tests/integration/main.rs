@@ -1,0 +1,8 @@
+//! Integration tests of pty-console: real PTYs, real servers on 127.0.0.1, a real browser.
+
+mod bridge;
+mod browser;
+mod cdp;
+mod load;
+mod server;
+mod support;

@@ -1,0 +1,402 @@
+//! The server over loopback: tokens, origins, body bounds, extra routes, and a WebSocket that gets
+//! the snapshot and then live output.
+
+use std::sync::Arc;
+
+use pty_console::{
+    Console, ConsoleServer, Error, HttpRequest, HttpResponse, Routes, ServerConfig, ShellLauncher,
+};
+use pty_manager::PtyManager;
+use tungstenite::Message;
+
+use crate::support::{
+    Harness, has_prompt, http, output_after_last_snapshot, ws_connect, ws_read_until,
+};
+
+#[test]
+fn every_http_request_needs_the_token() {
+    let h = Harness::start("http-token");
+    let addr = h.server.http_addr();
+    let token = h.token();
+    let bearer = format!("Bearer {token}");
+    let wrong = format!("Bearer {}", "0".repeat(64));
+    let cases: &[(&str, &str)] = &[
+        ("GET", "/"),
+        ("GET", "/assets/vendor/xterm.js"),
+        ("GET", "/api/console/sessions"),
+        ("GET", "/api/console/config"),
+        ("POST", "/api/console/sessions"),
+        ("GET", "/api/anything-else"),
+    ];
+    for (method, path) in cases {
+        let (status, _, _) = http(addr, method, path, &[], b"");
+        assert_eq!(status, 401, "{method} {path} without a token");
+        let (status, _, _) = http(addr, method, path, &[("Authorization", &wrong)], b"");
+        assert_eq!(status, 401, "{method} {path} with a wrong token");
+    }
+    let (status, _, body) = http(
+        addr,
+        "GET",
+        "/api/console/sessions",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!([])
+    );
+    let (status, _, body) = http(
+        addr,
+        "GET",
+        "/assets/vendor/xterm.js",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert!(body.len() > 100_000, "the vendored xterm.js is served");
+}
+
+#[test]
+fn the_page_trades_the_url_token_for_a_strict_cookie() {
+    let h = Harness::start("cookie");
+    let addr = h.server.http_addr();
+    let token = h.token();
+    let (status, _, _) = http(
+        addr,
+        "GET",
+        &format!("/?token={}", "f".repeat(64)),
+        &[],
+        b"",
+    );
+    assert_eq!(status, 401);
+    let (status, headers, _) = http(addr, "GET", &format!("/?token={token}"), &[], b"");
+    assert_eq!(status, 303);
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(get("location"), "/");
+    let cookie = get("set-cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let (status, headers, body) = http(addr, "GET", "/", &[("Cookie", &pair)], b"");
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("xterm.js"));
+    let csp = headers
+        .iter()
+        .find(|(k, _)| k == "content-security-policy")
+        .unwrap();
+    assert!(csp.1.contains("default-src 'self'"));
+    // The cookie also works for the API.
+    let (status, _, _) = http(
+        addr,
+        "GET",
+        "/api/console/config",
+        &[("Cookie", &pair)],
+        b"",
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn request_bodies_are_bounded() {
+    let h = Harness::start("body");
+    let bearer = format!("Bearer {}", h.token());
+    let big = vec![b'x'; pty_console::MAX_BODY_BYTES + 1];
+    let (status, _, body) = http(
+        h.server.http_addr(),
+        "POST",
+        "/api/console/sessions",
+        &[("Authorization", &bearer)],
+        &big,
+    );
+    assert_eq!(status, 413);
+    assert!(String::from_utf8_lossy(&body).contains("Request body too large"));
+    let (status, _, body) = http(
+        h.server.http_addr(),
+        "POST",
+        "/api/console/sessions",
+        &[("Authorization", &bearer)],
+        b"{not json",
+    );
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("Invalid JSON body"));
+}
+
+#[test]
+fn spawn_and_control_over_http_map_errors_to_statuses() {
+    let h = Harness::start("control");
+    let addr = h.server.http_addr();
+    let bearer = format!("Bearer {}", h.token());
+    let auth = [("Authorization", bearer.as_str())];
+    let spawn =
+        serde_json::json!({"agent": "shell", "workdir": h.dir, "task": "echo spawned-$((2+3))"});
+    let (status, _, body) = http(
+        addr,
+        "POST",
+        "/api/console/sessions",
+        &auth,
+        spawn.to_string().as_bytes(),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let id = v["session"]["id"].as_str().unwrap().to_owned();
+    h.wait_screen(&id, "the task's output", |l| {
+        l.iter().any(|l| l == "spawned-5")
+    });
+    let control = format!("/api/console/sessions/{id}/control");
+    let cases: &[(&str, u16)] = &[
+        (r#"{"type":"keys","keys":["ctrl+c"]}"#, 200),
+        (r#"{"type":"keys","keys":["ctrl+nope"]}"#, 400),
+        (r#"{"type":"resize","cols":0,"rows":10}"#, 400),
+        (r#"{"type":"resize","cols":100,"rows":30}"#, 200),
+        (r#"{"type":"approve"}"#, 501),
+        (r#"{"type":"nonsense"}"#, 400),
+    ];
+    for (body, want) in cases {
+        let (status, _, resp) = http(addr, "POST", &control, &auth, body.as_bytes());
+        assert_eq!(status, *want, "{body}: {}", String::from_utf8_lossy(&resp));
+    }
+    assert_eq!(h.console.manager().snapshot(&id).unwrap().cols, 100);
+    let (status, _, _) = http(
+        addr,
+        "POST",
+        "/api/console/sessions/nope/control",
+        &auth,
+        br#"{"type":"keys","keys":["enter"]}"#,
+    );
+    assert_eq!(status, 404);
+    let bad = [
+        serde_json::json!({"agent": "shell", "workdir": "relative/dir"}),
+        serde_json::json!({"agent": "shell", "workdir": h.dir.join("missing")}),
+        serde_json::json!({"agent": "no-such-agent", "workdir": h.dir}),
+    ];
+    for b in bad {
+        let (status, _, _) = http(
+            addr,
+            "POST",
+            "/api/console/sessions",
+            &auth,
+            b.to_string().as_bytes(),
+        );
+        assert_eq!(status, 400, "{b}");
+    }
+    let (status, _, body) = http(
+        addr,
+        "GET",
+        &format!("/api/console/sessions/{id}"),
+        &auth,
+        b"",
+    );
+    assert_eq!(status, 200);
+    let snap: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(snap["raw"].as_str().unwrap().contains("spawned-5"));
+    assert!(
+        snap["screen"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("spawned-5")
+    );
+    assert!(!snap["screen"]["formatted"].as_str().unwrap().is_empty());
+}
+
+struct Hello;
+
+impl Routes for Hello {
+    fn handle(&self, req: &HttpRequest) -> Option<HttpResponse> {
+        (req.path == "/api/hello").then(|| {
+            // Credentials never reach other crates' routes.
+            assert!(req.header("authorization").is_none());
+            HttpResponse::json(200, &serde_json::json!({"hello": req.query_param("who")}))
+        })
+    }
+}
+
+#[test]
+fn extra_routes_are_mounted_behind_the_token() {
+    let manager = Arc::new(PtyManager::new().unwrap());
+    let console = Console::new(manager, Arc::new(ShellLauncher)).unwrap();
+    let server =
+        ConsoleServer::start(console, ServerConfig::default(), vec![Arc::new(Hello)]).unwrap();
+    let addr = server.http_addr();
+    let bearer = format!("Bearer {}", server.token().expose());
+    let (status, _, _) = http(addr, "GET", "/api/hello?who=x", &[], b"");
+    assert_eq!(status, 401);
+    let (status, _, body) = http(
+        addr,
+        "GET",
+        "/api/hello?who=x",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["hello"],
+        "x"
+    );
+    let (status, _, _) = http(
+        addr,
+        "GET",
+        "/api/other",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn a_non_loopback_bind_needs_the_explicit_flag() {
+    let manager = Arc::new(PtyManager::new().unwrap());
+    let console = Console::new(manager, Arc::new(ShellLauncher)).unwrap();
+    let config = ServerConfig {
+        bind: "0.0.0.0:0".parse().unwrap(),
+        ..ServerConfig::default()
+    };
+    let err = ConsoleServer::start(console, config, Vec::new()).unwrap_err();
+    assert!(matches!(err, Error::RemoteBindRefused(_)), "{err}");
+}
+
+#[test]
+fn websocket_needs_the_token_and_this_servers_origin() {
+    let h = Harness::start("ws-auth");
+    let id = h.shell("auth");
+    let ws = h.server.ws_addr();
+    let token = h.token();
+    let page = format!("http://127.0.0.1:{}", h.server.http_addr().port());
+    let cookie = format!("ao_console_token={token}");
+    let q = format!("session={id}");
+    let qt = format!("session={id}&token={token}");
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Result<(), &'a str>);
+    let cases: Vec<Case> = vec![
+        (q.as_str(), vec![], Err("http 401")),
+        (q.as_str(), vec![("Origin", page.as_str())], Err("http 401")),
+        (
+            qt.as_str(),
+            vec![("Origin", "http://evil.example")],
+            Err("http 403"),
+        ),
+        (
+            qt.as_str(),
+            vec![("Origin", "http://127.0.0.1:1")],
+            Err("http 403"),
+        ),
+        (
+            q.as_str(),
+            vec![
+                ("Cookie", cookie.as_str()),
+                ("Origin", "http://localhost.evil:80"),
+            ],
+            Err("http 403"),
+        ),
+        (qt.as_str(), vec![("Origin", page.as_str())], Ok(())),
+        (
+            q.as_str(),
+            vec![("Cookie", cookie.as_str()), ("Origin", page.as_str())],
+            Ok(()),
+        ),
+        (
+            q.as_str(),
+            vec![("Sec-WebSocket-Protocol", token.as_str())],
+            Ok(()),
+        ),
+        (qt.as_str(), vec![], Ok(())),
+        (
+            "session=missing",
+            vec![("Cookie", cookie.as_str())],
+            Err("http 404"),
+        ),
+    ];
+    for (query, headers, want) in cases {
+        let got = ws_connect(ws, query, &headers).map(|_| ());
+        assert_eq!(
+            got.as_ref().map(|_| ()).map_err(String::as_str),
+            want,
+            "{query} {headers:?}"
+        );
+    }
+}
+
+#[test]
+fn websocket_gets_the_snapshot_then_live_output_and_controls_the_session() {
+    let h = Harness::start("ws-stream");
+    let id = h.shell("stream");
+    h.wait_screen(&id, "the prompt", has_prompt);
+    h.console
+        .manager()
+        .write_raw(&id, b"echo before-$((40+2))\r")
+        .unwrap();
+    h.wait_screen(&id, "earlier output", |l| {
+        l.iter().any(|l| l == "before-42")
+    });
+
+    let mut ws = ws_connect(
+        h.server.ws_addr(),
+        &format!("session={id}&token={}", h.token()),
+        &[],
+    )
+    .unwrap();
+    let first = ws_read_until(&mut ws, "snapshot and paint", |m| m.len() >= 2);
+    let Message::Text(snap) = &first[0] else {
+        panic!("first frame is not the snapshot: {:?}", first[0])
+    };
+    let snap: serde_json::Value = serde_json::from_str(snap).unwrap();
+    assert_eq!(snap["type"], "snapshot");
+    assert_eq!(snap["session"]["id"], id.as_str());
+    assert!(
+        snap["screen"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("before-42")
+    );
+    let Message::Binary(paint) = &first[1] else {
+        panic!("second frame is not the paint bytes")
+    };
+    // The paint bytes reproduce the screen in a fresh terminal model.
+    let mut model = pty_manager::Screen::new(
+        snap["screen"]["cols"].as_u64().unwrap() as u16,
+        snap["screen"]["rows"].as_u64().unwrap() as u16,
+    );
+    model.process(paint);
+    assert!(
+        model.lines().iter().any(|l| l == "before-42"),
+        "{:?}",
+        model.lines()
+    );
+
+    // Live output after the snapshot, typed through the socket itself.
+    ws.send(Message::text(
+        r#"{"type":"input","data":"echo live-$((6*7))\r"}"#,
+    ))
+    .unwrap();
+    let frames = ws_read_until(&mut ws, "live output", |m| {
+        String::from_utf8_lossy(&output_after_last_snapshot(m)).contains("live-42\r\n")
+    });
+    assert!(
+        frames
+            .iter()
+            .all(|m| !matches!(m, Message::Text(t) if t.contains("snapshot"))),
+        "no resync needed"
+    );
+
+    // A control error comes back on the socket, in order.
+    ws.send(Message::text(r#"{"type":"keys","keys":["bogus-key"]}"#))
+        .unwrap();
+    ws_read_until(&mut ws, "the error message", |m| {
+        m.iter().any(|m| matches!(m, Message::Text(t) if t.contains("\"type\":\"error\"") && t.contains("unknown key: bogus-key")))
+    });
+
+    // Stop from the socket; the status stream reports it.
+    ws.send(Message::text(r#"{"type":"stop","graceMs":2000}"#))
+        .unwrap();
+    ws_read_until(&mut ws, "the stopped event", |m| {
+        m.iter()
+            .any(|m| matches!(m, Message::Text(t) if t.contains("\"kind\":\"stopped\"")))
+    });
+}
