@@ -396,10 +396,21 @@ impl WorkspaceService {
         RepoUrl::parse(repo, &self.config.github.host)
     }
 
+    /// The git credential of a workspace: its grant while valid; else, for a repository on the
+    /// configured forge host only, the configured token (`GITHUB_TOKEN`), so a restarted
+    /// process can still push what an earlier one provisioned.
     fn auth_for(&self, rec: &WorkspaceRecord) -> Option<GitAuth> {
-        let cred = rec.credential.as_ref()?;
         let repo = self.parse_repo(&rec.repo).ok()?;
-        self.credentials.git_auth(&cred.id, &repo)
+        if let Some(cred) = &rec.credential
+            && let Some(auth) = self.credentials.git_auth(&cred.id, &repo)
+        {
+            return Some(auth);
+        }
+        let token = self.config.github_token.as_ref()?;
+        if repo.provider(&self.config.github.host) != Provider::Github {
+            return None;
+        }
+        Some(GitAuth::basic(repo.http_origin()?, token.expose()))
     }
 
     /// Provisions a workspace (no progress reports).
