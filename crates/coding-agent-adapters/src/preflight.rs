@@ -164,35 +164,53 @@ pub fn preflight(
     }
 }
 
-/// Preflight every agent, in parallel (each with its own timeout), in registry order.
+/// Preflight every agent, in registry order. Two at a time: the version commands are mostly
+/// Node and Python start-ups, and running all of them at once on a small machine makes each one
+/// slow enough to hit its timeout.
 pub fn preflight_all(
     registry: &Registry,
     path_var: Option<&OsStr>,
     timeout: Duration,
 ) -> Vec<PreflightResult> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let manifests: Vec<&AgentManifest> = registry.iter().collect();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<PreflightResult>>> = Mutex::new(vec![None; manifests.len()]);
     std::thread::scope(|s| {
-        let handles: Vec<_> = registry
-            .iter()
-            .map(|m| s.spawn(move || preflight(m, path_var, timeout)))
-            .collect();
-        handles
-            .into_iter()
-            .zip(registry.iter())
-            .map(|(h, m)| {
-                h.join().unwrap_or_else(|_| PreflightResult {
-                    agent: m.agent,
-                    name: m.name.clone(),
-                    command: m.command.clone(),
-                    installed: false,
-                    path: None,
-                    version: None,
-                    install_command: m.install.command_line(),
-                    docs: m.install.docs.clone(),
-                    error: Some("preflight failed".to_owned()),
-                })
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(m) = manifests.get(i) else {
+                        break;
+                    };
+                    let r = preflight(m, path_var, timeout);
+                    if let Ok(mut all) = results.lock() {
+                        all[i] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_default();
+    manifests
+        .iter()
+        .zip(results)
+        .map(|(m, r)| {
+            r.unwrap_or_else(|| PreflightResult {
+                agent: m.agent,
+                name: m.name.clone(),
+                command: m.command.clone(),
+                installed: false,
+                path: None,
+                version: None,
+                install_command: m.install.command_line(),
+                docs: m.install.docs.clone(),
+                error: Some("preflight failed".to_owned()),
             })
-            .collect()
-    })
+        })
+        .collect()
 }
 
 #[cfg(test)]
