@@ -7,26 +7,76 @@ pub mod run;
 pub mod serve;
 pub mod workspace;
 
-use std::path::Path;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use orchestrator_plugin::services::{GitWorkspaces, ManagedPty};
+use orchestrator_plugin::settings::{PtyServiceConfig, WorkspaceConfig};
 use orchestrator_plugin::{SettingsStore, StandaloneRuntime};
 
-/// The honest answer of a subcommand that is not built yet: one line on stderr and status 2.
-pub fn not_implemented(name: &str) -> ExitCode {
-    eprintln!("agent-orchestrator: `{name}` is not implemented yet");
-    ExitCode::from(2)
+/// The concrete services of the binary, for subcommands that need more than the traits.
+pub struct Services {
+    /// Settings as loaded.
+    pub settings: SettingsStore,
+    /// `PTY_SERVICE`, if it started.
+    pub pty: Option<Arc<ManagedPty>>,
+    /// `CODING_WORKSPACE_SERVICE`, if it opened.
+    pub workspace: Option<Arc<GitWorkspaces>>,
+    /// Workspace settings.
+    pub ws_config: WorkspaceConfig,
 }
 
-/// The standalone runtime of the binary: settings from the environment and the YAML file named by
-/// `--config` or `AGENT_ORCHESTRATOR_CONFIG`, with the services this build provides.
+/// Loads settings from the environment and the YAML file named by `--config` or
+/// `AGENT_ORCHESTRATOR_CONFIG`, and starts the PTY service over `pty-manager` and the workspace
+/// service over `git-workspace-service`. A service that cannot start is left out (its actions then
+/// say it is not available) and the reason goes to `sink`.
+pub fn start_services(
+    config: Option<&Path>,
+    sink: Arc<dyn Fn(&str) + Send + Sync>,
+) -> orchestrator_plugin::Result<Services> {
+    let from_env = std::env::var_os("AGENT_ORCHESTRATOR_CONFIG").map(PathBuf::from);
+    let file = config.map(Path::to_path_buf).or(from_env);
+    let settings = SettingsStore::load(std::env::vars(), file.as_deref())?;
+    let pty_config = PtyServiceConfig::from_settings(&|k| settings.get(k))?;
+    let home = settings.get("HOME").map(PathBuf::from);
+    let ws_config = WorkspaceConfig::from_settings(&|k| settings.get(k), home.as_deref())?;
+    let s = sink.clone();
+    let pty = match ManagedPty::start(pty_config, move |t| s(t)) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(e) => {
+            sink(&format!("PTY service unavailable: {e}"));
+            None
+        }
+    };
+    let api_url = settings.get("GITHUB_API_URL");
+    let workspace = match GitWorkspaces::open(&ws_config, api_url.as_deref()) {
+        Ok(w) => Some(Arc::new(w)),
+        Err(e) => {
+            sink(&format!("workspace service unavailable: {e}"));
+            None
+        }
+    };
+    Ok(Services {
+        settings,
+        pty,
+        workspace,
+        ws_config,
+    })
+}
+
+/// The standalone runtime of the binary over [`start_services`].
 pub fn build_runtime(
     config: Option<&Path>,
     sink: impl Fn(&str) + Send + Sync + 'static,
 ) -> orchestrator_plugin::Result<StandaloneRuntime> {
-    let from_env = std::env::var_os("AGENT_ORCHESTRATOR_CONFIG").map(std::path::PathBuf::from);
-    let file = config.map(Path::to_path_buf).or(from_env);
-    let settings = SettingsStore::load(std::env::vars(), file.as_deref())?;
-    let runtime = StandaloneRuntime::new(settings)?.with_reply_sink(sink);
-    Ok(runtime)
+    let sink: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(sink);
+    let services = start_services(config, sink.clone())?;
+    let mut runtime = StandaloneRuntime::new(services.settings)?;
+    if let Some(p) = services.pty {
+        runtime = runtime.with_pty(p);
+    }
+    if let Some(w) = services.workspace {
+        runtime = runtime.with_workspace(w);
+    }
+    Ok(runtime.with_reply_sink(move |t| sink(t)))
 }

@@ -1,12 +1,298 @@
-//! `agent-orchestrator run`.
+//! `agent-orchestrator run`: one task end to end in the foreground.
+//!
+//! Provision (a clone of `--repo`, else a scratch directory), spawn the agent with the task, show
+//! its terminal on stdout and its state on stderr, wait for the end of the task, then commit, push
+//! and (with `--pr`) open a pull request.
+//!
+//! Exit status: 0 the task ended and its work landed (or there was nothing to commit); 1 the agent
+//! ended in failure (non-zero exit, error, timeout); 2 set-up failed (bad arguments, agent not
+//! installed or not launchable, provisioning failed); 3 landing the work failed (commit, push, PR).
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use orchestrator_plugin::agent_types::resolve_agent_type;
+use orchestrator_plugin::services::{
+    PrRequest, ProvisionRequest, PtyService, SpawnRequest, WorkspaceService,
+};
+use orchestrator_plugin::settings::agent_credentials;
+use pty_manager::{OutputChunk, SessionEvent, SessionStatus};
 
 /// Arguments of `agent-orchestrator run`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Agent: claude, codex, gemini, aider, pi, opencode, hermes or shell (aliases accepted).
+    #[arg(long)]
+    pub agent: String,
+    /// Repository to clone (URL, owner/repo, local path); without it a scratch directory is used.
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Branch to start from.
+    #[arg(long, default_value = "main")]
+    pub base_branch: String,
+    /// Approval preset: readonly, standard, permissive, autonomous.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// The task (for `shell`: one command line).
+    #[arg(long)]
+    pub task: String,
+    /// Open a pull request after pushing.
+    #[arg(long)]
+    pub pr: bool,
+    /// Commit message (default: derived from the task).
+    #[arg(long)]
+    pub message: Option<String>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub timeout_secs: u64,
+    /// YAML settings file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+fn state_line(id: &str, text: &str) {
+    let short: String = id.chars().take(16).collect();
+    eprintln!("\r\n[agent-orchestrator] {short}: {text}");
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> ExitCode {
-    super::not_implemented("run")
+pub fn run(args: Args) -> ExitCode {
+    let sink: Arc<dyn Fn(&str) + Send + Sync> =
+        Arc::new(|t: &str| eprintln!("[agent-orchestrator] {t}"));
+    let services = match super::start_services(args.config.as_deref(), sink.clone()) {
+        Ok(s) => s,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    let Some(pty) = services.pty.clone() else {
+        return fail(2, "PTY Service is not available.");
+    };
+    let agent = match resolve_agent_type(&args.agent) {
+        Ok(a) => a,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    if let Some(p) = &args.preset
+        && !orchestrator_plugin::settings::APPROVAL_PRESETS.contains(&p.as_str())
+    {
+        return fail(2, &format!("unknown preset: {p}"));
+    }
+
+    // Workspace.
+    let mut workspace_id = None;
+    let workdir = match (&args.repo, &services.workspace) {
+        (Some(repo), Some(ws)) => {
+            eprintln!("[agent-orchestrator] Cloning {repo}...");
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0);
+            let req = ProvisionRequest {
+                repo: repo.clone(),
+                base_branch: args.base_branch.clone(),
+                branch_name: Some(format!(
+                    "{}/exec-{now}/coding-agent",
+                    services.ws_config.branch_prefix
+                )),
+                use_worktree: false,
+                parent_workspace_id: None,
+                label: None,
+            };
+            match ws.provision(req) {
+                Ok(w) => {
+                    eprintln!(
+                        "[agent-orchestrator] Workspace {} on branch {}",
+                        w.path.display(),
+                        w.branch
+                    );
+                    workspace_id = Some(w.id.clone());
+                    w.path
+                }
+                Err(e) => return fail(2, &format!("Failed to clone repository: {e}")),
+            }
+        }
+        (Some(_), None) => {
+            return fail(
+                2,
+                "Workspace Service is not available. Cannot clone repository.",
+            );
+        }
+        (None, _) => {
+            let dir = services
+                .ws_config
+                .base_dir
+                .join(format!("scratch-{}", std::process::id()));
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                return fail(
+                    2,
+                    &format!("cannot create scratch directory {}: {e}", dir.display()),
+                );
+            }
+            dir
+        }
+    };
+
+    // Spawn and watch.
+    let manager = pty.manager().clone();
+    let events = manager.events();
+    let shell = agent == "shell";
+    let req = SpawnRequest {
+        agent_type: agent.into(),
+        name: Some(format!("run-{agent}")),
+        workdir: workdir.clone(),
+        // A shell's task is a command line; the session ends with it so its status is the run's.
+        initial_task: if shell { None } else { Some(args.task.clone()) },
+        memory_content: None,
+        approval_preset: args.preset.clone(),
+        credentials: agent_credentials(&|k| services.settings.get(k)),
+        supervised: false,
+    };
+    let info = match pty.spawn_session(req) {
+        Ok(i) => i,
+        Err(orchestrator_plugin::Error::AgentNotInstalled {
+            display_name,
+            install_command,
+            docs_url,
+        }) => {
+            return fail(
+                2,
+                &format!(
+                    "{display_name} CLI is not installed.\nInstall with: {install_command}\nDocs: {docs_url}"
+                ),
+            );
+        }
+        Err(e) => return fail(2, &format!("Failed to start coding agent: {e}")),
+    };
+    let id = info.id.clone();
+    state_line(&id, &format!("started {agent} in {}", workdir.display()));
+    let printer = match manager.attach(&id) {
+        Ok(att) => Some(std::thread::spawn(move || {
+            let mut out = std::io::stdout();
+            let _ = out.write_all(&att.initial);
+            while let Ok(chunk) = att.output.recv() {
+                if let OutputChunk::Data(d) = chunk {
+                    let _ = out.write_all(&d);
+                    let _ = out.flush();
+                }
+            }
+        })),
+        Err(_) => None,
+    };
+    if shell {
+        for line in [args.task.as_str(), "exit"] {
+            if let Err(e) = pty.send_to_session(&id, line) {
+                return fail(2, &format!("Failed to send to agent: {e}"));
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
+    let mut was_busy = false;
+    let outcome: Result<(), String> = loop {
+        if Instant::now() >= deadline {
+            let _ = pty.stop_session(&id, false);
+            break Err(format!("timed out after {} s", args.timeout_secs));
+        }
+        let Ok(ev) = events.recv_timeout(Duration::from_millis(500)) else {
+            if pty.get_session(&id).is_some_and(|s| !s.status.is_live()) {
+                break Ok(());
+            }
+            continue;
+        };
+        match ev {
+            SessionEvent::StatusChanged { session, from, to } if session.id == id => {
+                let extra = match (&to, &session.prompt) {
+                    (SessionStatus::Blocked, Some(p)) => format!(" — waiting: \"{p}\""),
+                    _ => String::new(),
+                };
+                state_line(&id, &format!("{from} → {to}{extra}"));
+                was_busy |= to == SessionStatus::Busy;
+                // An agent's turn is over when it is back at its prompt after working.
+                if !shell && to == SessionStatus::Ready && was_busy {
+                    let _ = pty.stop_session(&id, false);
+                    break Ok(());
+                }
+            }
+            SessionEvent::Stopped {
+                session,
+                reason,
+                code,
+                ..
+            } if session.id == id => {
+                state_line(&id, &format!("stopped ({reason})"));
+                break match code {
+                    Some(0) => Ok(()),
+                    _ if !shell => Ok(()),
+                    _ => Err(format!("the task ended with {reason}")),
+                };
+            }
+            SessionEvent::Error { session, error } if session.id == id => {
+                break Err(format!("Coding agent encountered an error: {error}"));
+            }
+            _ => {}
+        }
+    };
+    if let Some(p) = printer {
+        let _ = p.join();
+    }
+    if let Err(e) = outcome {
+        return fail(1, &e);
+    }
+
+    // Land the work.
+    let (Some(ws), Some(wid)) = (&services.workspace, workspace_id) else {
+        eprintln!(
+            "[agent-orchestrator] Done. Work left in {}",
+            workdir.display()
+        );
+        return ExitCode::SUCCESS;
+    };
+    let first_line: String = args
+        .task
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(60)
+        .collect();
+    let message = args.message.clone().unwrap_or_else(|| {
+        format!("feat: {first_line}\n\nGenerated by agent-orchestrator run ({agent}).")
+    });
+    let sha = match ws.commit(&wid, &message, true) {
+        Ok(Some(sha)) => sha,
+        Ok(None) => {
+            eprintln!("[agent-orchestrator] No changes to commit in this workspace.");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(3, &format!("Failed to finalize workspace: {e}")),
+    };
+    if let Err(e) = ws.push(&wid, true) {
+        return fail(3, &format!("Failed to finalize workspace: {e}"));
+    }
+    let branch = ws.get(&wid).map(|w| w.branch).unwrap_or_default();
+    eprintln!(
+        "[agent-orchestrator] Commit: {}\n[agent-orchestrator] Pushed branch {branch}",
+        &sha[..sha.len().min(8)]
+    );
+    if args.pr {
+        let pr = PrRequest {
+            title: format!("[agent-orchestrator] {first_line}"),
+            body: format!(
+                "## Summary\n\n{}\n\n**Branch:** {branch}\n**Commit:** {sha}\n\n---\n*Generated by agent-orchestrator run*",
+                args.task
+            ),
+            base_branch: args.base_branch.clone(),
+            ..PrRequest::default()
+        };
+        match ws.create_pr(&wid, pr) {
+            Ok(pr) => eprintln!("[agent-orchestrator] PR #{}: {}", pr.number, pr.url),
+            Err(e) => return fail(3, &format!("Failed to finalize workspace: {e}")),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("agent-orchestrator: {message}");
+    ExitCode::from(code)
 }

@@ -4,9 +4,13 @@
 //! the binary plugs in the real ones built over `pty-manager`, `coding-agent-adapters` and
 //! `git-workspace-service`.
 
+pub mod git;
+pub mod managed;
 pub mod pty;
 pub mod workspace;
 
+pub use git::GitWorkspaces;
+pub use managed::ManagedPty;
 pub use pty::{PlainStatus, PtyService, SessionInfo, SpawnRequest};
 pub use workspace::{
     DeviceCode, Issue, IssueQuery, IssueUpdate, NewIssue, PrRequest, ProvisionRequest, PullRequest,

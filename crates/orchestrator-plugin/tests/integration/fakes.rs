@@ -47,6 +47,9 @@ impl FakePty {
     pub fn mark_completed_for_test(&self, id: &str) {
         self.mark_completed(id);
     }
+    pub fn get_session_for_test(&self, id: &str) -> SessionInfo {
+        self.get_session(id).unwrap()
+    }
 }
 
 const KNOWN_KEYS: [&str; 6] = ["enter", "escape", "up", "down", "tab", "ctrl+c"];

@@ -4,4 +4,5 @@
 mod actions;
 mod fakes;
 mod mcp_stdio;
+mod run_cmd;
 mod supervision;

@@ -144,3 +144,86 @@ fn handshake_tool_list_and_protocol_errors_over_stdio() {
     assert_eq!(v["error"]["code"], -32601);
     assert!(c.finish().success());
 }
+
+#[test]
+fn a_shell_agent_over_mcp_spawn_send_list_stop() {
+    let home = TempDir::new("mcp-shell");
+    let work = home.0.join("project");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut c = McpClient::start(&home.0, &[]);
+    c.request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}));
+    c.send_raw(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+
+    let (err, text, data) = c.call(
+        "spawn_coding_agent",
+        json!({"agentType": "bash", "workdir": work.display().to_string()}),
+    );
+    assert!(!err, "{text}");
+    let id = data["sessionId"].as_str().unwrap().to_string();
+    assert_eq!(
+        text,
+        format!(
+            "Started shell coding agent in {}. Session ID: {id}",
+            work.display()
+        )
+    );
+
+    let (err, text, _) = c.call(
+        "send_to_coding_agent",
+        json!({"sessionId": id, "input": "echo hi"}),
+    );
+    assert!(!err, "{text}");
+    assert_eq!(text, "Sent to coding agent: \"echo hi\"");
+    // The input reached a real shell: a second command leaves a file behind.
+    let (err, _, _) = c.call(
+        "send_to_coding_agent",
+        json!({"input": "echo hi > proof.txt"}),
+    );
+    assert!(!err);
+    let proof = work.join("proof.txt");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&proof)
+        .map(|s| s.trim() != "hi")
+        .unwrap_or(true)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shell never ran the command: {:?} {:?}",
+            std::fs::read_dir(&work).map(|d| d.map(|e| e.unwrap().file_name()).collect::<Vec<_>>()),
+            std::fs::read_to_string(&proof)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let (err, text, data) = c.call("list_coding_agents", json!({}));
+    assert!(!err, "{text}");
+    assert!(text.starts_with("Active coding agents:\n\n1. "), "{text}");
+    assert!(
+        text.contains(&format!(" shell ({}...)", &id[..8])),
+        "{text}"
+    );
+    assert!(text.contains(&format!("📁 {}", work.display())), "{text}");
+    assert_eq!(data["sessions"][0]["id"], id.as_str());
+    assert_eq!(data["sessions"][0]["plainStatus"], "running");
+
+    let (err, text, _) = c.call("stop_coding_agent", json!({"sessionId": id}));
+    assert!(!err, "{text}");
+    assert_eq!(text, format!("Stopped coding agent session {id}."));
+    let (_, text, data) = c.call("list_coding_agents", json!({}));
+    assert_eq!(data["sessions"][0]["status"], "stopped", "{text}");
+    assert_eq!(data["sessions"][0]["plainStatus"], "stopped");
+    let (err, text, _) = c.call("send_to_coding_agent", json!({"input": "echo again"}));
+    assert!(err);
+    assert_eq!(text, "No active coding sessions. Spawn an agent first.");
+    // A workdir outside the allowed roots is refused.
+    let (err, text, _) = c.call(
+        "spawn_coding_agent",
+        json!({"agentType": "shell", "workdir": "/"}),
+    );
+    assert!(err);
+    assert_eq!(
+        text,
+        "The specified workdir is outside of allowed directories. Please use a workspace directory."
+    );
+    assert!(c.finish().success());
+}

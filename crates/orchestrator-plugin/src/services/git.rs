@@ -1,0 +1,236 @@
+//! `CODING_WORKSPACE_SERVICE` over `git-workspace-service`.
+
+use git_workspace_service as gws;
+use gws::forge::GitHub;
+use gws::registry::{Strategy, WorkspaceRecord};
+
+use super::workspace::{
+    Issue, IssueQuery, IssueUpdate, NewIssue, PrRequest, ProvisionRequest, PullRequest,
+    WorkspaceInfo, WorkspaceService,
+};
+use crate::settings::WorkspaceConfig;
+use crate::{Error, Result};
+
+/// The workspace service of the binary.
+pub struct GitWorkspaces {
+    inner: gws::WorkspaceService,
+    forge: GitHub,
+    has_token: bool,
+}
+
+impl std::fmt::Debug for GitWorkspaces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitWorkspaces").finish_non_exhaustive()
+    }
+}
+
+fn svc(context: &str) -> impl Fn(gws::Error) -> Error + '_ {
+    move |e| Error::service(context, e)
+}
+
+impl GitWorkspaces {
+    /// Opens (or creates) the registry under `config.base_dir`. `api_url` overrides the GitHub
+    /// REST base (GitHub Enterprise, a loopback test server); else `GITHUB_API_URL` or github.com.
+    pub fn open(config: &WorkspaceConfig, api_url: Option<&str>) -> Result<Self> {
+        let mut sc = gws::ServiceConfig::new(&config.base_dir);
+        if let Some(url) = api_url {
+            sc.github = gws::forge::GitHubConfig::with_api_url(url);
+        }
+        sc.branch_prefix = config.branch_prefix.clone();
+        sc.github_token = config
+            .github_token
+            .as_ref()
+            .map(|t| gws::Secret::new(t.expose().to_string()));
+        let forge_config = sc.github.clone();
+        let token = sc.github_token.clone();
+        let inner =
+            gws::WorkspaceService::open(sc).map_err(svc("opening the workspace registry"))?;
+        let forge = GitHub::new(forge_config, token, inner.redactor().clone());
+        Ok(GitWorkspaces {
+            inner,
+            forge,
+            has_token: config.github_token.is_some(),
+        })
+    }
+
+    /// The underlying service.
+    pub fn inner(&self) -> &gws::WorkspaceService {
+        &self.inner
+    }
+}
+
+fn info(r: &WorkspaceRecord) -> WorkspaceInfo {
+    WorkspaceInfo {
+        id: r.id.clone(),
+        path: r.path.clone(),
+        branch: r.branch.clone(),
+        repo: r.repo.clone(),
+        is_worktree: r.strategy == Strategy::Worktree,
+        label: None,
+        status: r.status.as_str().to_string(),
+    }
+}
+
+fn split_repo(repo: &str) -> Result<(&str, &str)> {
+    repo.split_once('/')
+        .filter(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
+        .ok_or_else(|| Error::InvalidParameter(format!("repository must be owner/repo: {repo}")))
+}
+
+fn issue(i: gws::forge::Issue) -> Issue {
+    Issue {
+        number: i.number,
+        title: i.title,
+        body: i.body.unwrap_or_default(),
+        state: i.state,
+        labels: i.labels,
+        url: i.url,
+    }
+}
+
+impl WorkspaceService for GitWorkspaces {
+    fn provision(&self, req: ProvisionRequest) -> Result<WorkspaceInfo> {
+        let mut r = gws::ProvisionRequest::clone_of(req.repo.clone());
+        r.base_branch = if req.base_branch.is_empty() {
+            "main".into()
+        } else {
+            req.base_branch
+        };
+        r.branch_name = req.branch_name;
+        if req.use_worktree {
+            r.strategy = Strategy::Worktree;
+            r.parent_workspace = req.parent_workspace_id;
+        }
+        self.inner
+            .provision(r)
+            .map(|rec| info(&rec))
+            .map_err(svc("provisioning"))
+    }
+
+    fn get(&self, id: &str) -> Option<WorkspaceInfo> {
+        self.inner.get(id).ok().map(|r| info(&r))
+    }
+
+    fn list(&self) -> Vec<WorkspaceInfo> {
+        self.inner
+            .list()
+            .iter()
+            .filter(|r| r.status.as_str() != "cleaned_up")
+            .map(info)
+            .collect()
+    }
+
+    fn commit(&self, id: &str, message: &str, _all: bool) -> Result<Option<String>> {
+        match self.inner.commit(id, message).map_err(svc("committing"))? {
+            gws::CommitOutcome::Committed(sha) => Ok(Some(sha)),
+            gws::CommitOutcome::NothingToCommit => Ok(None),
+        }
+    }
+
+    fn push(&self, id: &str, _set_upstream: bool) -> Result<()> {
+        // The service always pushes with `-u origin <branch>`.
+        self.inner.push(id, false).map_err(svc("pushing"))
+    }
+
+    fn create_pr(&self, id: &str, pr: PrRequest) -> Result<PullRequest> {
+        let req = gws::PrRequest {
+            title: pr.title,
+            body: pr.body,
+            target_branch: (!pr.base_branch.is_empty()).then_some(pr.base_branch),
+            draft: pr.draft,
+            labels: pr.labels,
+            reviewers: pr.reviewers,
+        };
+        let (created, _warnings) = self
+            .inner
+            .create_pr(id, &req)
+            .map_err(svc("opening the pull request"))?;
+        Ok(PullRequest {
+            number: created.number,
+            url: created.url,
+        })
+    }
+
+    fn list_issues(&self, repo: &str, q: &IssueQuery) -> Result<Vec<Issue>> {
+        let (o, n) = split_repo(repo)?;
+        let query = gws::forge::IssueQuery {
+            state: q.state.clone(),
+            labels: q.labels.clone(),
+            ..Default::default()
+        };
+        Ok(self
+            .forge
+            .list_issues(o, n, &query)
+            .map_err(svc("listing issues"))?
+            .into_iter()
+            .map(issue)
+            .collect())
+    }
+
+    fn get_issue(&self, repo: &str, number: u64) -> Result<Issue> {
+        let (o, n) = split_repo(repo)?;
+        self.forge
+            .get_issue(o, n, number)
+            .map(issue)
+            .map_err(svc("reading the issue"))
+    }
+
+    fn create_issue(&self, repo: &str, new: &NewIssue) -> Result<Issue> {
+        let (o, n) = split_repo(repo)?;
+        let req = gws::forge::NewIssue {
+            title: new.title.clone(),
+            body: (!new.body.is_empty()).then(|| new.body.clone()),
+            labels: new.labels.clone(),
+            ..Default::default()
+        };
+        self.forge
+            .create_issue(o, n, &req)
+            .map(issue)
+            .map_err(svc("creating the issue"))
+    }
+
+    fn update_issue(&self, repo: &str, number: u64, u: &IssueUpdate) -> Result<Issue> {
+        let (o, n) = split_repo(repo)?;
+        let req = gws::forge::IssueUpdate {
+            title: u.title.clone(),
+            body: u.body.clone(),
+            state: u.state.clone(),
+            labels: u.labels.clone(),
+            assignees: None,
+        };
+        self.forge
+            .update_issue(o, n, number, &req)
+            .map(issue)
+            .map_err(svc("updating the issue"))
+    }
+
+    fn add_comment(&self, repo: &str, number: u64, body: &str) -> Result<String> {
+        let (o, n) = split_repo(repo)?;
+        let c = self
+            .forge
+            .comment(o, n, number, body)
+            .map_err(svc("commenting"))?;
+        let url = self
+            .forge
+            .get_issue(o, n, number)
+            .map(|i| i.url)
+            .unwrap_or_default();
+        Ok(format!("{url}#issuecomment-{}", c.id))
+    }
+
+    fn add_labels(&self, repo: &str, number: u64, labels: &[String]) -> Result<Vec<String>> {
+        let (o, n) = split_repo(repo)?;
+        self.forge
+            .add_labels(o, n, number, labels)
+            .map_err(svc("adding labels"))?;
+        Ok(self
+            .forge
+            .get_issue(o, n, number)
+            .map(|i| i.labels)
+            .unwrap_or_else(|_| labels.to_vec()))
+    }
+
+    fn has_forge_token(&self) -> bool {
+        self.has_token
+    }
+}

@@ -1,0 +1,146 @@
+//! `agent-orchestrator run --agent shell` against a local bare remote: the task's change ends as
+//! a commit on a pushed branch.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::fakes::TempDir;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.invalid",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A bare remote whose `main` has one commit.
+fn bare_remote(root: &Path) -> std::path::PathBuf {
+    let remote = root.join("remote.git");
+    let seed = root.join("seed");
+    std::fs::create_dir_all(&seed).unwrap();
+    git(root, &["init", "--bare", remote.to_str().unwrap()]);
+    git(&seed, &["init"]);
+    std::fs::write(seed.join("README.md"), "seed\n").unwrap();
+    git(&seed, &["add", "README.md"]);
+    git(&seed, &["commit", "-m", "seed"]);
+    git(
+        &seed,
+        &["push", remote.to_str().unwrap(), "HEAD:refs/heads/main"],
+    );
+    remote
+}
+
+fn run(home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_agent-orchestrator"))
+        .arg("run")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env(
+            "CODING_WORKSPACE_CONFIG",
+            serde_json::json!({"baseDir": home.join("ws").display().to_string()}).to_string(),
+        )
+        .current_dir(home)
+        .output()
+        .expect("agent-orchestrator runs")
+}
+
+#[test]
+fn run_shell_task_pushes_a_branch_to_a_bare_remote() {
+    let tmp = TempDir::new("run");
+    let remote = bare_remote(&tmp.0);
+    let out = run(
+        &tmp.0,
+        &[
+            "--agent",
+            "shell",
+            "--repo",
+            remote.to_str().unwrap(),
+            "--task",
+            "echo hello from the agent > hello.txt",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "status {:?}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(stderr.contains("Pushed branch milady/exec-"), "{stderr}");
+    let branches = git(
+        &remote,
+        &["for-each-ref", "--format=%(refname:short)", "refs/heads"],
+    );
+    let branch = branches
+        .lines()
+        .find(|b| b.starts_with("milady/exec-") && b.ends_with("/coding-agent"))
+        .unwrap_or_else(|| panic!("no pushed branch in {branches:?}"));
+    let file = git(&remote, &["show", &format!("{branch}:hello.txt")]);
+    assert_eq!(file, "hello from the agent\n");
+    let log = git(&remote, &["log", "--format=%s", branch]);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        ["feat: echo hello from the agent > hello.txt", "seed"]
+    );
+}
+
+#[test]
+fn run_reports_failure_and_setup_errors_by_exit_status() {
+    let tmp = TempDir::new("run-fail");
+    let remote = bare_remote(&tmp.0);
+    let out = run(
+        &tmp.0,
+        &[
+            "--agent",
+            "shell",
+            "--repo",
+            remote.to_str().unwrap(),
+            "--task",
+            "false",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&tmp.0, &["--agent", "cursor", "--task", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown agent type: cursor"));
+    let out = run(
+        &tmp.0,
+        &[
+            "--agent",
+            "shell",
+            "--repo",
+            tmp.0.join("missing.git").to_str().unwrap(),
+            "--task",
+            "true",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Failed to clone repository"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
