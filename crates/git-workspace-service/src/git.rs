@@ -82,6 +82,24 @@ impl GitAuth {
     pub fn origin(&self) -> &str {
         &self.origin
     }
+
+    /// The environment that carries this credential to a git process as configuration entry
+    /// `index` (`GIT_CONFIG_KEY_<index>`/`GIT_CONFIG_VALUE_<index>`, count `index + 1`), with
+    /// prompting disabled. For a process this crate does not start itself (an agent).
+    pub fn env(&self, index: usize) -> Vec<(String, String)> {
+        vec![
+            ("GIT_CONFIG_COUNT".into(), (index + 1).to_string()),
+            (
+                format!("GIT_CONFIG_KEY_{index}"),
+                format!("http.{}.extraheader", self.origin),
+            ),
+            (
+                format!("GIT_CONFIG_VALUE_{index}"),
+                self.header.expose().to_owned(),
+            ),
+            ("GIT_TERMINAL_PROMPT".into(), "0".into()),
+        ]
+    }
 }
 
 /// A progress report parsed from git's `--progress` output.

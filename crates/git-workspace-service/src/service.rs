@@ -413,6 +413,28 @@ impl WorkspaceService {
         Some(GitAuth::basic(repo.http_origin()?, token.expose()))
     }
 
+    /// The environment that gives an agent running in this workspace the workspace's git
+    /// credential: the same host-scoped `extraheader` variables git gets, plus `GH_TOKEN`.
+    /// Empty when the workspace has no token (local or SSH remotes, public repositories). Only
+    /// for callers whose settings allow agents git credentials (`agent_git_credentials`); by
+    /// default an agent gets none.
+    pub fn agent_git_env(&self, id: &str) -> Result<Vec<(String, String)>> {
+        let rec = self.get(id)?;
+        let Some(auth) = self.auth_for(&rec) else {
+            return Ok(Vec::new());
+        };
+        let mut env = auth.env(0);
+        let token = rec
+            .credential
+            .as_ref()
+            .and_then(|c| self.credentials.token(&c.id))
+            .or_else(|| self.config.github_token.clone());
+        if let Some(t) = token {
+            env.push(("GH_TOKEN".into(), t.expose().to_owned()));
+        }
+        Ok(env)
+    }
+
     /// Provisions a workspace (no progress reports).
     pub fn provision(&self, req: ProvisionRequest) -> Result<WorkspaceRecord> {
         self.provision_with_progress(req, &mut |_| {})

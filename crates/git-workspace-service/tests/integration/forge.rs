@@ -158,3 +158,111 @@ fn app_installation_tokens_are_granted_and_revoked() {
     let kinds: Vec<&str> = events.try_iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["credential:granted", "credential:revoked"]);
 }
+
+#[test]
+fn cached_tokens_are_refreshed_and_the_device_flow_fills_the_cache() {
+    use git_workspace_service::clock::{Clock, FakeClock};
+    use git_workspace_service::device_flow::{DeviceFlowObserver, DevicePrompt, OAuthApp};
+    use git_workspace_service::token_store::{OAuthToken, TokenStore};
+    use test_support::github::DeviceStep;
+
+    struct Quiet;
+    impl DeviceFlowObserver for Quiet {
+        fn on_prompt(&self, _: &DevicePrompt) {}
+    }
+    #[derive(Clone, Default)]
+    struct Shared(Arc<MemoryTokenStore>);
+    impl TokenStore for Shared {
+        fn save(&self, t: &OAuthToken) -> git_workspace_service::Result<()> {
+            self.0.save(t)
+        }
+        fn get(&self, p: &str) -> git_workspace_service::Result<Option<OAuthToken>> {
+            self.0.get(p)
+        }
+        fn clear(&self, p: Option<&str>) -> git_workspace_service::Result<()> {
+            self.0.clear(p)
+        }
+        fn list(&self) -> git_workspace_service::Result<Vec<String>> {
+            self.0.list()
+        }
+    }
+
+    let gh = FakeGitHub::start().unwrap();
+    let clock = Arc::new(FakeClock::new(10_000_000));
+    let store = Shared::default();
+    let r = Redactor::new();
+    let svc = CredentialService::new(
+        GitHubConfig::with_api_url(&gh.base_url()),
+        Box::new(store.clone()),
+        clock.clone(),
+        r.clone(),
+        EventBus::new(r.clone()),
+    )
+    .with_oauth(
+        OAuthApp::github(&gh.base_url(), "client-1"),
+        Arc::new(Quiet),
+    );
+    let req = || CredentialRequest {
+        repo: RepoUrl::parse("https://github.com/o/r.git", "github.com").unwrap(),
+        user: None,
+        permissions: Permissions::WRITE,
+        ttl: None,
+        granted_to: GrantedTo::default(),
+        optional: false,
+    };
+
+    // Nothing cached, no App: the device flow runs and its token is cached.
+    gh.script_device_flow(
+        vec![
+            DeviceStep::Pending,
+            DeviceStep::Success {
+                token: "gho_from_device_1".into(),
+            },
+        ],
+        5,
+        900,
+    );
+    let g = svc.request(req()).unwrap().unwrap();
+    assert_eq!(
+        (g.kind, svc.token(&g.id).unwrap().expose()),
+        (CredentialKind::Oauth, "gho_from_device_1")
+    );
+    assert_eq!(clock.sleeps().len(), 2);
+    assert_eq!(
+        store.get("github").unwrap().unwrap().access_token.expose(),
+        "gho_from_device_1"
+    );
+
+    // Cached, but within ten minutes of expiry with a refresh token: refreshed; the server sends
+    // no new refresh token, so the old one is kept.
+    let mut cached = store.get("github").unwrap().unwrap();
+    cached.expires_at = Some(clock.now_ms() + 8 * 60 * 1000);
+    cached.refresh_token = Some(Secret::new("ghr_refresh_token_1"));
+    store.save(&cached).unwrap();
+    gh.clear_requests();
+    let g2 = svc.request(req()).unwrap().unwrap();
+    let fresh = svc.token(&g2.id).unwrap();
+    assert!(
+        fresh.expose().starts_with("gho_refreshed_"),
+        "{}",
+        r.redact(fresh.expose())
+    );
+    let refresh_call = &gh.requests()[0];
+    assert_eq!(refresh_call.path, "/login/oauth/access_token");
+    assert_eq!(refresh_call.json()["grant_type"], "refresh_token");
+    assert_eq!(refresh_call.json()["refresh_token"], "ghr_refresh_token_1");
+    let saved = store.get("github").unwrap().unwrap();
+    assert_eq!(saved.refresh_token.unwrap().expose(), "ghr_refresh_token_1");
+    assert_eq!(clock.sleeps().len(), 2, "no second device flow");
+
+    // The device flow denied and nothing else available: the documented error.
+    store.clear(None).unwrap();
+    gh.script_device_flow(vec![DeviceStep::Denied], 1, 900);
+    let e = svc.request(req()).unwrap_err();
+    assert!(matches!(e, Error::NoCredentials(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("device flow failed or was cancelled"),
+        "{e}"
+    );
+}

@@ -289,3 +289,56 @@ fn git_sends_the_token_only_to_its_origin_and_its_errors_are_redacted() {
             .all(|r| r.auth.is_none() && r.header("authorization").is_none())
     );
 }
+
+#[test]
+fn a_restarted_service_uses_the_configured_token_for_its_forge_host_only() {
+    let w = World::new("restart-token");
+    let bare = w.bare_remote("hello");
+    w.rewrite_url("https://github.com/octo/hello.git", &bare);
+    let token = "ghp_configured_token_987654";
+    let (gh_ws, local_ws) = {
+        let svc = w.service(None);
+        let a = svc
+            .provision(ProvisionRequest::clone_of("octo/hello"))
+            .unwrap();
+        let b = svc
+            .provision(ProvisionRequest::clone_of(bare.display().to_string()))
+            .unwrap();
+        assert!(
+            svc.agent_git_env(&a.id).unwrap().is_empty(),
+            "no token configured, none given"
+        );
+        (a, b)
+    };
+    let mut config = w.config(None);
+    config.github_token = Some(Secret::new(token));
+    let svc = git_workspace_service::WorkspaceService::open(config).unwrap();
+    let env = svc.agent_git_env(&gh_ws.id).unwrap();
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(get("GIT_CONFIG_COUNT").as_deref(), Some("1"));
+    assert_eq!(
+        get("GIT_CONFIG_KEY_0").as_deref(),
+        Some("http.https://github.com/.extraheader")
+    );
+    assert!(
+        get("GIT_CONFIG_VALUE_0")
+            .unwrap()
+            .starts_with("Authorization: Basic ")
+    );
+    assert_eq!(get("GH_TOKEN").as_deref(), Some(token));
+    assert!(
+        svc.agent_git_env(&local_ws.id).unwrap().is_empty(),
+        "a local remote never gets the forge token"
+    );
+    // Pushing with it works (the rewrite makes the transport local) and leaves no trace.
+    std::fs::write(gh_ws.path.join("f"), "x").unwrap();
+    svc.commit(&gh_ws.id, "c").unwrap();
+    svc.push(&gh_ws.id, false).unwrap();
+    for (path, bytes) in walk(&w.base) {
+        assert!(
+            !contains(&bytes, token),
+            "token found in {}",
+            path.display()
+        );
+    }
+}
