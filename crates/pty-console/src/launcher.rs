@@ -3,6 +3,7 @@
 //! that also knows the agent CLIs preflight found.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use pty_manager::{Adapter, PtyManager, SessionInfo, ShellAdapter, SpawnConfig};
 use serde::{Deserialize, Serialize};
@@ -85,14 +86,9 @@ impl ShellLauncher {
 
     /// Starts a shell session for `req` (whose agent must be `shell`).
     pub fn spawn_shell(manager: &PtyManager, req: &SpawnRequest) -> Result<SessionInfo> {
-        let adapter = ShellAdapter::from_env();
-        let mut cfg = SpawnConfig::new(adapter.command())
-            .agent_type("shell")
-            .args(adapter.args())
-            .cwd(&req.workdir);
-        for (k, v) in adapter.env() {
-            cfg = cfg.env(k, v);
-        }
+        // With the adapter the manager runs the shell's detection rules (ready, busy, turn end).
+        let mut cfg =
+            SpawnConfig::with_adapter(Arc::new(ShellAdapter::from_env())).cwd(&req.workdir);
         if let Some(name) = &req.name {
             cfg = cfg.name(name.clone());
         }

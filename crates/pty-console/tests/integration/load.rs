@@ -10,13 +10,36 @@ use tungstenite::Message;
 
 use crate::support::{Harness, has_prompt, ws_connect};
 
+/// CPU seconds (user + system) per thread name, over every thread of this process.
+fn cpu_by_thread() -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let path = task.path();
+        let (Ok(stat), Ok(comm)) = (
+            std::fs::read_to_string(path.join("stat")),
+            std::fs::read_to_string(path.join("comm")),
+        ) else {
+            continue;
+        };
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+        // Thread names are cut to 15 bytes; group the numbered ones.
+        let name = comm
+            .trim()
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .to_owned();
+        *out.entry(name).or_insert(0.0) += ticks / 100.0;
+    }
+    out
+}
+
+/// Whole-process CPU seconds, including threads that already ended.
 fn cpu_seconds() -> f64 {
-    // utime + stime of this process, in clock ticks (fields 14 and 15 of /proc/self/stat).
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
     let after = &stat[stat.rfind(')').unwrap() + 2..];
     let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / 100.0
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
 }
 
 #[test]
@@ -42,21 +65,30 @@ fn load_200_sessions_3_clients_each() {
         for _ in 0..clients {
             let mut ws = ws_connect(addr, &format!("session={id}&token={token}"), &[]).unwrap();
             let received = received.clone();
-            readers.push(std::thread::spawn(move || {
-                while let Ok(m) = ws.read() {
-                    if let Message::Binary(b) = m {
-                        received.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-            }));
+            let reader = std::thread::Builder::new().name("load-client".into());
+            readers.push(
+                reader
+                    .spawn(move || {
+                        while let Ok(m) = ws.read() {
+                            if let Message::Binary(b) = m {
+                                received.fetch_add(
+                                    b.len() as u64,
+                                    std::sync::atomic::Ordering::Relaxed,
+                                );
+                            }
+                        }
+                    })
+                    .unwrap(),
+            );
         }
     }
     for id in &ids {
+        // Builtins only (no fork per line): a numbered line every 100 ms.
         h.console
             .manager()
             .write_raw(
                 id,
-                b"while :; do echo \"$(date +%T.%N) streaming output line\"; sleep 0.1; done\r",
+                b"i=0; while :; do echo \"streaming output line $i of the load test\"; i=$((i+1)); read -t 0.1 -s x; done\r",
             )
             .unwrap();
     }
@@ -66,13 +98,23 @@ fn load_200_sessions_3_clients_each() {
         Instant::now(),
         received.load(std::sync::atomic::Ordering::Relaxed),
     );
+    let by0 = cpu_by_thread();
     std::thread::sleep(Duration::from_secs(20));
     let (c1, t1, r1) = (
         cpu_seconds(),
         Instant::now(),
         received.load(std::sync::atomic::Ordering::Relaxed),
     );
-    let cores = (c1 - c0) / (t1 - t0).as_secs_f64();
+    let secs = (t1 - t0).as_secs_f64();
+    let by1 = cpu_by_thread();
+    for (name, v1) in &by1 {
+        let v0 = by0.get(name).copied().unwrap_or(0.0);
+        println!(
+            "load: thread group {name:<16} {:.3} cores",
+            (v1 - v0) / secs
+        );
+    }
+    let cores = (c1 - c0) / secs;
     let mib_s = (r1 - r0) as f64 / (t1 - t0).as_secs_f64() / (1024.0 * 1024.0);
     println!(
         "load: {sessions} sessions x {clients} websocket clients: {cores:.3} cores \
