@@ -5,20 +5,23 @@
 //! (`?2026h`) is open, replies to cursor-position queries, and a cheap count of the rows that
 //! scrolled off since the current turn began. It needs no PTY: feed it bytes, take snapshots.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU16;
 
 use crate::ScreenSnapshot;
 
-/// Default scrollback kept by the screen model, in rows.
+/// Default number of scrolled-off rows kept as text by the screen model.
 ///
-/// BEHAVIOR.md §2.1 names 10 000 rows; a `vt100` row costs about 30 bytes per column, so 10 000 rows
-/// at 120 columns would hold ~36 MB per busy session. Turn output is capped at 64 KiB of text
-/// (~1 000 rows), so 2 000 rows keep every row detection and turn output can use at a tenth of the
-/// cost. Callers that want more set [`crate::SpawnConfig::scrollback`].
+/// Rows are kept as plain text (what detection and turn output read), not as `vt100` cells: a
+/// `vt100` row costs ~30 bytes per column, so BEHAVIOR.md's 10 000 rows would be ~36 MB per busy
+/// session. 2 000 text rows cover the 64 KiB turn output at a fraction of that.
 pub const DEFAULT_SCROLLBACK: usize = 2_000;
 
 /// The most scrolled-off rows a [`ScreenSnapshot`] carries in `scrolled`.
 pub const SNAPSHOT_SCROLLED_MAX: usize = 1_000;
+
+/// Batches at least this big are considered for the flood fast path (see [`Screen::process`]).
+const FAST_MIN: usize = 16 * 1024;
 
 /// The state `vt100` reports through callbacks, kept beside the grid.
 #[derive(Debug, Default)]
@@ -28,10 +31,27 @@ struct Extras {
     synchronized_update: bool,
     /// Bytes to write back to the application (query replies), drained by the owner.
     replies: Vec<u8>,
-    /// Rows dropped off the far end of the scrollback since the turn mark.
-    discarded_since_mark: u64,
-    /// Total rows dropped off the far end of the scrollback.
-    discarded_total: u64,
+    /// Rows that scrolled off the main screen, as text, newest last (at most `keep`).
+    scrolled: VecDeque<String>,
+    keep: usize,
+    /// Rows that ever scrolled off the main screen.
+    scrolled_total: u64,
+    /// Scroll callbacks to ignore: rows already recorded by the fast path.
+    suppress: usize,
+    scratch: String,
+}
+
+impl Extras {
+    fn push_row(&mut self, row: String) {
+        self.scrolled_total += 1;
+        if self.keep == 0 {
+            return;
+        }
+        if self.scrolled.len() == self.keep {
+            self.scrolled.pop_front();
+        }
+        self.scrolled.push_back(row);
+    }
 }
 
 impl vt100::Callbacks for Extras {
@@ -70,11 +90,28 @@ impl vt100::Callbacks for Extras {
         }
     }
 
-    fn on_scroll(&mut self, _: vt100::capture::RowContents<'_>, _alternate: bool) {
-        // Called only when a row falls off the far end of the scrollback: counting is enough to
-        // know how many of the turn's rows are still available.
-        self.discarded_since_mark += 1;
-        self.discarded_total += 1;
+    fn on_scroll(&mut self, row: vt100::capture::RowContents<'_>, alternate: bool) {
+        // The alternate screen has no scrollback: its scrolled rows are repaint artefacts.
+        if alternate {
+            return;
+        }
+        if self.suppress > 0 {
+            self.suppress -= 1;
+            return;
+        }
+        if self.keep == 0 {
+            self.scrolled_total += 1;
+            return;
+        }
+        self.scratch.clear();
+        let mut state = vt100::capture::BasicFormattedCaptureState::new();
+        let _ = row.write_formatted_basic(&mut self.scratch, &mut state);
+        let text = if self.scratch.contains('\x1b') {
+            crate::ring::render_plain(self.scratch.as_bytes())
+        } else {
+            self.scratch.clone()
+        };
+        self.push_row(text.trim_end().to_owned());
     }
 }
 
@@ -92,8 +129,12 @@ impl vt100::Callbacks for Extras {
 /// ```
 pub struct Screen {
     parser: vt100::Parser<Extras>,
-    /// Scrollback length when the turn mark was set.
-    scrollback_at_mark: usize,
+    /// `scrolled_total` when the turn mark was set.
+    mark: u64,
+    /// Whether the parser is known to be outside any escape sequence after the last byte.
+    ground: bool,
+    /// Bytes of floods that skipped the parser (see [`Screen::process`]).
+    skipped_bytes: u64,
 }
 
 impl std::fmt::Debug for Screen {
@@ -110,31 +151,205 @@ fn nz(v: u16) -> NonZeroU16 {
     NonZeroU16::new(v).unwrap_or(NonZeroU16::MIN)
 }
 
+/// Bytes that only print text or move to a new line: a run of them changes nothing but the
+/// visible text (no modes, attributes, title, cursor addressing or queries).
+fn plain(b: u8) -> bool {
+    (b >= 0x20 && b != 0x7f) || b == b'\r' || b == b'\n' || b == b'\t'
+}
+
+/// Whether the parser is outside any escape sequence after `bytes`, given whether it was before.
+/// Conservative: `false` when unsure.
+fn ends_in_ground(was_ground: bool, bytes: &[u8]) -> bool {
+    let Some(esc) = bytes.iter().rposition(|&b| b == 0x1b) else {
+        return was_ground;
+    };
+    let rest = &bytes[esc + 1..];
+    match rest.first() {
+        None => false,
+        // CSI: parameters, then a final byte.
+        Some(b'[') => rest[1..].iter().any(|b| (0x40..=0x7e).contains(b)),
+        // OSC, DCS, APC, PM, SOS: a string ended by BEL (an `ESC \` end would be a later ESC).
+        Some(b']' | b'P' | b'_' | b'^' | b'X') => rest[1..].contains(&0x07),
+        // Intermediates (`ESC ( B`), then a final byte.
+        Some(0x20..=0x2f) => rest[1..].iter().any(|b| (0x30..=0x7e).contains(b)),
+        Some(_) => true,
+    }
+}
+
+/// The rows a plain line occupies on a `cols`-wide terminal: CR returns to the start (later text
+/// overwrites), TAB advances to the next multiple of 8, long lines wrap. Wide characters count as
+/// one column (an approximation for rows that only go to the scrolled tail).
+fn render_line(line: &[u8], cols: usize) -> Vec<String> {
+    // The common case in a flood: printable ASCII, at most one CR at the end, fits the width.
+    // (The run holds no control characters but CR, LF and TAB.)
+    let body = line.strip_suffix(b"\r").unwrap_or(line);
+    if body.len() <= cols
+        && body.is_ascii()
+        && !body.contains(&b'\r')
+        && !body.contains(&b'\t')
+        && let Ok(text) = std::str::from_utf8(body)
+    {
+        return vec![text.trim_end().to_owned()];
+    }
+    let text = String::from_utf8_lossy(line);
+    let cols = cols.max(1);
+    let mut rows = Vec::new();
+    let mut cells: Vec<char> = Vec::new();
+    let mut col = 0;
+    for ch in text.chars() {
+        match ch {
+            '\r' => col = 0,
+            '\t' => col = ((col / 8 + 1) * 8).min(cols - 1),
+            _ => {
+                if col >= cols {
+                    rows.push(cells.iter().collect::<String>().trim_end().to_owned());
+                    cells.clear();
+                    col = 0;
+                }
+                if cells.len() <= col {
+                    cells.resize(col + 1, ' ');
+                }
+                cells[col] = ch;
+                col += 1;
+            }
+        }
+    }
+    rows.push(cells.iter().collect::<String>().trim_end().to_owned());
+    rows
+}
+
 impl Screen {
     /// A blank screen of `cols` × `rows` (a zero is treated as 1) with the default scrollback.
     pub fn new(cols: u16, rows: u16) -> Self {
         Self::with_scrollback(cols, rows, DEFAULT_SCROLLBACK)
     }
 
-    /// A blank screen keeping up to `scrollback` rows that scrolled off the top.
+    /// A blank screen keeping up to `scrollback` rows (as text) that scrolled off the top.
     pub fn with_scrollback(cols: u16, rows: u16, scrollback: usize) -> Self {
+        let extras = Extras {
+            keep: scrollback,
+            ..Default::default()
+        };
         Screen {
-            parser: vt100::Parser::new_with_callbacks(
-                nz(rows),
-                nz(cols),
-                scrollback,
-                Extras::default(),
-            ),
-            scrollback_at_mark: 0,
+            // No vt100 scrollback: scrolled rows are captured as text by `on_scroll`.
+            parser: vt100::Parser::new_with_callbacks(nz(rows), nz(cols), 0, extras),
+            mark: 0,
+            ground: true,
+            skipped_bytes: 0,
         }
     }
 
     /// Feeds output bytes of the application. Query replies it produced are collected; take them
     /// with [`Screen::take_replies`].
+    ///
+    /// Flood fast path: `vt100` costs ~40 ns per byte, slower than a PTY delivers a flood. When
+    /// a large batch holds a run of lines made only of printable text, CR, LF and TAB, followed
+    /// by more than a screen of lines, the run cannot leave any trace on the final screen
+    /// (those lines scroll away, and plain text changes no mode or attribute). Such a run skips
+    /// the parser: its lines are recorded as scrolled rows directly (wrapped at the width; CR
+    /// and TAB applied), and the parser continues with the lines that stay visible. The visible
+    /// screen, cursor, modes and title are the same as with full parsing.
     pub fn process(&mut self, bytes: &[u8]) {
+        if bytes.len() >= FAST_MIN
+            && let Some((s, t)) = self.skippable(bytes)
+        {
+            let (prefix, skipped, tail) = (&bytes[..s], &bytes[s..t], &bytes[t..]);
+            self.parser.process(prefix);
+            self.skip_plain_lines(skipped);
+            self.parser.process(tail);
+            self.ground = ends_in_ground(true, tail);
+            return;
+        }
         self.parser.process(bytes);
+        self.ground = ends_in_ground(self.ground, bytes);
     }
 
+    /// The `[s, t)` range of `bytes` that may skip the parser, if any.
+    fn skippable(&self, bytes: &[u8]) -> Option<(usize, usize)> {
+        // Cheap gates first: a flood of plain text has plain bytes everywhere.
+        let mid = bytes.len() / 2;
+        if !plain(bytes[mid]) || !plain(bytes[bytes.len() - 1]) {
+            return None;
+        }
+        let (rows, _) = self.parser.screen().size();
+        // Rows + 1 line feeds after the cut push everything painted before it off the screen;
+        // one more for margin.
+        let need = rows.get() as usize + 2;
+        // t: start of the last `need` lines.
+        let mut seen = 0;
+        let mut t = None;
+        for (i, &b) in bytes.iter().enumerate().rev() {
+            if b == b'\n' {
+                seen += 1;
+                if seen == need {
+                    t = Some(i + 1);
+                    break;
+                }
+            }
+        }
+        let t = t?;
+        // s: just after the first line end; the parser must be between sequences there.
+        let s = bytes[..t].iter().position(|&b| b == b'\n')? + 1;
+        if s >= t || !ends_in_ground(self.ground, &bytes[..s]) {
+            return None;
+        }
+        // Counting (rather than `all`) lets the compiler vectorise the scan.
+        let unplain = bytes[s..t].iter().filter(|&&b| !plain(b)).count();
+        (unplain == 0).then_some((s, t))
+    }
+
+    /// Records the lines of a plain run as scrolled rows, as the parser would have scrolled them.
+    fn skip_plain_lines(&mut self, run: &[u8]) {
+        self.skipped_bytes += run.len() as u64;
+        let alternate = self.parser.screen().alternate_screen();
+        let (_, cols) = self.parser.screen().size();
+        let cols = cols.get() as usize;
+        // Rows above the cursor scroll off first; the parser will scroll them again later while
+        // painting the tail, so those callbacks are suppressed.
+        let cursor_row = self.parser.screen().cursor_position().0;
+        let above: Vec<String> = if alternate {
+            Vec::new()
+        } else {
+            let screen = self.parser.screen();
+            screen
+                .rows(0, cols as u16)
+                .take(cursor_row as usize)
+                .map(|r| r.trim_end().to_owned())
+                .collect()
+        };
+        let extras = self.parser.callbacks_mut();
+        if alternate {
+            return;
+        }
+        extras.suppress += above.len();
+        for row in above {
+            extras.push_row(row);
+        }
+        // Lines older than what is kept are only counted (one row each).
+        let lines = run.iter().filter(|&&b| b == b'\n').count();
+        let keep = extras.keep;
+        let mut start = 0;
+        if lines > keep {
+            let mut skip = lines - keep;
+            for (i, &b) in run.iter().enumerate() {
+                if b == b'\n' {
+                    skip -= 1;
+                    if skip == 0 {
+                        start = i + 1;
+                        break;
+                    }
+                }
+            }
+            extras.scrolled_total += (lines - keep) as u64;
+        }
+        // `run` ends with a line feed: drop it so `split` yields exactly the lines.
+        let body = &run[start.min(run.len() - 1)..run.len() - 1];
+        for line in body.split(|&b| b == b'\n') {
+            for row in render_line(line, cols) {
+                extras.push_row(row);
+            }
+        }
+    }
     /// Bytes the application asked for (cursor-position reports), to be written to its input.
     pub fn take_replies(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.parser.callbacks_mut().replies)
@@ -159,22 +374,23 @@ impl Screen {
     /// Starts a new turn: rows that scroll off from now on are reported in
     /// [`ScreenSnapshot::scrolled`]; earlier ones no longer are.
     pub fn mark_turn_start(&mut self) {
-        self.scrollback_at_mark = self.parser.screen().scrollback_len();
-        self.parser.callbacks_mut().discarded_since_mark = 0;
+        self.mark = self.parser.callbacks().scrolled_total;
     }
 
     /// How many rows scrolled off the top since [`Screen::mark_turn_start`] (including rows no
     /// longer kept).
     pub fn scrolled_since_mark(&self) -> u64 {
-        let now = self.parser.screen().scrollback_len();
-        let extras = self.parser.callbacks();
-        // Each discard removed one row that was there at the mark or arrived since.
-        (now as u64 + extras.discarded_since_mark).saturating_sub(self.scrollback_at_mark as u64)
+        self.parser.callbacks().scrolled_total - self.mark
     }
 
     /// Total rows that scrolled off the top of the main screen since creation.
     pub fn scrolled_total(&self) -> u64 {
-        self.parser.screen().scrollback_len() as u64 + self.parser.callbacks().discarded_total
+        self.parser.callbacks().scrolled_total
+    }
+
+    /// Bytes that took the flood fast path of [`Screen::process`] (for metrics and tests).
+    pub fn skipped_bytes(&self) -> u64 {
+        self.skipped_bytes
     }
 
     /// The window title set with OSC 0 or OSC 2 (empty when never set).
@@ -229,37 +445,26 @@ impl Screen {
     }
 
     /// Up to `max` rows that scrolled off since the turn mark and are still kept, oldest first.
-    pub fn scrolled_rows(&mut self, max: usize) -> Vec<String> {
-        let kept = self.parser.screen().scrollback_len();
-        let want = (self.scrolled_since_mark().min(kept as u64) as usize).min(max);
-        if want == 0 {
-            return Vec::new();
-        }
-        let (rows, cols) = self.parser.screen().size();
-        let rows = rows.get() as usize;
-        let mut out = Vec::with_capacity(want);
-        // vt100 shows scrollback by shifting the view up; read the newest `want` rows in windows of
-        // at most one screen height, oldest window first.
-        let mut offset = want;
-        while offset > 0 {
-            let take = offset.min(rows);
-            self.parser.screen_mut().set_scrollback(offset);
-            out.extend(
-                self.parser
-                    .screen()
-                    .rows(0, cols.get())
-                    .take(take)
-                    .map(|r| r.trim_end().to_owned()),
-            );
-            offset -= take;
-        }
-        self.parser.screen_mut().set_scrollback(0);
-        out
+    pub fn scrolled_rows(&self, max: usize) -> Vec<String> {
+        let kept = &self.parser.callbacks().scrolled;
+        let want = (self.scrolled_since_mark().min(kept.len() as u64) as usize).min(max);
+        kept.range(kept.len() - want..).cloned().collect()
     }
 
     /// Everything a person would read now, as plain data.
-    pub fn snapshot(&mut self) -> ScreenSnapshot {
+    pub fn snapshot(&self) -> ScreenSnapshot {
         let scrolled = self.scrolled_rows(SNAPSHOT_SCROLLED_MAX);
+        ScreenSnapshot {
+            scrolled,
+            ..self.visible_snapshot()
+        }
+    }
+
+    /// [`snapshot`](Self::snapshot) without the scrolled-off rows (`scrolled` is empty): what a
+    /// detection pass reads when no rule looks at the tail, at a cost independent of how much
+    /// output scrolled by.
+    pub fn visible_snapshot(&self) -> ScreenSnapshot {
+        let scrolled = Vec::new();
         let screen = self.parser.screen();
         let (rows, cols) = screen.size();
         let extras = self.parser.callbacks();
@@ -392,5 +597,74 @@ mod tests {
         assert_eq!(copy.lines(), s.lines());
         assert_eq!(copy.cursor(), s.cursor());
         assert_eq!(copy.title(), "t");
+    }
+
+    /// A flood with colour, a title and a CR-overwritten progress line around a long plain run.
+    fn flood() -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(b"\x1b]2;building\x07\x1b[1;32mstart\x1b[0m\r\n\x1b[?2004h");
+        for i in 0..3000 {
+            let line = format!(
+                "{i:05} plain output line with\ttabs and some text {}\r\n",
+                "x".repeat(i % 150)
+            );
+            out.extend_from_slice(line.as_bytes());
+            if i % 997 == 0 {
+                out.extend_from_slice(b"progress 10%\rprogress 20%\r\n");
+            }
+        }
+        out.extend_from_slice(b"\x1b[31mred tail\x1b[0m\r\n\x1b]2;done\x07pty> ");
+        out
+    }
+
+    #[test]
+    fn flood_fast_path_matches_full_parsing() {
+        let data = flood();
+        let mut fast = Screen::new(120, 40);
+        let mut slow = Screen::new(120, 40);
+        for chunk in data.chunks(64 * 1024) {
+            fast.process(chunk);
+        }
+        for chunk in data.chunks(1000) {
+            slow.process(chunk);
+        }
+        assert!(fast.skipped_bytes() > 0, "the fast path did not engage");
+        assert_eq!(slow.skipped_bytes(), 0);
+        assert_eq!(fast.lines(), slow.lines());
+        assert_eq!(fast.cursor(), slow.cursor());
+        assert_eq!(fast.title(), "done");
+        assert!(fast.bracketed_paste());
+        assert_eq!(fast.formatted_state(), slow.formatted_state());
+        assert_eq!(fast.scrolled_total(), slow.scrolled_total());
+        assert_eq!(fast.scrolled_rows(5000), slow.scrolled_rows(5000));
+    }
+
+    #[test]
+    fn fast_path_never_skips_escape_sequences() {
+        // The same flood split so that a chunk boundary falls inside an OSC: the next chunk
+        // must not be skipped as plain text.
+        let mut data = flood();
+        data.splice(0..0, b"\x1b]2;half".iter().copied());
+        let mut fast = Screen::new(120, 40);
+        let mut slow = Screen::new(120, 40);
+        fast.process(&data[..5]);
+        fast.process(&data[5..]);
+        slow.process(&data);
+        assert_eq!(fast.lines(), slow.lines());
+        assert_eq!(fast.title(), slow.title());
+        assert!(!ends_in_ground(true, b"ab\x1b]2;x"));
+        assert!(ends_in_ground(true, b"\x1b]2;x\x07ab"));
+        assert!(ends_in_ground(true, b"\x1b[31mab"));
+        assert!(!ends_in_ground(true, b"\x1b[31"));
+        assert!(!ends_in_ground(false, b"plain"));
+        assert!(ends_in_ground(true, b"\x1b(Bx"));
+    }
+
+    #[test]
+    fn render_line_applies_cr_tab_and_wrap() {
+        assert_eq!(render_line(b"abcdef\rxy", 80), ["xycdef"]);
+        assert_eq!(render_line(b"a\tb", 80), ["a       b"]);
+        assert_eq!(render_line(b"abcdefg", 3), ["abc", "def", "g"]);
+        assert_eq!(render_line(b"", 3), [""]);
     }
 }
