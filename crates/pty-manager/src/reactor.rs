@@ -29,8 +29,9 @@ use crate::ring::RawRing;
 use crate::{Error, Result, Screen, SessionEvent, SessionStatus, keys};
 
 const WAKER: Token = Token(usize::MAX);
-/// Read buffer; one chunk handed downstream is at most this big.
-const READ_BUF: usize = 64 * 1024;
+/// Read buffer; one chunk handed downstream is at most this big. Large, so that under a flood
+/// the screen's fast path (see `Screen::process`) parses only a small share of each batch.
+const READ_BUF: usize = 256 * 1024;
 /// Bytes read from one session before others get a turn (fairness under a flood).
 const READ_BUDGET: usize = 1 << 20;
 /// After the program exited, how long to wait for the rest of the output while another process
