@@ -16,6 +16,7 @@ mod error;
 pub mod events;
 pub mod forge;
 mod git;
+mod hooks;
 mod redact;
 mod refname;
 pub mod registry;
@@ -26,6 +27,7 @@ mod url;
 
 pub use error::Error;
 pub use git::{GitAuth, GitConfig, GitProgress};
+pub use hooks::OnComplete;
 pub use redact::{REDACTED, Redactor, Secret};
 pub use refname::validate_branch_name;
 pub use service::{

@@ -160,6 +160,10 @@ pub struct WorkspaceRecord {
     /// Free-form labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The process that last started provisioning or finalizing this workspace, so a restart
+    /// does not mistake another live process's work in progress for an interrupted one.
+    #[serde(default)]
+    pub owner_pid: Option<u32>,
     /// Creation time, ms since epoch.
     pub created_at: u64,
     /// Last change, ms since epoch.
@@ -204,6 +208,16 @@ impl Registry {
             }
         };
         Ok(Self { path, records })
+    }
+
+    /// Re-reads the file so changes another process made since are not overwritten; keeps the
+    /// in-memory state if the file cannot be read.
+    pub(crate) fn refresh(&mut self) {
+        if let Some(dir) = self.path.parent()
+            && let Ok(fresh) = Self::load(dir)
+        {
+            self.records = fresh.records;
+        }
     }
 
     /// Rewrites the file atomically.

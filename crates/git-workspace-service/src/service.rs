@@ -14,6 +14,7 @@ use crate::device_flow::{DeviceFlowObserver, OAuthApp, Permissions};
 use crate::events::{Event, EventBus, EventKind};
 use crate::forge::{GitHub, GitHubConfig, NewPullRequest, PullRequest};
 use crate::git::{Git, GitAuth, GitConfig, GitProgress};
+use crate::hooks::{self, OnComplete};
 use crate::redact::{Redactor, Secret};
 use crate::registry::{
     CredentialRef, GitUser, Phase, PullRequestRef, Registry, Status, Strategy, WorkspaceRecord,
@@ -38,6 +39,8 @@ pub struct ServiceConfig {
     pub default_git_user: GitUser,
     /// Token for forge API calls when the workspace holds no credential (`GITHUB_TOKEN`).
     pub github_token: Option<Secret>,
+    /// Hosts an `on_complete` webhook may be sent to.
+    pub webhook_allowed_hosts: Vec<String>,
 }
 
 impl ServiceConfig {
@@ -50,6 +53,7 @@ impl ServiceConfig {
             branch_prefix: crate::branch::DEFAULT_PREFIX.into(),
             default_git_user: GitUser::default(),
             github_token: None,
+            webhook_allowed_hosts: Vec::new(),
         }
     }
 }
@@ -107,6 +111,8 @@ pub struct ProvisionRequest {
     pub git_user: Option<GitUser>,
     /// Whether `push` may use `--force-with-lease`.
     pub allow_force_push: bool,
+    /// Command and/or webhook run after provisioning.
+    pub on_complete: Option<OnComplete>,
 }
 
 impl ProvisionRequest {
@@ -125,6 +131,7 @@ impl ProvisionRequest {
             credential: None,
             git_user: None,
             allow_force_push: false,
+            on_complete: None,
         }
     }
 }
@@ -221,7 +228,14 @@ impl WorkspaceService {
     /// Opens the service, then recovers: records whose directory vanished become `error` +
     /// `lost`; operations interrupted by a crash are marked; clones get `git worktree prune`.
     pub fn open_with(config: ServiceConfig, options: Options) -> Result<Self> {
+        let mut config = config;
         crate::atomic::create_private_dir(&config.base_dir)?;
+        // Absolute and canonical: git runs in other directories (a worktree is added from its
+        // parent), and the inside-base check compares real paths.
+        config.base_dir = config
+            .base_dir
+            .canonicalize()
+            .map_err(io_err("resolve", &config.base_dir))?;
         let registry = Registry::load(&config.base_dir)?;
         let redactor = options.redactor;
         if let Some(t) = &config.github_token {
@@ -261,6 +275,12 @@ impl WorkspaceService {
         let mut prune = Vec::new();
         for r in reg.records.values_mut() {
             if r.status == Status::CleanedUp {
+                continue;
+            }
+            // Another live process is working on it: not ours to judge.
+            if matches!(r.status, Status::Provisioning | Status::Finalizing)
+                && r.owner_pid.is_some_and(process_alive)
+            {
                 continue;
             }
             if !r.path.exists() {
@@ -306,8 +326,12 @@ impl WorkspaceService {
         Ok(())
     }
 
+    /// The registry, refreshed from disk: several processes (the CLI, a server) may share one
+    /// base directory, and each change is read-modify-write under this lock.
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+        let mut g = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        g.refresh();
+        g
     }
 
     /// The event bus: subscribe to events and log lines here.
@@ -561,6 +585,7 @@ impl WorkspaceService {
             last_commit: None,
             pr: None,
             labels: Default::default(),
+            owner_pid: Some(std::process::id()),
             created_at: now,
             updated_at: now,
         };
@@ -602,6 +627,9 @@ impl WorkspaceService {
                     serde_json::json!({"path": rec.path, "branch": rec.branch}),
                     None,
                 );
+                if let Some(h) = &req.on_complete {
+                    self.run_hook(h, &rec);
+                }
                 Ok(rec)
             }
             Err(e) => {
@@ -634,9 +662,23 @@ impl WorkspaceService {
                     r.last_error = Some(msg.clone());
                 })?;
                 self.emit(EventKind::Error, &rec, serde_json::Value::Null, Some(msg));
+                if let Some(h) = req.on_complete.as_ref().filter(|h| h.run_on_error) {
+                    self.run_hook(h, &rec);
+                }
                 Err(e)
             }
         }
+    }
+
+    fn run_hook(&self, hook: &OnComplete, rec: &WorkspaceRecord) {
+        hooks::run(
+            hook,
+            rec,
+            &self.config.webhook_allowed_hosts,
+            self.clock.now_ms(),
+            &self.events,
+            &self.redactor,
+        );
     }
 
     fn set_phase(&self, rec: &WorkspaceRecord, phase: Phase) -> Result<()> {
@@ -978,6 +1020,7 @@ impl WorkspaceService {
         let rec = self.update(id, |r| {
             r.status = Status::Finalizing;
             r.last_error = None;
+            r.owner_pid = Some(std::process::id());
         })?;
         self.emit(EventKind::Finalizing, &rec, serde_json::Value::Null, None);
         let result = self.finalize_steps(id, req);
@@ -1209,6 +1252,14 @@ impl WorkspaceService {
         self.credentials.revoke_for_execution(execution_id);
         out
     }
+}
+
+/// Whether another process with this id is running (Linux: `/proc/<pid>`; elsewhere unknown,
+/// so an in-progress record is treated as interrupted).
+fn process_alive(pid: u32) -> bool {
+    pid != std::process::id()
+        && cfg!(target_os = "linux")
+        && Path::new("/proc").join(pid.to_string()).exists()
 }
 
 fn validate_identity(u: &GitUser) -> Result<()> {

@@ -5,6 +5,7 @@
 mod cleanup;
 mod device_flow;
 mod forge;
+mod hooks;
 mod injection;
 mod provision;
 mod secrets;
