@@ -1,0 +1,3 @@
+//! Integration tests: the fake servers over real loopback HTTP.
+
+mod model;
