@@ -129,3 +129,36 @@ fn every_scored_fixture_is_classified_as_labeled() {
     );
     eprintln!("{scored}/{scored} scored fixtures classified as labeled");
 }
+
+#[test]
+fn turn_output_keeps_the_reply_and_drops_the_composer() {
+    let dir = fixtures_dir();
+    let registry = Registry::builtin().unwrap();
+    for (agent, file, composer) in [
+        (AgentType::Claude, "claude/done-text.raw", "? for shortcuts"),
+        (
+            AgentType::Codex,
+            "codex/done-text.raw",
+            "Ask Codex to do anything",
+        ),
+        (
+            AgentType::Gemini,
+            "gemini/done-text.raw",
+            "Type your message",
+        ),
+        (AgentType::Pi, "pi/done-text.raw", "(auto)"),
+        (AgentType::Aider, "aider/fake-done-text.raw", "────"),
+    ] {
+        let bytes = std::fs::read(dir.join(file))
+            .unwrap_or_else(|e| panic!("cannot read fixture {file}: {e}"));
+        let mut screen = Screen::new(120, 40);
+        screen.process(&bytes);
+        let adapter = registry
+            .get(agent)
+            .adapter(&AnswerPolicy::default())
+            .unwrap();
+        let out = adapter.detector().turn_output(&screen.snapshot());
+        assert!(out.contains("Hello from the fake model"), "{file}:\n{out}");
+        assert!(!out.contains(composer), "{file} kept {composer:?}:\n{out}");
+    }
+}

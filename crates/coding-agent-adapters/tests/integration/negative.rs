@@ -303,3 +303,64 @@ fn aider_ready_is_only_the_cursor_row_prompt() {
         assert_eq!(e.state, ScreenState::Ready, "{p}");
     }
 }
+
+#[test]
+fn aider_streaming_reply_is_busy_until_the_token_report() {
+    let streaming = "Aider v0.86.2\n────\n> Explain the code\n\nThe function reads the file and\n";
+    assert_eq!(
+        explain(AgentType::Aider, streaming, 120).state,
+        ScreenState::Busy
+    );
+    // Slash-command output returns to the prompt without a token report: not busy.
+    let help = "> /help\n/add    Add files to the chat\n/exit   Exit the application\n────\n> ";
+    assert_eq!(
+        explain(AgentType::Aider, help, 120).state,
+        ScreenState::Ready
+    );
+    let done = "> Explain the code\n\nIt reads the file.\n\nTokens: 1.2k sent, 85 received. Cost: $0.01 message.\n────\n> ";
+    assert_eq!(
+        explain(AgentType::Aider, done, 120).state,
+        ScreenState::TaskComplete
+    );
+}
+
+#[test]
+fn claude_second_ctrl_c_hint_is_not_a_prompt() {
+    let r = rule(120, '─');
+    let s = format!("● Hi.\n\n✻ Cooked for 3s\n\n{r}\n❯ \n{r}\n  Press Ctrl-C again to exit\n");
+    let e = explain(AgentType::Claude, &s, 120);
+    assert!(e.prompt.is_none());
+    assert_eq!(e.state, ScreenState::TaskComplete);
+    // A multi-line composer is still the composer.
+    let s = format!("{r}\n❯ first line\n  second line\n{r}\n  ? for shortcuts\n");
+    assert_eq!(
+        explain(AgentType::Claude, &s, 120).state,
+        ScreenState::Ready
+    );
+}
+
+#[test]
+fn gemini_long_reply_that_scrolled_off_is_still_a_finished_turn() {
+    let (top, bottom, r) = (rule(120, '▄'), rule(120, '▀'), rule(120, '─'));
+    let mut visible = String::new();
+    for i in 0..30 {
+        visible += &format!("  line {i} of a long answer\n");
+    }
+    visible += &format!(
+        "\n{r}\n{top}\n >   Type your message or @path/to/file\n{bottom}\n /w  main  no sandbox  Auto\n"
+    );
+    let mut snap = ScreenSnapshot::from_text(&visible, 120, 40);
+    snap.scrolled = vec![
+        top.clone(),
+        " > Explain everything".into(),
+        bottom.clone(),
+        "✦ Here is the long answer:".into(),
+    ];
+    let e = adapter(AgentType::Gemini).explain(&snap);
+    assert_eq!(e.state, ScreenState::TaskComplete, "{:?}", e.matches);
+    snap.scrolled.clear();
+    assert_eq!(
+        adapter(AgentType::Gemini).explain(&snap).state,
+        ScreenState::Ready
+    );
+}
