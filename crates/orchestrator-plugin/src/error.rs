@@ -73,6 +73,9 @@ pub enum Error {
         /// The lower service's own message (already redacted by that service).
         message: String,
     },
+    /// A lower service refused to act to protect work (uncommitted or unpushed changes).
+    #[error("refused: {0}")]
+    Refused(String),
     /// A feature that this build does not provide yet. Said plainly instead of pretending.
     #[error("not implemented: {0}")]
     NotImplemented(String),

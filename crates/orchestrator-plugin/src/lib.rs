@@ -20,6 +20,7 @@
 pub mod actions;
 pub mod agent_types;
 mod error;
+pub mod http_api;
 pub mod mcp;
 pub mod model;
 pub mod runtime;

@@ -24,6 +24,11 @@ use crate::runtime::{Runtime, RuntimeExt};
 
 pub use util::{first_forge_url, make_label};
 
+/// Helpers the HTTP API shares with the actions.
+pub(crate) mod util_public {
+    pub(crate) use super::util::{allowed_roots, inside_roots, workspace_config};
+}
+
 /// Parameters of one call, as JSON.
 pub type Params = Map<String, Value>;
 

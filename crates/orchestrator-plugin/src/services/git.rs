@@ -230,6 +230,20 @@ impl WorkspaceService for GitWorkspaces {
             .unwrap_or_else(|_| labels.to_vec()))
     }
 
+    fn status(&self, id: &str) -> Result<serde_json::Value> {
+        let st = self.inner.status(id).map_err(svc("reading the status"))?;
+        serde_json::to_value(st).map_err(|e| Error::service("reading the status", e))
+    }
+
+    fn cleanup(&self, id: &str, force: bool) -> Result<bool> {
+        self.inner.cleanup(id, force).map_err(|e| match e {
+            gws::Error::UncommittedChanges(_) | gws::Error::UnpushedCommits(_) => {
+                Error::Refused(e.to_string())
+            }
+            other => Error::service("cleaning up", other),
+        })
+    }
+
     fn has_forge_token(&self) -> bool {
         self.has_token
     }

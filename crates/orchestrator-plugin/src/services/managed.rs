@@ -58,6 +58,15 @@ impl ManagedPty {
     ) -> Result<Self> {
         let manager =
             Arc::new(PtyManager::new().map_err(|e| Error::service("starting the pty manager", e))?);
+        Self::with_manager(manager, config, notify)
+    }
+
+    /// The same over an existing manager (shared with the console server).
+    pub fn with_manager(
+        manager: Arc<PtyManager>,
+        config: PtyServiceConfig,
+        notify: impl Fn(&str) + Send + Sync + 'static,
+    ) -> Result<Self> {
         let registry = Registry::builtin().ok();
         let state = Arc::new(Mutex::new(State::default()));
         let notify: Notify = Arc::new(notify);
@@ -282,6 +291,14 @@ impl PtyService for ManagedPty {
 
     fn mark_completed(&self, id: &str) {
         lock(&self.state).completed.insert(id.to_string());
+    }
+
+    fn output_lines(&self, id: &str, lines: usize) -> Result<Vec<String>> {
+        self.manager.logs(id, lines).map_err(|e| map_err(id, e))
+    }
+
+    fn raw_output(&self, id: &str) -> Result<Vec<u8>> {
+        self.manager.raw_output(id).map_err(|e| map_err(id, e))
     }
 }
 

@@ -137,6 +137,23 @@ pub trait PtyService: Send + Sync {
     fn stop_session(&self, id: &str, force: bool) -> Result<()>;
     /// Marks a session's task completed (supervision), so its plain status reads `completed`.
     fn mark_completed(&self, id: &str);
+    /// The last `lines` rendered lines of a session's screen and scrollback.
+    fn output_lines(&self, id: &str, lines: usize) -> Result<Vec<String>> {
+        let _ = (id, lines);
+        Err(crate::Error::NotImplemented("session output".into()))
+    }
+    /// The raw output tail a session keeps.
+    fn raw_output(&self, id: &str) -> Result<Vec<u8>> {
+        let _ = id;
+        Err(crate::Error::NotImplemented("raw session output".into()))
+    }
+    /// The audit records of automatic input (BEHAVIOR.md §4.5).
+    fn audit(&self, id: &str) -> Result<Vec<serde_json::Value>> {
+        let _ = id;
+        Err(crate::Error::NotImplemented(
+            "the audit log of automatic input".into(),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -157,6 +157,16 @@ pub trait WorkspaceService: Send + Sync {
     fn add_comment(&self, repo: &str, number: u64, body: &str) -> Result<String>;
     /// Adds labels; returns the labels afterwards.
     fn add_labels(&self, repo: &str, number: u64, labels: &[String]) -> Result<Vec<String>>;
+    /// Git status as JSON `{branch, clean, staged, modified, untracked}`.
+    fn status(&self, id: &str) -> Result<serde_json::Value> {
+        let _ = id;
+        Err(Error::NotImplemented("workspace status".into()))
+    }
+    /// Removes a workspace; refuses (`Ok(false)`) uncommitted or unpushed work unless `force`.
+    fn cleanup(&self, id: &str, force: bool) -> Result<bool> {
+        let _ = (id, force);
+        Err(Error::NotImplemented("workspace cleanup".into()))
+    }
     /// Whether the forge has a token to act with.
     fn has_forge_token(&self) -> bool;
     /// Starts the OAuth device flow: `on_code` is called with the code to show, then this blocks

@@ -3,6 +3,7 @@
 
 mod actions;
 mod fakes;
+mod http;
 mod mcp_stdio;
 mod run_cmd;
 mod supervision;

@@ -29,6 +29,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A bare remote whose `main` has one commit (shared with other test modules).
+pub fn bare_remote_for_tests(root: &Path) -> std::path::PathBuf {
+    bare_remote(root)
+}
+
 /// A bare remote whose `main` has one commit.
 fn bare_remote(root: &Path) -> std::path::PathBuf {
     let remote = root.join("remote.git");

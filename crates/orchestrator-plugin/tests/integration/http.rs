@@ -1,0 +1,315 @@
+//! The HTTP API on a real console server on 127.0.0.1:0: every route refuses a missing or wrong
+//! token, and with the token the routes drive real shell sessions, a real git workspace and the
+//! coordinator.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use orchestrator_plugin::http_api::HttpApi;
+use orchestrator_plugin::runtime::{SettingsStore, StandaloneRuntime};
+use orchestrator_plugin::services::{GitWorkspaces, ManagedPty};
+use orchestrator_plugin::settings::{PtyServiceConfig, WorkspaceConfig};
+use orchestrator_plugin::supervision::{Coordinator, Level};
+use pty_console::{AccessToken, Console, ConsoleServer, Routes, ServerConfig, ShellLauncher};
+
+use crate::fakes::TempDir;
+
+struct Api {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+    _server: ConsoleServer,
+}
+
+impl Api {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let resp = match body {
+            Some(b) => self.agent.run(
+                req.header("Content-Type", "application/json")
+                    .body(b.to_string())
+                    .unwrap(),
+            ),
+            None => self.agent.run(req.body(()).unwrap()),
+        };
+        let mut resp = resp.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+    fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None, Some(&self.token.clone()))
+    }
+    fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call("POST", path, Some(body), Some(&self.token.clone()))
+    }
+}
+
+fn start(tmp: &TempDir) -> Api {
+    let settings = SettingsStore::from_pairs([
+        ("HOME", tmp.0.display().to_string()),
+        (
+            "CODING_WORKSPACE_CONFIG",
+            json!({"baseDir": tmp.0.join("ws").display().to_string()}).to_string(),
+        ),
+    ]);
+    let manager = Arc::new(pty_manager::PtyManager::new().unwrap());
+    let pty =
+        ManagedPty::with_manager(manager.clone(), PtyServiceConfig::default(), |_| {}).unwrap();
+    let wsc = WorkspaceConfig::from_settings(&|k| settings.get(k), Some(&tmp.0)).unwrap();
+    let ws = GitWorkspaces::open(&wsc, None).unwrap();
+    let rt: Arc<StandaloneRuntime> = Arc::new(
+        StandaloneRuntime::new(settings)
+            .unwrap()
+            .with_pty(Arc::new(pty))
+            .with_workspace(Arc::new(ws)),
+    );
+    let coord = Arc::new(Coordinator::new(rt.clone(), Level::Autonomous, || 0));
+    let api: Arc<dyn Routes> = Arc::new(HttpApi::new(rt, Some(coord)));
+    let console = Console::new(manager, Arc::new(ShellLauncher)).unwrap();
+    let token = AccessToken::generate().unwrap();
+    let secret = token.expose().to_string();
+    let server = ConsoleServer::start(
+        console,
+        ServerConfig {
+            token: Some(token),
+            ..ServerConfig::default()
+        },
+        vec![api],
+    )
+    .unwrap();
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    Api {
+        base: format!("http://{}", server.http_addr()),
+        token: secret,
+        agent,
+        _server: server,
+    }
+}
+
+#[test]
+fn every_route_needs_the_token() {
+    let tmp = TempDir::new("http-auth");
+    let api = start(&tmp);
+    let routes = [
+        ("GET", "/api/coding-agents"),
+        ("POST", "/api/coding-agents/spawn"),
+        ("GET", "/api/coding-agents/x/output"),
+        ("GET", "/api/coding-agents/coordinator/status"),
+        ("POST", "/api/coding-agents/coordinator/supervision"),
+        ("POST", "/api/workspace/provision"),
+        ("GET", "/api/issues?repo=a/b"),
+        ("POST", "/api/coding-agents/hooks"),
+    ];
+    for (m, p) in routes {
+        let body = (m == "POST").then(|| json!({}));
+        assert_eq!(
+            api.call(m, p, body.clone(), None).0,
+            401,
+            "{m} {p} without a token"
+        );
+        assert_eq!(
+            api.call(m, p, body, Some("not-the-token")).0,
+            401,
+            "{m} {p} with a wrong token"
+        );
+    }
+}
+
+#[test]
+fn sessions_workspaces_and_supervision_over_http() {
+    let tmp = TempDir::new("http-routes");
+    let api = start(&tmp);
+    let work = tmp.0.join("ws").join("proj");
+    std::fs::create_dir_all(&work).unwrap();
+
+    assert_eq!(api.get("/api/coding-agents"), (200, json!([])));
+    let (st, v) = api.post(
+        "/api/coding-agents/spawn",
+        json!({"agentType": "shell", "workdir": "/"}),
+    );
+    assert_eq!(st, 403, "{v}");
+    let (st, v) = api.post(
+        "/api/coding-agents/spawn",
+        json!({"agentType": "cursor", "workdir": work.display().to_string()}),
+    );
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (400, Some("unknown agent type: cursor"))
+    );
+    let (st, v) = api.post("/api/coding-agents/spawn", json!({"agentType": "shell", "workdir": work.display().to_string(), "task": "echo from-http"}));
+    assert_eq!(st, 201, "{v}");
+    let id = v["sessionId"].as_str().unwrap().to_string();
+    assert_eq!(v["agentType"], "shell");
+
+    let (st, v) = api.get(&format!("/api/coding-agents/{id}"));
+    assert_eq!((st, v["id"].as_str()), (200, Some(id.as_str())));
+    assert_eq!(api.get("/api/coding-agents/nope").0, 404);
+    assert_eq!(
+        api.post(&format!("/api/coding-agents/{id}/send"), json!({}))
+            .0,
+        400
+    );
+    assert_eq!(
+        api.post(
+            &format!("/api/coding-agents/{id}/send"),
+            json!({"keys": ["warp"]})
+        )
+        .0,
+        500
+    );
+    assert_eq!(
+        api.post(
+            &format!("/api/coding-agents/{id}/send"),
+            json!({"input": "echo second-line"})
+        ),
+        (200, json!({"success": true}))
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, v) = api.get(&format!("/api/coding-agents/{id}/output?lines=50"));
+        let out = v["output"].as_str().unwrap_or("").to_string();
+        if out.matches("second-line").count() >= 2 && out.contains("from-http") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "output never showed the commands: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (st, v) = api.get(&format!("/api/coding-agents/{id}/buffered-output"));
+    assert!(st == 200 && v["output"].as_str().unwrap().contains("second-line"));
+    assert_eq!(api.get(&format!("/api/coding-agents/{id}/audit")).0, 501);
+    let (st, v) = api.post(
+        &format!("/api/coding-agents/{id}/stop"),
+        json!({"force": true}),
+    );
+    assert_eq!((st, v), (200, json!({"success": true, "sessionId": id})));
+
+    // Hooks: method, unknown session, and no token accepted for a session without hooks.
+    assert_eq!(
+        api.call(
+            "GET",
+            "/api/coding-agents/hooks",
+            None,
+            Some(&api.token.clone())
+        )
+        .0,
+        405
+    );
+    let (st, v) = api.post(
+        "/api/coding-agents/hooks",
+        json!({"hook_event_name": "Stop"}),
+    );
+    assert_eq!(
+        (st, v),
+        (
+            200,
+            json!({"status": "ignored", "reason": "session_not_found"})
+        )
+    );
+
+    // Supervision level.
+    assert_eq!(
+        api.get("/api/coding-agents/coordinator/supervision"),
+        (200, json!({"level": "autonomous"}))
+    );
+    assert_eq!(
+        api.post(
+            "/api/coding-agents/coordinator/supervision",
+            json!({"level": "confirm"})
+        ),
+        (200, json!({"success": true, "level": "confirm"}))
+    );
+    assert_eq!(
+        api.post(
+            "/api/coding-agents/coordinator/supervision",
+            json!({"level": "yolo"})
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        api.get("/api/coding-agents/coordinator/tasks/none").1,
+        json!({"error": "Task context not found"})
+    );
+    assert_eq!(
+        api.post("/api/coding-agents/coordinator/confirm/none", json!({}))
+            .0,
+        404
+    );
+    let (st, v) = api.get("/api/coding-agents/coordinator/events");
+    assert_eq!(st, 200);
+    assert!(v.as_str().unwrap().starts_with(":ok\n\n"), "{v}");
+
+    // Bodies.
+    let (st, v) = api.call(
+        "POST",
+        "/api/coding-agents/spawn",
+        None,
+        Some(&api.token.clone()),
+    );
+    assert_eq!(st, 400, "{v}");
+    let big = "x".repeat(1024 * 1024 + 10);
+    let (st, _) = api.post("/api/coding-agents/spawn", json!({"task": big}));
+    assert_eq!(st, 413);
+
+    // A workspace from a local bare remote, then its status, a commit and a refused delete.
+    let remote = crate::run_cmd::bare_remote_for_tests(&tmp.0);
+    let (st, v) = api.post(
+        "/api/workspace/provision",
+        json!({"repo": remote.display().to_string()}),
+    );
+    assert_eq!(st, 201, "{v}");
+    let wid = v["id"].as_str().unwrap().to_string();
+    let path = std::path::PathBuf::from(v["path"].as_str().unwrap());
+    std::fs::write(path.join("new.txt"), "x\n").unwrap();
+    let (st, v) = api.get(&format!("/api/workspace/{wid}"));
+    assert_eq!((st, v["clean"].as_bool()), (200, Some(false)), "{v}");
+    assert_eq!(v["untracked"], json!(["new.txt"]));
+    let (st, v) = api.post(
+        &format!("/api/workspace/{wid}/commit"),
+        json!({"message": "add new"}),
+    );
+    assert!(
+        st == 200 && v["sha"].as_str().is_some_and(|s| s.len() == 40),
+        "{v}"
+    );
+    let (st, v) = api.call(
+        "DELETE",
+        &format!("/api/workspace/{wid}"),
+        None,
+        Some(&api.token.clone()),
+    );
+    assert_eq!(st, 409, "unpushed work is refused: {v}");
+    let (st, v) = api.post(&format!("/api/workspace/{wid}/push"), json!({}));
+    assert_eq!(st, 200, "{v}");
+    let (st, _) = api.call(
+        "DELETE",
+        &format!("/api/workspace/{wid}"),
+        None,
+        Some(&api.token.clone()),
+    );
+    assert_eq!(st, 200);
+    assert_eq!(api.get("/api/issues").0, 400);
+}
