@@ -60,7 +60,7 @@ impl RepoUrl {
     /// directory), or `owner/repo` (→ `https://<forge_host>/owner/repo.git`).
     pub fn parse(input: &str, forge_host: &str) -> Result<Self> {
         let invalid = |why: &str| Error::InvalidRepo {
-            repo: input.to_owned(),
+            repo: without_userinfo(input),
             reason: why.to_owned(),
         };
         if input.is_empty() {
@@ -249,6 +249,19 @@ impl RepoUrl {
     }
 }
 
+/// `scheme://user:secret@host/…` → `scheme://[redacted]@host/…`, so a refused URL that carried a
+/// credential can be shown in an error without the credential.
+fn without_userinfo(input: &str) -> String {
+    let Some((scheme, rest)) = input.split_once("://") else {
+        return input.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}{}", crate::REDACTED, &rest[at..]),
+        None => input.to_owned(),
+    }
+}
+
 fn is_user_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
@@ -359,6 +372,21 @@ mod tests {
         for input in bad {
             assert!(RepoUrl::parse(input, gh).is_err(), "{input:?}");
         }
+    }
+
+    #[test]
+    fn refused_credentials_are_not_echoed() {
+        let e = RepoUrl::parse(
+            "https://x-access-token:ghp_secret99@github.com/o/r",
+            "github.com",
+        )
+        .unwrap_err();
+        let shown = e.to_string();
+        assert!(!shown.contains("ghp_secret99"), "{shown}");
+        assert!(
+            shown.contains("https://[redacted]@github.com/o/r"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::process::ExitCode;
 
 use git_workspace_service::registry::{Strategy, WorkspaceRecord};
 use git_workspace_service::{
-    FinalizeRequest, PrRequest, ProvisionRequest, Secret, ServiceConfig, WorkspaceService,
+    FinalizeRequest, PrRequest, Provider, ProvisionRequest, RepoUrl, Secret, ServiceConfig,
+    WorkspaceService,
 };
 use serde_json::json;
 
@@ -242,6 +243,16 @@ fn run_inner(command: Command) -> Result<(), String> {
             json,
         } => {
             let rec = svc.get(&id).map_err(err)?;
+            // Refuse before committing or pushing anything: a PR needs the repository on the forge.
+            let on_forge = RepoUrl::parse(&rec.repo, &svc.config().github.host)
+                .is_ok_and(|r| r.provider(&svc.config().github.host) == Provider::Github);
+            if !no_pr && !on_forge {
+                return Err(format!(
+                    "{} is not on {}, so no pull request can be opened; pass --no-pr",
+                    rec.repo,
+                    svc.config().github.host
+                ));
+            }
             let message = message.unwrap_or_else(|| format!("Agent work on {}", rec.branch));
             let title =
                 pr_title.unwrap_or_else(|| message.lines().next().unwrap_or_default().to_owned());
