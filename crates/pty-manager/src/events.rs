@@ -197,6 +197,94 @@ pub enum SessionEvent {
         /// The message.
         message: Message,
     },
+    /// The session reached its input prompt (`starting`/`authenticating` → `ready`).
+    #[serde(rename = "session_ready")]
+    Ready {
+        /// The handle.
+        session: SessionInfo,
+    },
+    /// A prompt was seen: answered by a rule (`auto_responded`) or waiting (`blocked`).
+    #[serde(rename = "blocking_prompt")]
+    BlockingPrompt {
+        /// The handle.
+        session: SessionInfo,
+        /// What was seen.
+        info: crate::BlockingPromptInfo,
+        /// Whether a rule answered it.
+        auto_responded: bool,
+    },
+    /// An automatic input was written (BEHAVIOR.md §4.5).
+    #[serde(rename = "auto_response")]
+    AutoResponse {
+        /// The handle.
+        session: SessionInfo,
+        /// The audit record.
+        record: crate::AuditRecord,
+    },
+    /// A login screen (short form).
+    #[serde(rename = "login_required")]
+    LoginRequired {
+        /// The handle.
+        session: SessionInfo,
+        /// The matched rows.
+        instructions: String,
+        /// Login URL, if found.
+        url: Option<String>,
+    },
+    /// A login screen (full form).
+    #[serde(rename = "auth_required")]
+    AuthRequired {
+        /// The handle.
+        session: SessionInfo,
+        /// How to authenticate.
+        method: crate::LoginMethod,
+        /// Login URL, if found.
+        url: Option<String>,
+        /// Device code, if found.
+        device_code: Option<String>,
+        /// The matched rows.
+        instructions: String,
+        /// Last 280 chars of screen text, whitespace collapsed.
+        prompt_snippet: String,
+    },
+    /// A turn ended.
+    #[serde(rename = "task_complete")]
+    TaskComplete {
+        /// The handle.
+        session: SessionInfo,
+        /// The turn that ended.
+        turn: u64,
+        /// How the end was known.
+        source: crate::CompletionSource,
+        /// Rows scrolled off this turn + final rows minus the prompt box, ≤ 64 KiB.
+        turn_output: String,
+        /// The agent's failure text, if a failure ended the turn.
+        error: Option<String>,
+        /// Turn duration.
+        duration_ms: u64,
+    },
+    /// The running tool changed.
+    #[serde(rename = "tool_running")]
+    ToolRunning {
+        /// The handle.
+        session: SessionInfo,
+        /// Tool name.
+        tool_name: String,
+        /// Matched rows, when read from the screen.
+        description: Option<String>,
+    },
+    /// Nothing meaningful changed for the stall timeout while busy (BEHAVIOR.md §5).
+    #[serde(rename = "stall_detected")]
+    StallDetected {
+        /// The handle.
+        session: SessionInfo,
+        /// Recent screen text.
+        recent_output: String,
+        /// How long nothing meaningful changed.
+        stalled_for_ms: u64,
+        /// 1..=5 within one episode.
+        emission: u32,
+    },
     /// Enter did not take after the retries of a verified submit (BEHAVIOR.md §2.3).
     #[serde(rename = "submit_failed")]
     SubmitFailed {
@@ -220,6 +308,14 @@ impl SessionEvent {
             SessionEvent::Error { .. } => "session_error",
             SessionEvent::Message { .. } => "message",
             SessionEvent::SubmitFailed { .. } => "submit_failed",
+            SessionEvent::Ready { .. } => "session_ready",
+            SessionEvent::BlockingPrompt { .. } => "blocking_prompt",
+            SessionEvent::AutoResponse { .. } => "auto_response",
+            SessionEvent::LoginRequired { .. } => "login_required",
+            SessionEvent::AuthRequired { .. } => "auth_required",
+            SessionEvent::TaskComplete { .. } => "task_complete",
+            SessionEvent::ToolRunning { .. } => "tool_running",
+            SessionEvent::StallDetected { .. } => "stall_detected",
         }
     }
 
@@ -230,7 +326,15 @@ impl SessionEvent {
             | SessionEvent::StatusChanged { session, .. }
             | SessionEvent::Stopped { session, .. }
             | SessionEvent::Error { session, .. }
-            | SessionEvent::SubmitFailed { session, .. } => &session.id,
+            | SessionEvent::SubmitFailed { session, .. }
+            | SessionEvent::Ready { session }
+            | SessionEvent::BlockingPrompt { session, .. }
+            | SessionEvent::AutoResponse { session, .. }
+            | SessionEvent::LoginRequired { session, .. }
+            | SessionEvent::AuthRequired { session, .. }
+            | SessionEvent::TaskComplete { session, .. }
+            | SessionEvent::ToolRunning { session, .. }
+            | SessionEvent::StallDetected { session, .. } => &session.id,
             SessionEvent::OutputLagged { id, .. } => id,
             SessionEvent::Message { message } => &message.session_id,
         }

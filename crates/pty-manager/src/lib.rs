@@ -47,8 +47,8 @@ pub use rules::{
 };
 pub use screen::{DEFAULT_SCROLLBACK, Screen};
 pub use session::{
-    Action, BlockingPromptInfo, CompletionSource, DetectionEvent, HookEvent, SessionConfig,
-    SessionMachine,
+    Action, BlockingPromptInfo, CompletionSource, DetectionEvent, DetectionOptions, HookEvent,
+    SessionConfig, SessionMachine,
 };
 pub use snapshot::ScreenSnapshot;
 pub use stall::{

@@ -67,6 +67,11 @@ pub struct SpawnConfig {
     pub scrollback: usize,
     /// Bytes kept in the raw output ring.
     pub ring_bytes: usize,
+    /// The adapter whose rules read this session's screen. Without one the session runs with no
+    /// detection (it stays `starting`/`busy` as the core sets it; nothing is ever answered).
+    pub adapter: Option<Arc<dyn crate::Adapter>>,
+    /// Detection settings (stall, auto-response policy, session rules).
+    pub detection: crate::DetectionOptions,
 }
 
 impl Default for SpawnConfig {
@@ -87,6 +92,8 @@ impl Default for SpawnConfig {
             menu_marker: None,
             scrollback: crate::screen::DEFAULT_SCROLLBACK,
             ring_bytes: crate::ring::DEFAULT_RING_BYTES,
+            adapter: None,
+            detection: crate::DetectionOptions::default(),
         }
     }
 }
@@ -157,6 +164,33 @@ impl SpawnConfig {
     /// Sets the menu highlight glyph.
     pub fn menu_marker(mut self, marker: impl Into<String>) -> Self {
         self.menu_marker = Some(marker.into());
+        self
+    }
+    /// A session of this adapter: its command, arguments, fixed environment, type, Enter delay and
+    /// menu marker, and its detection rules.
+    ///
+    /// ```
+    /// use pty_manager::{ShellAdapter, SpawnConfig};
+    /// use std::sync::Arc;
+    /// let cfg = SpawnConfig::with_adapter(Arc::new(ShellAdapter::with_shell("/bin/bash")));
+    /// assert_eq!(cfg.command, "/bin/bash");
+    /// assert_eq!(cfg.agent_type, "shell");
+    /// ```
+    pub fn with_adapter(adapter: Arc<dyn crate::Adapter>) -> Self {
+        SpawnConfig {
+            agent_type: adapter.agent_type().to_owned(),
+            command: adapter.command(),
+            args: adapter.args(),
+            env: adapter.env(),
+            min_enter_delay: Duration::from_millis(adapter.min_enter_delay_ms()),
+            menu_marker: adapter.menu_marker(),
+            adapter: Some(adapter),
+            ..Default::default()
+        }
+    }
+    /// Sets the detection settings.
+    pub fn detection(mut self, options: crate::DetectionOptions) -> Self {
+        self.detection = options;
         self
     }
 }
@@ -278,6 +312,7 @@ impl PtyManager {
                 rows: cfg.rows,
             });
         }
+        cfg.detection.validate()?;
         let id = match &cfg.id {
             Some(id) if !valid_id(id) => return Err(Error::InvalidId(id.clone())),
             Some(id) => id.clone(),

@@ -51,6 +51,9 @@ const PASTE_OVER: usize = 200;
 
 pub(crate) type Reply<T> = SyncSender<Result<T>>;
 
+mod detect_glue;
+pub(crate) use detect_glue::Detect;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -178,6 +181,8 @@ pub(crate) struct Live {
     submit: Option<Submit>,
     turn: u64,
     dirty: bool,
+    /// The detection engine's state machine, when the session has an adapter.
+    detect: Option<Detect>,
 }
 
 impl Live {
@@ -208,6 +213,10 @@ impl Live {
             submit: None,
             turn: 0,
             dirty: false,
+            detect: cfg
+                .adapter
+                .as_ref()
+                .and_then(|a| Detect::new(a.as_ref(), &cfg.detection)),
         }
     }
 
@@ -295,8 +304,8 @@ pub(crate) enum TimerKind {
     ExitDrain,
     /// No pidfd: check for exit.
     ReapTick,
-    /// Reserved for the detection engine (settle, debounce, stall timers), numbered by it.
-    #[allow(dead_code)]
+    /// The detection engine's timers (settle, debounce, stall; numbered by `detect_glue`). Not
+    /// turn-guarded here: the state machine guards its own timers by turn.
     Detection(u16),
 }
 
@@ -304,10 +313,7 @@ impl TimerKind {
     fn turn_guarded(self) -> bool {
         matches!(
             self,
-            TimerKind::Enter
-                | TimerKind::SubmitCheck
-                | TimerKind::KeyStagger
-                | TimerKind::Detection(_)
+            TimerKind::Enter | TimerKind::SubmitCheck | TimerKind::KeyStagger
         )
     }
 }
@@ -481,9 +487,10 @@ impl Reactor {
         match cmd {
             Command::Register(live) => self.register(*live),
             Command::WriteRaw { id, bytes, reply } => {
-                let r = self
-                    .input_slot(&id)
-                    .map(|slot| self.queue_write(slot, &bytes));
+                let r = self.input_slot(&id).map(|slot| {
+                    self.queue_write(slot, &bytes);
+                    self.detect_input(slot);
+                });
                 let _ = reply.send(r);
             }
             Command::Paste {
@@ -574,6 +581,7 @@ impl Reactor {
         if tick {
             self.schedule(slot, REAP_TICK, TimerKind::ReapTick);
         }
+        self.detect_started(slot);
         // Output may already be waiting (edge-triggered registration after the child started).
         self.read(slot);
     }
@@ -662,6 +670,7 @@ impl Reactor {
         };
         self.queue_write(slot, &bytes);
         self.shared.emit(ev);
+        self.detect_input(slot);
         Ok(())
     }
 
@@ -697,6 +706,7 @@ impl Reactor {
         for e in events {
             self.shared.emit(e);
         }
+        self.detect_send(slot, &text);
         Ok(message_id)
     }
 
@@ -716,6 +726,7 @@ impl Reactor {
             // First key at once, the rest on the stagger timer.
             self.next_key(slot);
         }
+        self.detect_input(slot);
         Ok(())
     }
 
@@ -727,8 +738,11 @@ impl Reactor {
         };
         let app_cursor = lock(&live.state).screen.application_cursor();
         let more = !live.keys.is_empty();
-        // Validated when queued; encoding cannot fail here.
-        if let Ok(bytes) = keys::encode_key(&name, app_cursor) {
+        // Validated when queued; encoding cannot fail here. A one-character key comes only from
+        // a rule's response (validated at rule load) and is typed as that character.
+        if crate::rules::is_char_key(&name) {
+            self.queue_write(slot, name.as_bytes());
+        } else if let Ok(bytes) = keys::encode_key(&name, app_cursor) {
             self.queue_write(slot, &bytes);
         }
         if more {
@@ -1038,7 +1052,7 @@ impl Reactor {
                         self.schedule(t.slot, REAP_TICK, TimerKind::ReapTick);
                     }
                 }
-                TimerKind::Detection(_) => {}
+                TimerKind::Detection(n) => self.detect_timer(t.slot, n),
             }
         }
     }
@@ -1055,6 +1069,10 @@ impl Reactor {
             return true;
         };
         if submit.probe.is_empty() {
+            return true;
+        }
+        // A busy or prompt signal since the task went in also means it was taken.
+        if live.detect.as_ref().is_some_and(Detect::took_input) {
             return true;
         }
         let st = lock(&live.state);
@@ -1110,6 +1128,7 @@ impl Reactor {
         if self.live(slot).is_some_and(|l| !l.outq.is_empty()) {
             self.flush(slot);
         }
+        self.detect_run(slot);
     }
 
     fn kill_everything(&mut self) {

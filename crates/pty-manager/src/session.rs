@@ -82,6 +82,50 @@ impl SessionConfig {
     }
 }
 
+/// Detection settings a caller gives per session at spawn (the adapter gives the rest).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DetectionOptions {
+    /// Stall detection (off by default in the manager).
+    pub stall: StallConfig,
+    /// Auto-response policy (preset categories, skip flag, classifier auto-respond).
+    pub policy: AutoResponsePolicy,
+    /// Session rules, evaluated before the adapter's (prompt rules only).
+    pub rules: Vec<RuleSpec>,
+    /// Override of the adapter's `ready_settle_ms`.
+    pub ready_settle_ms: Option<u64>,
+    /// Override of the adapter's `task_complete_settle_ms`.
+    pub task_complete_settle_ms: Option<u64>,
+}
+
+impl DetectionOptions {
+    /// Check the session rules (prompt rules that compile).
+    pub fn validate(&self) -> Result<()> {
+        for r in &self.rules {
+            if r.signal != Signal::Prompt {
+                return Err(Error::InvalidRule {
+                    id: r.id.clone(),
+                    reason: format!("session rules must be prompt rules, not {}", r.signal),
+                });
+            }
+        }
+        RuleSet::compile(&self.rules).map(|_| ())
+    }
+
+    /// The session config for this adapter with these options applied.
+    pub fn config_for(&self, adapter: &dyn Adapter) -> SessionConfig {
+        let mut c = SessionConfig::for_adapter(adapter);
+        c.stall = self.stall;
+        c.policy = self.policy.clone();
+        if let Some(ms) = self.ready_settle_ms {
+            c.ready_settle_ms = ms;
+        }
+        if let Some(ms) = self.task_complete_settle_ms {
+            c.task_complete_settle_ms = ms;
+        }
+        c
+    }
+}
+
 /// How a turn's end was known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -603,9 +647,8 @@ impl SessionMachine {
     /// Keys (or a paste) were written by a person or the API: restarts the stall timer, erases
     /// nothing.
     pub fn keys_sent(&mut self, now: Instant) {
-        if self.status == SessionStatus::Blocked {
-            self.input_during_block = true;
-        }
+        // Keys answer the dialog; they do not start a turn, so a blocked session returns to the
+        // status the prompt interrupted.
         self.restart_stall(now);
     }
 

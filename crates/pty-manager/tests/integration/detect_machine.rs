@@ -159,14 +159,20 @@ fn t7_t8_unsafe_prompt_blocks_never_writes_and_unblocks_when_gone() {
 }
 
 #[test]
-fn t8_input_while_blocked_returns_to_busy() {
+fn t8_a_task_sent_while_blocked_returns_to_busy_keys_to_the_interrupted_status() {
     let mut d = Driver::ready_toy();
     d.screen("Update available!\n❯ 1. Update now  2. Skip");
     d.wait(50);
     assert_eq!(d.status(), Blocked);
-    d.m.keys_sent(d.now);
+    d.send("skip it and write the tests");
     d.screen("Toy agent v1\nupdating…");
     assert_eq!(d.status(), Busy);
+    let mut d = Driver::ready_toy();
+    d.screen("Update available!\n❯ 1. Update now  2. Skip");
+    d.wait(50);
+    d.m.keys_sent(d.now);
+    d.screen("Toy agent v1\nskipped");
+    assert_eq!(d.status(), Ready);
 }
 
 #[test]

@@ -5,5 +5,6 @@ mod core_io;
 mod core_lifecycle;
 mod core_support;
 mod detect_machine;
+mod detect_pty;
 mod detect_screen;
 mod detect_support;

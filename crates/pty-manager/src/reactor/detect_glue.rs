@@ -1,0 +1,358 @@
+//! The detection engine inside the reactor: after each batch of reads one pass per dirty session
+//! (snapshot → [`SessionMachine`] → actions), the machine's timers on the reactor's deadline heap,
+//! and its actions executed here (status changes, events, allowed answers).
+//!
+//! The core reactor owns the lifecycle statuses (`starting` at spawn, `busy` on `send`,
+//! `stopping`, `stopped`, `error`); the state machine owns the detected ones. Once the core has
+//! moved a session to `stopping`, `stopped` or `error`, detection stops acting on it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Reactor, SessionState, TimerKind, lock};
+use crate::adapter::Adapter;
+use crate::events::SessionEvent;
+use crate::rules::{InputStyle, Region, Response, Signal};
+use crate::session::{Action, DetectionEvent, DetectionOptions, SessionMachine};
+use crate::status::SessionStatus;
+
+/// Timer numbers of [`TimerKind::Detection`].
+const TICK: u16 = 0;
+/// Re-run a pass deferred by an open synchronized update.
+const PASS: u16 = 1;
+/// Enter after a typed auto-response (TUI input style).
+const ENTER: u16 = 2;
+/// How soon a pass deferred by a synchronized update is retried.
+const PASS_RETRY: Duration = Duration::from_millis(25);
+
+/// Per-session detection state kept by the reactor.
+pub(crate) struct Detect {
+    machine: SessionMachine,
+    /// The earliest detection tick already queued on the heap.
+    armed: Option<Instant>,
+    input_style: InputStyle,
+    enter_delay: Duration,
+    /// Whether any rule reads rows that scrolled off (else passes read only the visible screen).
+    needs_scrolled: bool,
+}
+
+impl Detect {
+    /// Detection for a session of this adapter. `None` if the session rules do not compile (the
+    /// manager validates them before spawning, so this does not happen in practice).
+    pub(crate) fn new(adapter: &dyn Adapter, options: &DetectionOptions) -> Option<Self> {
+        let now = Instant::now();
+        let mut machine =
+            SessionMachine::new(now, options.config_for(adapter), adapter.detector().clone());
+        if !options.rules.is_empty() {
+            machine.set_rules(options.rules.clone()).ok()?;
+        }
+        let needs_scrolled = adapter
+            .detector()
+            .rules()
+            .rules()
+            .iter()
+            .any(|r| matches!(r.spec.region, Region::Tail(_) | Region::Markers));
+        Some(Detect {
+            machine,
+            armed: None,
+            input_style: adapter.input_style(),
+            enter_delay: Duration::from_millis(adapter.min_enter_delay_ms()),
+            needs_scrolled,
+        })
+    }
+
+    /// Whether the screen shows that input was taken (a busy or prompt signal in the last pass).
+    pub(crate) fn took_input(&self) -> bool {
+        self.machine
+            .last_observation()
+            .is_some_and(|o| o.has(Signal::Busy) || !o.prompts.is_empty())
+    }
+}
+
+/// Detection acts only while the core still considers the session live and not stopping.
+fn core_allows(state: &SessionState) -> bool {
+    !matches!(
+        state.info.status,
+        SessionStatus::Stopping | SessionStatus::Stopped | SessionStatus::Error
+    )
+}
+
+impl Reactor {
+    /// The child runs: the machine leaves `pending` (the core already announced `starting`).
+    pub(super) fn detect_started(&mut self, slot: usize) {
+        let Some(d) = self.live(slot).and_then(|l| l.detect.as_mut()) else {
+            return;
+        };
+        let _ = d.machine.started(Instant::now());
+        self.detect_arm(slot);
+    }
+
+    /// One detection pass over the session's current screen.
+    pub(super) fn detect_run(&mut self, slot: usize) {
+        let now = Instant::now();
+        let Some(live) = self.live(slot) else { return };
+        let Some(d) = live.detect.as_mut() else {
+            return;
+        };
+        let snap = {
+            let mut guard = lock(&live.state);
+            let st: &mut SessionState = &mut guard;
+            if !core_allows(st) {
+                return;
+            }
+            if d.needs_scrolled {
+                st.screen.snapshot()
+            } else {
+                st.screen.visible_snapshot()
+            }
+        };
+        let actions = d.machine.observe_screen(now, Arc::new(snap));
+        let deferred = d.machine.pass_deferred();
+        self.detect_apply(slot, actions);
+        if deferred {
+            self.schedule(slot, PASS_RETRY, TimerKind::Detection(PASS));
+        }
+        self.detect_arm(slot);
+    }
+
+    /// A detection timer fired.
+    pub(super) fn detect_timer(&mut self, slot: usize, which: u16) {
+        match which {
+            PASS => self.detect_run(slot),
+            ENTER => {
+                if let Some(live) = self.live(slot)
+                    && !live.stopping
+                    && !live.exited
+                {
+                    self.queue_write(slot, b"\r");
+                }
+            }
+            _ => {
+                let now = Instant::now();
+                let Some(live) = self.live(slot) else { return };
+                let Some(d) = live.detect.as_mut() else {
+                    return;
+                };
+                if d.armed.is_some_and(|a| a <= now) {
+                    d.armed = None;
+                }
+                if !core_allows(&lock(&live.state)) {
+                    return;
+                }
+                let actions = d.machine.tick(now);
+                self.detect_apply(slot, actions);
+                self.detect_arm(slot);
+            }
+        }
+    }
+
+    /// A task was sent (the core already moved the session to `busy` and counted the turn).
+    pub(super) fn detect_send(&mut self, slot: usize, text: &str) {
+        let now = Instant::now();
+        let Some(live) = self.live(slot) else { return };
+        let id = live.id.clone();
+        let Some(d) = live.detect.as_mut() else {
+            return;
+        };
+        if let Ok(actions) = d.machine.send(now, &id, text) {
+            self.detect_apply(slot, actions);
+        }
+        self.detect_arm(slot);
+    }
+
+    /// Keys, a paste or raw bytes were written: restarts the stall timer.
+    pub(super) fn detect_input(&mut self, slot: usize) {
+        let Some(d) = self.live(slot).and_then(|l| l.detect.as_mut()) else {
+            return;
+        };
+        d.machine.keys_sent(Instant::now());
+        self.detect_arm(slot);
+    }
+
+    /// Queue a tick for the machine's next deadline unless an earlier one is queued already.
+    fn detect_arm(&mut self, slot: usize) {
+        let now = Instant::now();
+        let Some(d) = self.live(slot).and_then(|l| l.detect.as_mut()) else {
+            return;
+        };
+        let Some(next) = d.machine.next_deadline() else {
+            return;
+        };
+        if d.armed.is_some_and(|a| a <= next) {
+            return;
+        }
+        d.armed = Some(next);
+        self.schedule(
+            slot,
+            next.saturating_duration_since(now),
+            TimerKind::Detection(TICK),
+        );
+    }
+
+    /// Execute the machine's actions.
+    fn detect_apply(&mut self, slot: usize, actions: Vec<Action>) {
+        // Flags first, so a handle read right after a status event already carries them.
+        self.detect_sync(slot);
+        for action in actions {
+            match action {
+                Action::Emit(event) => self.detect_emit(slot, event),
+                Action::Respond { response, .. } => self.detect_respond(slot, response),
+                // No classifier is wired into the manager yet: an unanswered request counts as
+                // `still_working` (the machine already doubled the backoff).
+                Action::Classify(_) => {}
+            }
+        }
+    }
+
+    /// Copy the machine's flags and turn into the handle.
+    fn detect_sync(&mut self, slot: usize) {
+        let Some(live) = self.live(slot) else { return };
+        let Some(d) = live.detect.as_ref() else {
+            return;
+        };
+        let m = &d.machine;
+        let mut st = lock(&live.state);
+        st.info.stalled = m.stalled();
+        st.info.loading = m.loading();
+        st.info.tool = m.tool().map(str::to_owned);
+        st.info.prompt = m.prompt().map(str::to_owned);
+        if m.turn() > live.turn {
+            // The machine started a turn by itself (console typing, a turn-start hook).
+            live.turn = m.turn();
+            st.info.turn = live.turn;
+            st.screen.mark_turn_start();
+        }
+    }
+
+    fn detect_emit(&mut self, slot: usize, event: DetectionEvent) {
+        let Some(live) = self.live(slot) else { return };
+        let mut st = lock(&live.state);
+        if !core_allows(&st) {
+            return;
+        }
+        let ev = match event {
+            // The core announces these itself.
+            DetectionEvent::SessionStarted | DetectionEvent::SessionStopped { .. } => None,
+            DetectionEvent::SessionStatusChanged { to, .. } => st.set_status(to),
+            DetectionEvent::SessionReady => Some(SessionEvent::Ready {
+                session: st.info.clone(),
+            }),
+            DetectionEvent::BlockingPrompt {
+                info,
+                auto_responded,
+            } => Some(SessionEvent::BlockingPrompt {
+                session: st.info.clone(),
+                info,
+                auto_responded,
+            }),
+            DetectionEvent::AutoResponse(mut record) => {
+                record.session_id = st.info.id.clone();
+                Some(SessionEvent::AutoResponse {
+                    session: st.info.clone(),
+                    record,
+                })
+            }
+            DetectionEvent::LoginRequired { instructions, url } => {
+                Some(SessionEvent::LoginRequired {
+                    session: st.info.clone(),
+                    instructions,
+                    url,
+                })
+            }
+            DetectionEvent::AuthRequired {
+                method,
+                url,
+                device_code,
+                instructions,
+                prompt_snippet,
+            } => Some(SessionEvent::AuthRequired {
+                session: st.info.clone(),
+                method,
+                url,
+                device_code,
+                instructions,
+                prompt_snippet,
+            }),
+            DetectionEvent::TaskComplete {
+                turn,
+                source,
+                turn_output,
+                error,
+                duration_ms,
+            } => {
+                let turn_output = match live.detect.as_ref() {
+                    // Passes read only the visible rows; the turn's output needs the scrolled
+                    // ones too, read once here.
+                    Some(d) if !d.needs_scrolled => {
+                        let snap = st.screen.snapshot();
+                        d.machine.detector().turn_output(&snap)
+                    }
+                    _ => turn_output,
+                };
+                Some(SessionEvent::TaskComplete {
+                    session: st.info.clone(),
+                    turn,
+                    source,
+                    turn_output,
+                    error,
+                    duration_ms,
+                })
+            }
+            DetectionEvent::ToolRunning {
+                tool_name,
+                description,
+            } => Some(SessionEvent::ToolRunning {
+                session: st.info.clone(),
+                tool_name,
+                description,
+            }),
+            DetectionEvent::StallDetected {
+                recent_output,
+                stalled_for_ms,
+                emission,
+            } => Some(SessionEvent::StallDetected {
+                session: st.info.clone(),
+                recent_output,
+                stalled_for_ms,
+                emission,
+            }),
+            DetectionEvent::SessionError { error } => Some(SessionEvent::Error {
+                session: st.info.clone(),
+                error,
+            }),
+        };
+        drop(st);
+        if let Some(ev) = ev {
+            self.shared.emit(ev);
+        }
+    }
+
+    /// Write an allowed answer: text then Enter as its own write (at once for line-oriented
+    /// programs, after the Enter delay for TUIs), or keys 50 ms apart.
+    fn detect_respond(&mut self, slot: usize, response: Response) {
+        let Some(live) = self.live(slot) else { return };
+        if live.stopping || live.exited {
+            return;
+        }
+        let (style, delay) = match &live.detect {
+            Some(d) => (d.input_style, d.enter_delay),
+            None => return,
+        };
+        match response {
+            Response::Text(text) => {
+                self.queue_write(slot, text.as_bytes());
+                match style {
+                    InputStyle::Text => self.queue_write(slot, b"\r"),
+                    InputStyle::Tui => self.schedule(slot, delay, TimerKind::Detection(ENTER)),
+                }
+            }
+            Response::Keys(keys) => {
+                let Some(live) = self.live(slot) else { return };
+                live.keys.extend(keys);
+                if !live.keys_timer {
+                    self.next_key(slot);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Detection inside the manager, on real PTYs: readiness, turn end, auto-responses written into
+//! the child, unsafe prompts never answered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pty_manager::{
+    DeclarativeAdapter, DetectionOptions, PtyManager, RuleSpec, SessionEvent, SessionStatus,
+    ShellAdapter, Signal, SpawnConfig,
+};
+
+use super::core_support::{wait_event, wait_screen, wait_stopped, wait_until};
+
+fn is<'a>(id: &'a str, name: &'a str) -> impl FnMut(&SessionEvent) -> bool + 'a {
+    move |e| e.session_id() == id && e.name() == name
+}
+
+#[test]
+fn shell_session_ready_then_a_turn_completes_with_its_output() {
+    let mgr = PtyManager::new().unwrap();
+    let rx = mgr.events();
+    let sh = Arc::new(ShellAdapter::with_shell("/bin/bash"));
+    let s = mgr
+        .spawn(SpawnConfig::with_adapter(sh).id("sh-ready"))
+        .unwrap();
+    wait_event(&rx, is(&s.id, "session_ready"));
+    assert_eq!(mgr.get(&s.id).unwrap().status, SessionStatus::Ready);
+    mgr.send(&s.id, "echo detect-$((6*7))").unwrap();
+    let ev = wait_event(&rx, is(&s.id, "task_complete"));
+    let SessionEvent::TaskComplete {
+        turn, turn_output, ..
+    } = ev
+    else {
+        unreachable!()
+    };
+    assert_eq!(turn, 1);
+    assert!(turn_output.contains("detect-42"), "{turn_output:?}");
+    assert_eq!(mgr.get(&s.id).unwrap().status, SessionStatus::Ready);
+    // A continuation prompt keeps the session busy.
+    mgr.send(&s.id, "echo 'open quote").unwrap();
+    wait_screen(&mgr, &s.id, "pty+");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(mgr.get(&s.id).unwrap().status, SessionStatus::Busy);
+    // Words on screen never stop a session; only the process does.
+    mgr.send_keys(&s.id, &["ctrl+c"]).unwrap();
+    mgr.send(&s.id, "echo exit Goodbye").unwrap();
+    wait_event(&rx, is(&s.id, "task_complete"));
+    assert!(mgr.get(&s.id).unwrap().status.is_live());
+    mgr.send(&s.id, "exit 3").unwrap();
+    wait_stopped(&rx, &s.id);
+}
+
+fn questioner(safe: bool) -> Arc<DeclarativeAdapter> {
+    let yaml = format!(
+        r#"
+schema: 1
+type: questioner
+command: /bin/sh
+args: ['-c', 'printf "Continue? [y/n] "; read a; echo "answer=$a"; printf "READY> "; read b; echo "got=$b"; printf "READY> "; sleep 60']
+input_style: text
+ready_settle_ms: 100
+task_complete_settle_ms: 300
+rules:
+  - {{ id: q.ready, signal: ready, region: cursor_row, pattern: '^READY>$' }}
+  - {{ id: q.continue, signal: prompt, type: config, region: cursor_row, pattern: 'Continue\? \[y/n\]', response: {{ text: "y" }}, safe: {safe} }}
+"#
+    );
+    Arc::new(DeclarativeAdapter::from_yaml(&yaml).unwrap())
+}
+
+#[test]
+fn a_safe_rule_answers_in_the_child_and_is_audited() {
+    let mgr = PtyManager::new().unwrap();
+    let rx = mgr.events();
+    let s = mgr
+        .spawn(SpawnConfig::with_adapter(questioner(true)).id("q-safe"))
+        .unwrap();
+    let ev = wait_event(&rx, is(&s.id, "auto_response"));
+    let SessionEvent::AutoResponse { record, .. } = ev else {
+        unreachable!()
+    };
+    assert_eq!(record.rule_id, "q.continue");
+    assert_eq!(record.session_id, "q-safe");
+    assert_eq!(record.sent, "text:y");
+    wait_screen(&mgr, &s.id, "answer=y");
+    wait_event(&rx, is(&s.id, "session_ready"));
+    // The next turn: a send, the child echoes it, the turn completes.
+    mgr.send(&s.id, "hello").unwrap();
+    let ev = wait_event(&rx, is(&s.id, "task_complete"));
+    let SessionEvent::TaskComplete { turn_output, .. } = ev else {
+        unreachable!()
+    };
+    assert!(turn_output.contains("got=hello"), "{turn_output:?}");
+    mgr.kill(&s.id).unwrap();
+}
+
+#[test]
+fn an_unsafe_rule_never_writes_and_the_session_is_blocked() {
+    let mgr = PtyManager::new().unwrap();
+    let rx = mgr.events();
+    let s = mgr
+        .spawn(SpawnConfig::with_adapter(questioner(false)).id("q-unsafe"))
+        .unwrap();
+    let ev = wait_event(&rx, is(&s.id, "blocking_prompt"));
+    let SessionEvent::BlockingPrompt {
+        info,
+        auto_responded,
+        ..
+    } = ev
+    else {
+        unreachable!()
+    };
+    assert!(!auto_responded);
+    assert_eq!(info.suggested_response.as_deref(), Some("text:y"));
+    wait_until("blocked", || {
+        mgr.get(&s.id).unwrap().status == SessionStatus::Blocked
+    });
+    assert!(mgr.get(&s.id).unwrap().prompt.is_some());
+    // Give a wrong answer a generous chance to appear: none does.
+    std::thread::sleep(Duration::from_millis(500));
+    let raw = String::from_utf8_lossy(&mgr.raw_output(&s.id).unwrap()).into_owned();
+    assert!(!raw.contains("answer="), "{raw:?}");
+    // A person answers: the prompt leaves the screen and the session goes on.
+    mgr.write_raw(&s.id, b"n\r").unwrap();
+    wait_screen(&mgr, &s.id, "answer=n");
+    wait_event(&rx, is(&s.id, "session_ready"));
+    mgr.kill(&s.id).unwrap();
+}
+
+#[test]
+fn session_rules_answer_before_adapter_rules_and_bad_ones_fail_spawn() {
+    let mgr = PtyManager::new().unwrap();
+    let rx = mgr.events();
+    let mut options = DetectionOptions::default();
+    options.rules.push(
+        RuleSpec::new("mine.continue", Signal::Prompt, r"Continue\?")
+            .answer_text("yes-from-session"),
+    );
+    let s = mgr
+        .spawn(
+            SpawnConfig::with_adapter(questioner(false))
+                .id("q-session")
+                .detection(options),
+        )
+        .unwrap();
+    let ev = wait_event(&rx, is(&s.id, "auto_response"));
+    let SessionEvent::AutoResponse { record, .. } = ev else {
+        unreachable!()
+    };
+    assert_eq!(record.rule_id, "mine.continue");
+    wait_screen(&mgr, &s.id, "answer=yes-from-session");
+    mgr.kill(&s.id).unwrap();
+    let mut bad = DetectionOptions::default();
+    bad.rules.push(RuleSpec::new("bad", Signal::Prompt, "("));
+    assert!(
+        mgr.spawn(SpawnConfig::with_adapter(questioner(true)).detection(bad))
+            .is_err()
+    );
+}
+
+#[test]
+fn without_an_adapter_nothing_is_detected_or_answered() {
+    let mgr = PtyManager::new().unwrap();
+    let s = mgr
+        .spawn(
+            SpawnConfig::new("/bin/sh")
+                .args(["-c", "printf 'Continue? [y/n] '; read a; echo answer=$a"]),
+        )
+        .unwrap();
+    wait_screen(&mgr, &s.id, "Continue?");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(mgr.get(&s.id).unwrap().status, SessionStatus::Starting);
+    assert!(!String::from_utf8_lossy(&mgr.raw_output(&s.id).unwrap()).contains("answer="));
+    mgr.kill(&s.id).unwrap();
+}
