@@ -43,6 +43,7 @@ fn device_flow_table() {
         steps: Vec<DeviceStep>,
         interval: u64,
         expires_in: u64,
+        timeout: u64,
         sleeps: &'static [u64],
         outcome: Result<&'static str, &'static str>,
     }
@@ -57,6 +58,7 @@ fn device_flow_table() {
             ],
             interval: 5,
             expires_in: 900,
+            timeout: 900,
             sleeps: &[5, 5, 5],
             outcome: Ok("gho_device_token_1"),
         },
@@ -70,6 +72,7 @@ fn device_flow_table() {
             ],
             interval: 5,
             expires_in: 900,
+            timeout: 900,
             sleeps: &[5, 10, 15, 15],
             outcome: Ok("gho_device_token_2"),
         },
@@ -78,6 +81,7 @@ fn device_flow_table() {
             steps: vec![DeviceStep::Pending, DeviceStep::Denied],
             interval: 2,
             expires_in: 900,
+            timeout: 900,
             sleeps: &[2, 2],
             outcome: Err("user denied authorization"),
         },
@@ -86,6 +90,7 @@ fn device_flow_table() {
             steps: vec![DeviceStep::Expired],
             interval: 5,
             expires_in: 900,
+            timeout: 900,
             sleeps: &[5],
             outcome: Err("device code expired. please try again"),
         },
@@ -94,14 +99,25 @@ fn device_flow_table() {
             steps: vec![],
             interval: 5,
             expires_in: 12,
+            timeout: 900,
             sleeps: &[5, 5, 5],
             outcome: Err("device code expired"),
+        },
+        Case {
+            name: "the flow's own timeout",
+            steps: vec![],
+            interval: 5,
+            expires_in: 900,
+            timeout: 7,
+            sleeps: &[5, 5],
+            outcome: Err("oauth flow timed out"),
         },
         Case {
             name: "http error is an error, not a token",
             steps: vec![DeviceStep::HttpError(500)],
             interval: 1,
             expires_in: 900,
+            timeout: 900,
             sleeps: &[1],
             outcome: Err("token request returned 500"),
         },
@@ -113,7 +129,8 @@ fn device_flow_table() {
         let clock = FakeClock::new(0);
         let seen = Arc::new(Seen::default());
         let redactor = Redactor::new();
-        let app = OAuthApp::github(&gh.base_url(), "client-123");
+        let mut app = OAuthApp::github(&gh.base_url(), "client-123");
+        app.timeout = Duration::from_secs(c.timeout);
         let got = run_device_flow(&app, Permissions::WRITE, &clock, seen.as_ref(), &redactor);
         assert_eq!(clock.sleeps(), secs(c.sleeps), "{}", c.name);
         match (got, c.outcome) {
@@ -136,6 +153,13 @@ fn device_flow_table() {
             ["contents:write", "pull_requests:write"]
         );
         assert_eq!(seen.complete.lock().unwrap().len(), 1);
+        if c.name == "pending then success" {
+            assert_eq!(
+                *seen.pending.lock().unwrap(),
+                [895, 890],
+                "seconds until expiry"
+            );
+        }
         let reqs = gh.requests();
         assert_eq!(reqs[0].path, "/login/device/code");
         assert_eq!(reqs[0].json()["scope"], "repo read:user");

@@ -189,3 +189,44 @@ fn excludes_go_to_info_exclude_not_gitignore() {
     assert!(svc.status(&ws.id).unwrap().clean);
     assert!(svc.add_excludes(&ws.id, &["a\nb"]).is_err());
 }
+
+#[test]
+fn status_counts_ahead_and_behind_the_remote() {
+    let w = World::new("aheadbehind");
+    let bare = w.bare_remote("repo");
+    let svc = w.service(None);
+    let ws = svc
+        .provision(ProvisionRequest::clone_of(bare.display().to_string()))
+        .unwrap();
+    // Someone else lands two commits on main.
+    let other = w.tmp.0.join("other");
+    w.git(
+        &w.tmp.0,
+        &[
+            "clone",
+            "-q",
+            bare.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    for i in 0..2 {
+        std::fs::write(other.join(format!("o{i}")), "o").unwrap();
+        w.git(&other, &["add", "-A"]);
+        w.git(&other, &["commit", "-q", "-m", "other"]);
+    }
+    w.git(&other, &["push", "-q", "origin", "main"]);
+    std::fs::write(ws.path.join("mine"), "m").unwrap();
+    svc.commit(&ws.id, "mine").unwrap();
+    w.git(&ws.path, &["fetch", "-q", "origin"]);
+    let st = svc.status(&ws.id).unwrap();
+    assert_eq!((st.ahead, st.behind, st.clean), (1, 2, true), "{st:?}");
+    std::fs::write(ws.path.join("README.md"), "edited").unwrap();
+    std::fs::write(ws.path.join("staged"), "s").unwrap();
+    w.git(&ws.path, &["add", "staged"]);
+    std::fs::write(ws.path.join("loose"), "l").unwrap();
+    let st = svc.status(&ws.id).unwrap();
+    assert_eq!(st.modified, ["README.md"]);
+    assert_eq!(st.staged, ["staged"]);
+    assert_eq!(st.untracked, ["loose"]);
+    assert!(!st.clean);
+}
