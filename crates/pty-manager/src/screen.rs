@@ -14,8 +14,9 @@ use crate::ScreenSnapshot;
 ///
 /// Rows are kept as plain text (what detection and turn output read), not as `vt100` cells: a
 /// `vt100` row costs ~30 bytes per column, so BEHAVIOR.md's 10 000 rows would be ~36 MB per busy
-/// session. 2 000 text rows cover the 64 KiB turn output at a fraction of that.
-pub const DEFAULT_SCROLLBACK: usize = 2_000;
+/// session. 1 000 text rows cover what snapshots report ([`SNAPSHOT_SCROLLED_MAX`]) and the
+/// 64 KiB turn output.
+pub const DEFAULT_SCROLLBACK: usize = 1_000;
 
 /// The most scrolled-off rows a [`ScreenSnapshot`] carries in `scrolled`.
 pub const SNAPSHOT_SCROLLED_MAX: usize = 1_000;
@@ -157,6 +158,38 @@ fn plain(b: u8) -> bool {
     (b >= 0x20 && b != 0x7f) || b == b'\r' || b == b'\n' || b == b'\t'
 }
 
+/// The number of line feeds in `run` if every byte of it is [`plain`], else `None`. One pass,
+/// eight bytes at a time: a word without bytes below 0x20 or equal to 0x7f needs no closer look.
+fn plain_lines(run: &[u8]) -> Option<usize> {
+    const LOW: u64 = 0x2020_2020_2020_2020;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const DEL: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut lines = 0;
+    let mut words = run.chunks_exact(8);
+    for w in words.by_ref() {
+        let x = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        let below_space = x.wrapping_sub(LOW) & !x & HIGH;
+        let d = x ^ DEL;
+        let is_del = d.wrapping_sub(ONES) & !d & HIGH;
+        if below_space | is_del != 0 {
+            for &b in w {
+                if !plain(b) {
+                    return None;
+                }
+                lines += (b == b'\n') as usize;
+            }
+        }
+    }
+    for &b in words.remainder() {
+        if !plain(b) {
+            return None;
+        }
+        lines += (b == b'\n') as usize;
+    }
+    Some(lines)
+}
+
 /// Whether the parser is outside any escape sequence after `bytes`, given whether it was before.
 /// Conservative: `false` when unsure.
 fn ends_in_ground(was_ground: bool, bytes: &[u8]) -> bool {
@@ -183,10 +216,12 @@ fn render_line(line: &[u8], cols: usize) -> Vec<String> {
     // The common case in a flood: printable ASCII, at most one CR at the end, fits the width.
     // (The run holds no control characters but CR, LF and TAB.)
     let body = line.strip_suffix(b"\r").unwrap_or(line);
+    // One branch-free pass (it vectorises) instead of several searches.
+    let simple = body
+        .iter()
+        .fold(true, |ok, &b| ok & (b.wrapping_sub(0x20) < 0x5f));
     if body.len() <= cols
-        && body.is_ascii()
-        && !body.contains(&b'\r')
-        && !body.contains(&b'\t')
+        && simple
         && let Ok(text) = std::str::from_utf8(body)
     {
         return vec![text.trim_end().to_owned()];
@@ -251,11 +286,11 @@ impl Screen {
     /// screen, cursor, modes and title are the same as with full parsing.
     pub fn process(&mut self, bytes: &[u8]) {
         if bytes.len() >= FAST_MIN
-            && let Some((s, t)) = self.skippable(bytes)
+            && let Some((s, t, lines)) = self.skippable(bytes)
         {
             let (prefix, skipped, tail) = (&bytes[..s], &bytes[s..t], &bytes[t..]);
             self.parser.process(prefix);
-            self.skip_plain_lines(skipped);
+            self.skip_plain_lines(skipped, lines);
             self.parser.process(tail);
             self.ground = ends_in_ground(true, tail);
             return;
@@ -265,7 +300,7 @@ impl Screen {
     }
 
     /// The `[s, t)` range of `bytes` that may skip the parser, if any.
-    fn skippable(&self, bytes: &[u8]) -> Option<(usize, usize)> {
+    fn skippable(&self, bytes: &[u8]) -> Option<(usize, usize, usize)> {
         // Cheap gates first: a flood of plain text has plain bytes everywhere.
         let mid = bytes.len() / 2;
         if !plain(bytes[mid]) || !plain(bytes[bytes.len() - 1]) {
@@ -293,13 +328,11 @@ impl Screen {
         if s >= t || !ends_in_ground(self.ground, &bytes[..s]) {
             return None;
         }
-        // Counting (rather than `all`) lets the compiler vectorise the scan.
-        let unplain = bytes[s..t].iter().filter(|&&b| !plain(b)).count();
-        (unplain == 0).then_some((s, t))
+        plain_lines(&bytes[s..t]).map(|lines| (s, t, lines))
     }
 
     /// Records the lines of a plain run as scrolled rows, as the parser would have scrolled them.
-    fn skip_plain_lines(&mut self, run: &[u8]) {
+    fn skip_plain_lines(&mut self, run: &[u8], lines: usize) {
         self.skipped_bytes += run.len() as u64;
         let alternate = self.parser.screen().alternate_screen();
         let (_, cols) = self.parser.screen().size();
@@ -326,7 +359,6 @@ impl Screen {
             extras.push_row(row);
         }
         // Lines older than what is kept are only counted (one row each).
-        let lines = run.iter().filter(|&&b| b == b'\n').count();
         let keep = extras.keep;
         let mut start = 0;
         if lines > keep {
@@ -658,6 +690,23 @@ mod tests {
         assert!(!ends_in_ground(true, b"\x1b[31"));
         assert!(!ends_in_ground(false, b"plain"));
         assert!(ends_in_ground(true, b"\x1b(Bx"));
+    }
+
+    #[test]
+    fn plain_scan() {
+        assert_eq!(plain_lines(b"abc\r\ndef\r\n\tghi jkl mno pqr\n"), Some(3));
+        assert_eq!(
+            plain_lines("h\u{e9}llo w\u{f6}rld \u{2588}\n".as_bytes()),
+            Some(1)
+        );
+        for bad in [
+            &b"0123456789abcdef\x1b[31m"[..],
+            b"0123456\x7f89",
+            b"\x07",
+            b"abcdefgh\x00",
+        ] {
+            assert_eq!(plain_lines(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
