@@ -97,8 +97,8 @@ pub type LogHandler = Box<dyn Fn(&str) + Send + Sync>;
 /// Delivers events and log lines, redacting both.
 #[derive(Clone, Default)]
 pub struct EventBus {
-    handlers: Arc<Mutex<Vec<EventHandler>>>,
-    loggers: Arc<Mutex<Vec<LogHandler>>>,
+    handlers: Arc<Mutex<Vec<Arc<EventHandler>>>>,
+    loggers: Arc<Mutex<Vec<Arc<LogHandler>>>>,
     redactor: Redactor,
 }
 
@@ -122,7 +122,7 @@ impl EventBus {
         self.handlers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(handler);
+            .push(Arc::new(handler));
     }
 
     /// Adds a log sink.
@@ -130,7 +130,7 @@ impl EventBus {
         self.loggers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(handler);
+            .push(Arc::new(handler));
     }
 
     /// A channel receiving every event from now on.
@@ -147,10 +147,17 @@ impl EventBus {
     }
 
     /// Redacts and delivers `event`.
+    ///
+    /// Handlers run without any lock held, so a handler may call back into the service (which
+    /// emits further events) or subscribe more handlers.
     pub fn emit(&self, mut event: Event) {
         self.redactor.redact_json(&mut event.data);
         event.error = event.error.map(|e| self.redactor.redact(&e));
-        let handlers = self.handlers.lock().unwrap_or_else(|e| e.into_inner());
+        let handlers = self
+            .handlers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         for h in handlers.iter() {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(&event)));
             match outcome {
@@ -170,12 +177,12 @@ impl EventBus {
     /// Redacts and writes one log line to every sink.
     pub fn log(&self, line: &str) {
         let line = self.redactor.redact(line);
-        for l in self
+        let loggers = self
             .loggers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+            .clone();
+        for l in loggers.iter() {
             l(&line);
         }
     }
@@ -184,6 +191,33 @@ impl EventBus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_handler_may_emit_and_subscribe_without_deadlock() {
+        let bus = EventBus::default();
+        let inner = bus.clone();
+        let rx = bus.channel();
+        bus.subscribe(Box::new(move |e| {
+            if e.kind == EventKind::Ready {
+                inner.subscribe(Box::new(|_| Ok(())));
+                let mut next = e.clone();
+                next.kind = EventKind::CleanedUp;
+                inner.emit(next);
+            }
+            Ok(())
+        }));
+        bus.emit(Event {
+            kind: EventKind::Ready,
+            workspace_id: "w".into(),
+            credential_id: None,
+            execution_id: None,
+            timestamp: 0,
+            data: serde_json::Value::Null,
+            error: None,
+        });
+        let kinds: Vec<_> = rx.try_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventKind::Ready, EventKind::CleanedUp]);
+    }
 
     #[test]
     fn failing_handler_does_not_stop_the_rest_and_everything_is_redacted() {

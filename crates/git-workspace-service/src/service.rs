@@ -1262,6 +1262,12 @@ fn process_alive(pid: u32) -> bool {
         && Path::new("/proc").join(pid.to_string()).exists()
 }
 
+// The service is shared between threads (an HTTP server, a supervisor): keep it Send + Sync.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<WorkspaceService>();
+};
+
 fn validate_identity(u: &GitUser) -> Result<()> {
     for (what, v) in [("git user name", &u.name), ("git user email", &u.email)] {
         if v.is_empty()

@@ -218,3 +218,36 @@ fn a_restarted_service_lists_finalizes_and_cleans_what_it_made() {
     assert!(svc.cleanup(&lost.id, false).unwrap());
     assert!(stray.exists());
 }
+
+#[test]
+fn cleanup_for_execution_cleans_its_workspaces_and_revokes_its_grants() {
+    use git_workspace_service::Secret;
+    use git_workspace_service::credentials::UserCredential;
+    let w = World::new("byexec");
+    let bare = w.bare_remote("repo");
+    let svc = w.service(None);
+    let mk = |exec: &str| {
+        let mut r = ProvisionRequest::clone_of(bare.display().to_string());
+        r.execution_id = Some(exec.into());
+        r.role = Some("dev".into());
+        r.credential = Some(UserCredential::Pat(Secret::new("ghp_exec_scoped_token")));
+        svc.provision(r).unwrap()
+    };
+    let a = mk("e1");
+    let b = svc
+        .add_worktree(&a.id, {
+            let mut r = ProvisionRequest::clone_of("");
+            r.execution_id = Some("e1".into());
+            r.role = Some("review".into());
+            r
+        })
+        .unwrap();
+    let other = mk("e2");
+    let out = svc.cleanup_for_execution("e1");
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|(_, r)| r.is_ok()));
+    assert!(!a.path.exists() && !b.path.exists() && other.path.exists());
+    let grant = a.credential.unwrap().id;
+    assert!(!svc.credentials().is_valid(&grant));
+    assert!(svc.credentials().is_valid(&other.credential.unwrap().id));
+}
