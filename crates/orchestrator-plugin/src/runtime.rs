@@ -229,6 +229,11 @@ impl StandaloneRuntime {
         self
     }
 
+    /// Whether a model is configured (supervision needs one to decide anything).
+    pub fn has_model(&self) -> bool {
+        self.model.is_some()
+    }
+
     /// The settings.
     pub fn settings(&self) -> &SettingsStore {
         &self.settings

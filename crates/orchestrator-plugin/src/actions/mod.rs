@@ -24,6 +24,11 @@ use crate::runtime::{Runtime, RuntimeExt};
 
 pub use util::{first_forge_url, make_label};
 
+/// A random UUID v4 (workspace and private directory names).
+pub fn new_id() -> String {
+    util::uuid_v4()
+}
+
 /// Helpers the HTTP API shares with the actions.
 pub(crate) mod util_public {
     pub(crate) use super::util::{allowed_roots, inside_roots, workspace_config};

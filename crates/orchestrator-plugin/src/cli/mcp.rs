@@ -15,18 +15,18 @@ pub struct Args {
 
 /// Runs the subcommand: JSON-RPC on stdin/stdout until stdin closes; diagnostics on stderr.
 pub fn run(args: Args) -> ExitCode {
-    let runtime = match super::build_runtime(args.config.as_deref(), |text| {
+    let (runtime, _coordinator) = match super::build_runtime(args.config.as_deref(), |text| {
         // Stdout belongs to the protocol; asynchronous chat lines go to stderr, which MCP
         // clients show in their server log.
         eprintln!("agent-orchestrator: {text}");
     }) {
-        Ok(rt) => rt,
+        Ok(built) => built,
         Err(e) => {
             eprintln!("agent-orchestrator: {e}");
             return ExitCode::from(2);
         }
     };
-    let server = McpServer::new(&runtime);
+    let server = McpServer::new(runtime.as_ref());
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     match server.serve(stdin.lock(), stdout.lock()) {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use orchestrator_plugin::services::{GitWorkspaces, ManagedPty};
 use orchestrator_plugin::settings::{PtyServiceConfig, WorkspaceConfig};
+use orchestrator_plugin::supervision::{Coordinator, Level};
 use orchestrator_plugin::{SettingsStore, StandaloneRuntime};
 
 /// The concrete services of the binary, for subcommands that need more than the traits.
@@ -64,19 +65,40 @@ pub fn start_services(
     })
 }
 
-/// The standalone runtime of the binary over [`start_services`].
+/// The standalone runtime of the binary over [`start_services`]. When a model is configured a
+/// supervision coordinator runs too (level `autonomous`, or `ORCHESTRATOR_SUPERVISION_LEVEL`); it
+/// receives every supervised session's events. Without a model, sessions report in chat instead.
 pub fn build_runtime(
     config: Option<&Path>,
     sink: impl Fn(&str) + Send + Sync + 'static,
-) -> orchestrator_plugin::Result<StandaloneRuntime> {
+) -> orchestrator_plugin::Result<(Arc<StandaloneRuntime>, Option<Arc<Coordinator>>)> {
     let sink: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(sink);
     let services = start_services(config, sink.clone())?;
+    let level = services
+        .settings
+        .get("ORCHESTRATOR_SUPERVISION_LEVEL")
+        .and_then(|l| Level::parse(&l))
+        .unwrap_or_default();
     let mut runtime = StandaloneRuntime::new(services.settings)?;
-    if let Some(p) = services.pty {
+    if let Some(p) = services.pty.clone() {
         runtime = runtime.with_pty(p);
     }
     if let Some(w) = services.workspace {
         runtime = runtime.with_workspace(w);
     }
-    Ok(runtime.with_reply_sink(move |t| sink(t)))
+    let runtime = Arc::new(runtime.with_reply_sink(move |t| sink(t)));
+    let coordinator = match (&services.pty, runtime.has_model()) {
+        (Some(pty), true) => {
+            let c = Arc::new(Coordinator::new(runtime.clone(), level, || {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0)
+            }));
+            pty.set_event_sink(c.clone());
+            Some(c)
+        }
+        _ => None,
+    };
+    Ok((runtime, coordinator))
 }

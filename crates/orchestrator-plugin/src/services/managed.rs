@@ -7,8 +7,9 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use coding_agent_adapters::{AgentType, Registry};
-use pty_manager::{Adapter, PtyManager, SessionEvent, SessionStatus, ShellAdapter, SpawnConfig};
+use coding_agent_adapters::launch::{Credentials, LaunchOptions, TaskDelivery, plan_launch};
+use coding_agent_adapters::{AgentType, ApprovalPreset, Registry, write_files};
+use pty_manager::{PtyManager, SessionEvent, SessionStatus, ShellAdapter, SpawnConfig};
 
 use super::{PtyService, SessionInfo, SpawnRequest};
 use crate::settings::PtyServiceConfig;
@@ -26,7 +27,16 @@ struct State {
     spawned: Vec<String>,
     /// When the Enter of each session's last turn has surely been written.
     enter_due: HashMap<String, Instant>,
+    /// Audit records of automatic input per session (newest last, at most 200).
+    audit: HashMap<String, Vec<serde_json::Value>>,
+    /// Sessions whose events are reported in chat: id → (label, started by START_CODING_TASK).
+    reported: HashMap<String, (String, bool)>,
+    /// Delay after `ready` before typing a pending task.
+    post_ready_ms: HashMap<String, u64>,
 }
+
+/// Where supervision events go, if a coordinator runs.
+pub type EventSink = Arc<dyn crate::supervision::Observer>;
 
 /// The PTY service of the binary.
 pub struct ManagedPty {
@@ -35,6 +45,8 @@ pub struct ManagedPty {
     registry: Option<Registry>,
     state: Arc<Mutex<State>>,
     path_var: Option<String>,
+    sink: Arc<Mutex<Option<EventSink>>>,
+    private_root: PathBuf,
 }
 
 impl std::fmt::Debug for ManagedPty {
@@ -71,37 +83,35 @@ impl ManagedPty {
         let state = Arc::new(Mutex::new(State::default()));
         let notify: Notify = Arc::new(notify);
         let events = manager.events();
-        let (m, s, n) = (Arc::downgrade(&manager), state.clone(), notify.clone());
+        let sink: Arc<Mutex<Option<EventSink>>> = Arc::new(Mutex::new(None));
+        let (m, s, n, k) = (
+            Arc::downgrade(&manager),
+            state.clone(),
+            notify.clone(),
+            sink.clone(),
+        );
         let idle_ms = config.idle_timeout_ms;
         std::thread::Builder::new()
             .name("pty-service-watch".into())
             .spawn(move || {
+                let mut last_tick = Instant::now();
                 loop {
                     let ev = events.recv_timeout(Duration::from_secs(1));
                     let Some(manager) = m.upgrade() else { return };
                     match ev {
-                        Ok(SessionEvent::StatusChanged {
-                            session,
-                            to: SessionStatus::Ready,
-                            ..
-                        }) => {
-                            let task = lock(&s).pending_tasks.remove(&session.id);
-                            if let Some(task) = task
-                                && let Err(e) = manager.send(&session.id, &task)
-                            {
-                                n(&format!("Failed to send to agent: {e}"));
-                            }
-                        }
-                        Ok(SessionEvent::Error { session, error }) => {
-                            lock(&s).errors.insert(session.id.clone(), error.clone());
-                            n(&format!("Coding agent encountered an error: {error}"));
-                        }
-                        Ok(_) => {}
+                        Ok(ev) => route_event(&manager, &s, &n, &k, ev),
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                         Err(_) => return,
                     }
                     if idle_ms > 0 {
                         stop_idle(&manager, idle_ms, &n);
+                    }
+                    if last_tick.elapsed() >= Duration::from_secs(5) {
+                        last_tick = Instant::now();
+                        let observer = lock(&k).clone();
+                        if let Some(o) = observer {
+                            o.tick(&probes(&manager, &s));
+                        }
                     }
                 }
             })
@@ -115,7 +125,15 @@ impl ManagedPty {
             registry,
             state,
             path_var: std::env::var("PATH").ok(),
+            sink,
+            private_root: std::env::temp_dir()
+                .join(format!("agent-orchestrator-{}", std::process::id())),
         })
+    }
+
+    /// Routes session events to supervision (a coordinator's `on_event`) instead of chat notices.
+    pub fn set_event_sink(&self, sink: EventSink) {
+        *lock(&self.sink) = Some(sink);
     }
 
     /// The underlying manager (for the console server and `run`).
@@ -147,6 +165,154 @@ impl ManagedPty {
             .map(|d| d.join(program))
             .find(|p| p.is_file())
     }
+}
+
+/// Sends supervision events to `sink`, or, without a coordinator, the chat notices of
+/// BEHAVIOR.md §10.2; delivers pending tasks on `ready`; keeps the audit ring.
+fn route_event(
+    manager: &PtyManager,
+    state: &Mutex<State>,
+    notify: &Notify,
+    sink: &Mutex<Option<EventSink>>,
+    ev: SessionEvent,
+) {
+    use crate::supervision::Event as Sup;
+    let sink = lock(sink).clone();
+    let reported = |id: &str| lock(state).reported.get(id).cloned();
+    let who = |label: &str, start: bool| {
+        if start {
+            format!("Agent \"{label}\"")
+        } else {
+            "Coding agent".to_string()
+        }
+    };
+    match ev {
+        SessionEvent::Ready { session } => {
+            let (task, delay) = {
+                let mut st = lock(state);
+                (
+                    st.pending_tasks.remove(&session.id),
+                    st.post_ready_ms.remove(&session.id).unwrap_or(0),
+                )
+            };
+            if let Some(task) = task {
+                std::thread::sleep(Duration::from_millis(delay.min(5_000)));
+                if let Err(e) = manager.send(&session.id, &task) {
+                    notify(&format!("Failed to send to agent: {e}"));
+                }
+            }
+        }
+        SessionEvent::BlockingPrompt {
+            session,
+            info,
+            auto_responded,
+        } => {
+            if let Some(sink) = sink {
+                let recent = manager
+                    .logs(&session.id, 60)
+                    .map(|l| l.join("\n"))
+                    .unwrap_or_default();
+                sink.event(Sup::Blocked {
+                    session_id: session.id,
+                    prompt: info.prompt,
+                    auto_responded,
+                    recent_output: recent,
+                });
+            } else if !auto_responded && let Some((label, start)) = reported(&session.id) {
+                notify(&format!(
+                    "{} is waiting for input: {}",
+                    who(&label, start),
+                    info.prompt.trim()
+                ));
+            }
+        }
+        SessionEvent::TaskComplete {
+            session,
+            turn_output,
+            error,
+            ..
+        } => {
+            if let Some(sink) = sink {
+                sink.event(Sup::TurnComplete {
+                    session_id: session.id,
+                    turn_output,
+                });
+            } else if let Some((label, start)) = reported(&session.id) {
+                if let Some(e) = error {
+                    notify(&format!("{} encountered an error: {e}", who(&label, start)));
+                } else if start {
+                    let out: String = turn_output
+                        .trim()
+                        .chars()
+                        .rev()
+                        .take(500)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    let tail = if out.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\n\n{out}")
+                    };
+                    notify(&format!("Agent \"{label}\" completed the task.{tail}"));
+                    lock(state).completed.insert(session.id.clone());
+                    let _ = manager.stop(&session.id, None);
+                } else {
+                    notify("Coding agent completed the task.");
+                }
+            }
+        }
+        SessionEvent::AutoResponse { session, record } => {
+            let mut st = lock(state);
+            let ring = st.audit.entry(session.id).or_default();
+            ring.push(serde_json::to_value(&record).unwrap_or_default());
+            if ring.len() > 200 {
+                ring.remove(0);
+            }
+        }
+        SessionEvent::Stopped { session, .. } => {
+            if let Some(sink) = sink {
+                sink.event(Sup::Stopped {
+                    session_id: session.id,
+                });
+            }
+        }
+        SessionEvent::Error { session, error } => {
+            lock(state).errors.insert(session.id.clone(), error.clone());
+            if let Some(sink) = sink {
+                sink.event(Sup::Error {
+                    session_id: session.id,
+                    message: error,
+                });
+            } else if let Some((label, start)) = reported(&session.id) {
+                notify(&format!(
+                    "{} encountered an error: {error}",
+                    who(&label, start)
+                ));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What the idle watchdog needs to know about every session spawned here.
+fn probes(manager: &PtyManager, state: &Mutex<State>) -> Vec<crate::supervision::Probe> {
+    use std::hash::{Hash, Hasher};
+    let ids = lock(state).spawned.clone();
+    ids.into_iter()
+        .filter_map(|id| {
+            let info = manager.get(&id).ok()?;
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            manager.logs(&id, 40).unwrap_or_default().hash(&mut h);
+            Some(crate::supervision::Probe {
+                session_id: id,
+                alive: info.status.is_live(),
+                output_key: h.finish(),
+                last_activity_at: info.last_activity_ms,
+            })
+        })
+        .collect()
 }
 
 fn stop_idle(manager: &PtyManager, idle_ms: u64, notify: &Notify) {
@@ -185,13 +351,11 @@ impl PtyService for ManagedPty {
                 req.workdir.display()
             )));
         }
+        let mut post_ready_ms = 0;
+        let mut pending_task = None;
         let mut cfg = if req.agent_type == "shell" {
-            let shell = ShellAdapter::from_env();
-            let mut cfg = SpawnConfig::new(shell.command()).args(shell.args());
-            for (k, v) in shell.env() {
-                cfg = cfg.env(k, v);
-            }
-            cfg.agent_type("shell")
+            pending_task = req.initial_task.clone();
+            SpawnConfig::with_adapter(Arc::new(ShellAdapter::from_env()))
         } else {
             let agent = AgentType::from_str(&req.agent_type)
                 .map_err(|_| Error::UnknownAgentType(req.agent_type.clone()))?;
@@ -209,13 +373,59 @@ impl PtyService for ManagedPty {
                     docs_url: manifest.install.docs.clone(),
                 });
             }
-            // The adapters crate owns how each CLI is launched (preset flags, hook settings,
-            // provider arguments); until its launch builder exists we refuse rather than start a
-            // CLI with guessed flags.
-            return Err(Error::NotImplemented(format!(
-                "launching {} from the plugin (the adapters' launch builder is not available in this build)",
-                agent.display_name()
-            )));
+            let preset = req
+                .approval_preset
+                .clone()
+                .unwrap_or_else(|| self.config.default_approval_preset.clone());
+            let preset = ApprovalPreset::from_str(&preset)
+                .ok()
+                .ok_or_else(|| Error::InvalidParameter(format!("unknown preset: {preset}")))?;
+            let private_dir = self.private_root.join(crate::actions::new_id());
+            std::fs::create_dir_all(&private_dir).map_err(|e| Error::Io {
+                context: format!("creating {}", private_dir.display()),
+                source: e,
+            })?;
+            let creds = &req.credentials;
+            let opts = LaunchOptions {
+                workdir: req.workdir.clone(),
+                private_dir: Some(private_dir.clone()),
+                preset: Some(preset),
+                task: req.initial_task.clone(),
+                credentials: Credentials::from_env(|k| {
+                    creds
+                        .iter()
+                        .find(|(n, _)| n == k)
+                        .map(|(_, v)| v.expose().to_string())
+                }),
+                supplied_credentials: !creds.is_empty(),
+                trust_workdir: true,
+                accept_onboarding: true,
+                ..LaunchOptions::default()
+            };
+            let spec = plan_launch(manifest, &opts).map_err(|e| {
+                Error::service(format!("planning the {} launch", agent.display_name()), e)
+            })?;
+            write_files(&spec.files, &spec.roots)
+                .map_err(|e| Error::service("writing the agent's config files", e))?;
+            let adapter = manifest
+                .adapter(&spec.policy)
+                .map_err(|e| Error::service("building the agent's detection rules", e))?;
+            let mut cfg = SpawnConfig::with_adapter(Arc::new(adapter));
+            cfg.command = spec.command.clone();
+            cfg.args = spec.args.clone();
+            for (k, v) in &spec.env {
+                cfg = cfg.env(k.clone(), v.clone());
+            }
+            if let TaskDelivery::TypeAfterReady {
+                text,
+                post_ready_delay_ms,
+                ..
+            } = &spec.task
+            {
+                pending_task = Some(text.clone());
+                post_ready_ms = *post_ready_delay_ms;
+            }
+            cfg
         };
         cfg = cfg.cwd(&req.workdir);
         if let Some(name) = &req.name {
@@ -229,18 +439,37 @@ impl PtyService for ManagedPty {
             .spawn(cfg)
             .map_err(|e| Error::service("spawning the session", e))?;
         lock(&self.state).spawned.push(info.id.clone());
-        if let Some(task) = req.initial_task.filter(|t| !t.trim().is_empty()) {
-            // A shell reads what is typed before its prompt appears, so its command goes now;
-            // agent TUIs get their task once detection says they are ready.
-            if req.agent_type == "shell" {
-                self.manager
-                    .send(&info.id, &task)
-                    .map_err(|e| Error::service("sending the initial task", e))?;
-            } else {
-                lock(&self.state)
-                    .pending_tasks
-                    .insert(info.id.clone(), task);
+        {
+            let mut st = lock(&self.state);
+            st.reported.insert(
+                info.id.clone(),
+                (
+                    req.name.clone().unwrap_or_else(|| info.id.clone()),
+                    req.supervised,
+                ),
+            );
+            if req.agent_type != "shell"
+                && let Some(task) = pending_task.take()
+            {
+                st.pending_tasks.insert(info.id.clone(), task);
+                st.post_ready_ms.insert(info.id.clone(), post_ready_ms);
             }
+        }
+        if req.supervised {
+            let observer = lock(&self.sink).clone();
+            if let Some(o) = observer {
+                o.registered(crate::supervision::TaskSpec {
+                    session_id: info.id.clone(),
+                    label: req.name.clone().unwrap_or_else(|| info.id.clone()),
+                    task: req.initial_task.clone().unwrap_or_default(),
+                    workdir: req.workdir.clone(),
+                    repo: None,
+                });
+            }
+        }
+        // A shell reads what is typed before its prompt appears, so its command goes now.
+        if let Some(task) = pending_task.filter(|t| !t.trim().is_empty()) {
+            self.send_to_session(&info.id, &task)?;
         }
         Ok(self.to_info(self.manager.get(&info.id).unwrap_or(info)))
     }
@@ -299,6 +528,11 @@ impl PtyService for ManagedPty {
 
     fn raw_output(&self, id: &str) -> Result<Vec<u8>> {
         self.manager.raw_output(id).map_err(|e| map_err(id, e))
+    }
+
+    fn audit(&self, id: &str) -> Result<Vec<serde_json::Value>> {
+        self.manager.get(id).map_err(|e| map_err(id, e))?;
+        Ok(lock(&self.state).audit.get(id).cloned().unwrap_or_default())
     }
 }
 

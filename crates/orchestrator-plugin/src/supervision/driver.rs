@@ -10,6 +10,29 @@ use crate::runtime::{Runtime, RuntimeExt};
 
 type Listener = Box<dyn Fn(&Value) + Send + Sync>;
 
+/// What the PTY service tells supervision: new supervised sessions, their events, and periodic
+/// probes for the idle watchdog.
+pub trait Observer: Send + Sync {
+    /// A supervised session was spawned.
+    fn registered(&self, spec: TaskSpec);
+    /// Something happened to a session.
+    fn event(&self, event: Event);
+    /// Time passed; `probes` describe every session.
+    fn tick(&self, probes: &[Probe]);
+}
+
+impl Observer for Coordinator {
+    fn registered(&self, spec: TaskSpec) {
+        self.register(spec);
+    }
+    fn event(&self, event: Event) {
+        self.on_event(event);
+    }
+    fn tick(&self, probes: &[Probe]) {
+        Coordinator::tick(self, probes);
+    }
+}
+
 /// The coordinator: one [`Supervisor`] behind a lock, executing its effects through the runtime
 /// (model calls, PTY input, chat replies) and handing broadcasts to listeners (SSE).
 pub struct Coordinator {

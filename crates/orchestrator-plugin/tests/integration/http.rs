@@ -199,7 +199,11 @@ fn sessions_workspaces_and_supervision_over_http() {
     }
     let (st, v) = api.get(&format!("/api/coding-agents/{id}/buffered-output"));
     assert!(st == 200 && v["output"].as_str().unwrap().contains("second-line"));
-    assert_eq!(api.get(&format!("/api/coding-agents/{id}/audit")).0, 501);
+    assert_eq!(
+        api.get(&format!("/api/coding-agents/{id}/audit")),
+        (200, json!({"sessionId": id, "records": []}))
+    );
+    assert_eq!(api.get("/api/coding-agents/preflight").0, 501);
     let (st, v) = api.post(
         &format!("/api/coding-agents/{id}/stop"),
         json!({"force": true}),
