@@ -620,6 +620,64 @@ impl GitHub {
         })
     }
 
+    /// `GET /app/installations`: installation ids and account logins (this client's token must
+    /// be the App's JWT).
+    pub fn list_installations(&self) -> Result<Vec<(u64, String)>> {
+        let v = self.call("GET", "/app/installations?per_page=100", None)?;
+        Ok(v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|i| {
+                        (
+                            i["id"].as_u64().unwrap_or(0),
+                            i["account"]["login"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// `GET /app/installations/{id}`: the installation's account login.
+    pub fn get_installation(&self, installation_id: u64) -> Result<String> {
+        let v = self.call(
+            "GET",
+            &format!("/app/installations/{installation_id}"),
+            None,
+        )?;
+        Ok(v["account"]["login"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// `GET /installation/repositories?per_page=100&page=N`, every page: the `owner/repo` names
+    /// this (installation) token can reach.
+    pub fn installation_repositories(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let v = self.call(
+                "GET",
+                &format!("/installation/repositories?per_page=100&page={page}"),
+                None,
+            )?;
+            let items = v["repositories"].as_array().cloned().unwrap_or_default();
+            out.extend(
+                items
+                    .iter()
+                    .filter_map(|r| r["full_name"].as_str().map(str::to_owned)),
+            );
+            let total = v["total_count"].as_u64().unwrap_or(0) as usize;
+            if items.len() < 100 || out.len() >= total {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// `DELETE /installation/token`: revokes this client's (installation) token.
     pub fn delete_installation_token(&self) -> Result<()> {
         self.call("DELETE", "/installation/token", None)?;

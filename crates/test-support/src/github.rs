@@ -14,7 +14,8 @@
 //! | `POST …/issues/{n}/labels`, `DELETE …/issues/{n}/labels/{name}`, `POST`/`GET …/issues/{n}/comments` | labels and comments |
 //! | `GET /user` | `{login}` of the token's owner |
 //! | `POST /login/device/code`, `POST /login/oauth/access_token` | device flow, answers from [`FakeGitHub::script_device_flow`]; `grant_type=refresh_token` issues a fresh token |
-//! | `POST /app/installations/{id}/access_tokens`, `DELETE /installation/token` | installation tokens (need the App JWT) |
+//! | `GET /app/installations`, `GET /app/installations/{id}` | installation 42 of account `octo` (need the App JWT) |
+//! | `POST /app/installations/{id}/access_tokens`, `GET /installation/repositories`, `DELETE /installation/token` | installation tokens (issued for the App JWT); the repositories are every added repo, paginated |
 //!
 //! REST calls need `Authorization: Bearer <token>` with a token the server knows
 //! ([`FakeGitHub::token`], the App JWT, or one it issued); others get 401. Every request is logged
@@ -596,6 +597,36 @@ fn route(
             (
                 201,
                 json!({"token": token, "expires_at": "2099-01-01T00:00:00Z", "installation_id": id, "permissions": input["permissions"], "repositories": input["repositories"]}),
+            )
+        }
+        ("GET", ["app", "installations"]) if auth == "app" => {
+            (200, json!([{"id": 42, "account": {"login": "octo"}}]))
+        }
+        ("GET", ["app", "installations", id]) if auth == "app" => match id.parse::<u64>() {
+            Ok(42) => (200, json!({"id": 42, "account": {"login": "octo"}})),
+            _ => err(404, "Not Found"),
+        },
+        ("GET", ["installation", "repositories"]) => {
+            if !auth.starts_with("installation-") {
+                return err(403, "not an installation token");
+            }
+            let per: usize = query_param(query, "per_page")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(30);
+            let page: usize = query_param(query, "page")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1)
+                .max(1);
+            let names: Vec<&String> = st.repos.keys().collect();
+            let list: Vec<Value> = names
+                .iter()
+                .skip((page - 1) * per)
+                .take(per)
+                .map(|n| json!({"full_name": n}))
+                .collect();
+            (
+                200,
+                json!({"total_count": names.len(), "repositories": list}),
             )
         }
         ("DELETE", ["installation", "token"]) => {

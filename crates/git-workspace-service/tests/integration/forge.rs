@@ -147,6 +147,30 @@ fn app_installation_tokens_are_granted_and_revoked() {
         req.json(),
         serde_json::json!({"permissions": {"contents": "write", "pull_requests": "write", "metadata": "read"}, "repositories": ["r"]})
     );
+    // The installation's own view: every repository, across pages.
+    for i in 0..130 {
+        gh.add_repo("octo", &format!("r{i:03}"), "main");
+    }
+    let app_client = GitHub::new(
+        GitHubConfig::with_api_url(&gh.base_url()),
+        Some(Secret::new(DEFAULT_APP_JWT)),
+        Redactor::new(),
+    );
+    assert_eq!(
+        app_client.list_installations().unwrap(),
+        [(42, "octo".to_owned())]
+    );
+    assert_eq!(app_client.get_installation(42).unwrap(), "octo");
+    let inst = GitHub::new(
+        GitHubConfig::with_api_url(&gh.base_url()),
+        Some(token.clone()),
+        Redactor::new(),
+    );
+    assert_eq!(
+        inst.installation_repositories().unwrap().len(),
+        130,
+        "all pages, not just 100"
+    );
     assert!(svc.revoke(&g.id));
     let del = gh.requests().last().cloned().unwrap();
     assert_eq!(
