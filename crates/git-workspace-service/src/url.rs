@@ -72,6 +72,12 @@ impl RepoUrl {
         if input.chars().any(|c| c.is_control()) {
             return Err(invalid("it contains a control character"));
         }
+        // `<transport>::<address>` makes git run a remote helper (`ext::` runs a command).
+        if input.contains("::") {
+            return Err(invalid(
+                "remote-helper addresses (<transport>::<address>) are refused",
+            ));
+        }
         let lower = input.to_ascii_lowercase();
         for (scheme, transport) in [
             ("https://", Transport::Https),
@@ -368,6 +374,8 @@ mod tests {
             "git@github.com:-oProxyCommand=x",
             "ssh://-oProxyCommand=x/r",
             "file://relative",
+            "ext::sh -c touch% /tmp/pwned",
+            "fd::17",
         ];
         for input in bad {
             assert!(RepoUrl::parse(input, gh).is_err(), "{input:?}");

@@ -23,6 +23,8 @@ pub const DEFAULT_STOP_GRACE: Duration = Duration::from_millis(5000);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(3000);
 /// Chunks a subscriber may have queued before it is told it lagged.
 pub const SUBSCRIBER_QUEUE: usize = 1024;
+/// Bytes a subscriber may have queued before it is told it lagged (chunks are up to 256 KiB).
+pub const SUBSCRIBER_BYTES: usize = 16 << 20;
 /// Events an event receiver may have queued; beyond that it misses events (the reactor never waits).
 pub const EVENT_QUEUE: usize = 16_384;
 
@@ -479,7 +481,7 @@ impl PtyManager {
     pub fn attach(&self, id: &str) -> Result<Attachment> {
         let state = self.state(id)?;
         let mut st = lock(&state);
-        let (tx, rx) = queue(SUBSCRIBER_QUEUE);
+        let (tx, rx) = queue(SUBSCRIBER_QUEUE, SUBSCRIBER_BYTES);
         let initial = st.screen.formatted_state();
         st.subscribers.retain(|s| !s.is_disconnected());
         if st.info.status.is_live() {
@@ -494,7 +496,7 @@ impl PtyManager {
     /// A new receiver of every event from now on (bounded; a receiver that is not drained misses
     /// events rather than slowing the reactor).
     pub fn events(&self) -> QueueReceiver<SessionEvent> {
-        let (tx, rx) = queue(EVENT_QUEUE);
+        let (tx, rx) = queue(EVENT_QUEUE, usize::MAX);
         let mut subs = lock(&self.shared.event_subs);
         subs.retain(|s| !s.is_disconnected());
         subs.push(tx);

@@ -71,7 +71,7 @@ impl Shared {
         let mut subs = lock(&self.event_subs);
         subs.retain(|tx| {
             !matches!(
-                tx.try_send(event.clone()),
+                tx.try_send(event.clone(), 0),
                 Err(TrySendError::Disconnected(_))
             )
         });
@@ -989,8 +989,17 @@ impl Reactor {
             } else {
                 st.set_status(SessionStatus::Stopped)
             };
-            // Closing the subscribers' channels ends their streams after the last byte.
-            st.subscribers.clear();
+            // Closing the subscribers' channels ends their streams after the last byte; one that
+            // lagged is told what it missed first, even if its queue is full.
+            for sub in st.subscribers.drain(..) {
+                if sub.dropped_chunks > 0 {
+                    let notice = OutputChunk::Lagged {
+                        dropped_chunks: sub.dropped_chunks,
+                        dropped_bytes: sub.dropped_bytes,
+                    };
+                    let _ = sub.tx.force_send(notice, 0);
+                }
+            }
             (changed, st.info.clone(), was_error)
         };
         if let Some(ev) = changed {
@@ -1173,7 +1182,7 @@ fn deliver(live: &mut Live, data: &[u8], lag_events: &mut Vec<SessionEvent>) {
                 dropped_chunks: sub.dropped_chunks,
                 dropped_bytes: sub.dropped_bytes,
             };
-            match sub.tx.try_send(notice) {
+            match sub.tx.try_send(notice, 0) {
                 Ok(()) => {
                     lag_events.push(SessionEvent::OutputLagged {
                         id: id.clone(),
@@ -1192,7 +1201,7 @@ fn deliver(live: &mut Live, data: &[u8], lag_events: &mut Vec<SessionEvent>) {
                 Err(TrySendError::Disconnected(_)) => return false,
             }
         }
-        match sub.tx.try_send(OutputChunk::Data(chunk.clone())) {
+        match sub.tx.try_send(OutputChunk::Data(chunk.clone()), data.len()) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 sub.dropped_chunks += 1;

@@ -19,6 +19,7 @@ fn hostile_repos_branches_and_titles_have_no_effect() {
         format!("git@-oProxyCommand=touch {marker}:r"),
         format!("{}\ntouch {marker}", bare.display()),
         "https://x-access-token:tok@github.com/o/r".into(),
+        format!("ext::sh -c touch% {marker}"),
     ];
     for repo in &repos {
         let err = svc
