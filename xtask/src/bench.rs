@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: runs `pty-bench-driver` (release build) next to a raw baseline reader on
 //! the workloads of `../shared/bench/workloads`, and prints the ratios against the targets of
-//! issue 3.
+//! issues 3 (core: direct mode, sessions) and 4 (detection: busy mode with and without stall
+//! detection, prompt latency, CPU per MB from 1 MB to 100 MB).
 //!
 //! ```text
 //! cargo xtask bench [--full] [--repeats N] [--sessions N] [--idle-secs S] [--no-build]
@@ -186,6 +187,7 @@ fn run_inner(args: &[String]) -> Result<(), String> {
         ),
     ];
     let mut rows = Vec::new();
+    let mut busy_rows = Vec::new();
     for (name, cmd) in &workloads {
         eprintln!("xtask bench: throughput {name} ({} repeats)", o.repeats);
         let (mut raw, mut mgr, mut cpu, mut raw_cpu, mut rss) =
@@ -210,6 +212,38 @@ fn run_inner(args: &[String]) -> Result<(), String> {
             cpu.push(f(&m, &["cpu_ms_per_mb"]));
             rss = rss.max(f(&m, &["mgr_peak_rss_kb"]));
         }
+        // Busy mode: the shell session with detection on, the command sent as a task.
+        let (mut off, mut on, mut off_cpu, mut on_cpu) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..o.repeats {
+            for (stall, speed, cpu) in [
+                ("off", &mut off, &mut off_cpu),
+                ("on", &mut on, &mut on_cpu),
+            ] {
+                let b = driver(
+                    &bin,
+                    &perf,
+                    &py,
+                    &[
+                        "throughput",
+                        "--mode",
+                        "busy",
+                        "--stall",
+                        stall,
+                        "--cmd",
+                        cmd,
+                    ],
+                )?;
+                speed.push(f(&b, &["mb_per_s"]));
+                cpu.push(f(&b, &["cpu_ms_per_mb"]));
+            }
+        }
+        busy_rows.push((
+            *name,
+            median(off),
+            median(on),
+            median(off_cpu),
+            median(on_cpu),
+        ));
         rows.push((
             *name,
             median(raw),
@@ -219,6 +253,37 @@ fn run_inner(args: &[String]) -> Result<(), String> {
             rss,
         ));
     }
+    // CPU per MB must not grow with how much a session has produced.
+    let mut flat = Vec::new();
+    for mb in [1u64, 10, 100] {
+        let cmd = format!(
+            "{py} {} --mode plain --bytes {}",
+            gen_py.display(),
+            mb * 1_000_000
+        );
+        eprintln!("xtask bench: busy --stall on, {mb} MB plain");
+        let mut cpu = vec![];
+        for _ in 0..o.repeats {
+            let b = driver(
+                &bin,
+                &perf,
+                &py,
+                &[
+                    "throughput",
+                    "--mode",
+                    "busy",
+                    "--stall",
+                    "on",
+                    "--cmd",
+                    &cmd,
+                ],
+            )?;
+            cpu.push(f(&b, &["cpu_ms_per_mb"]));
+        }
+        flat.push((mb, median(cpu)));
+    }
+    eprintln!("xtask bench: prompt-latency --iterations 20");
+    let pl = driver(&bin, &perf, &py, &["prompt-latency", "--iterations", "20"])?;
     eprintln!(
         "xtask bench: sessions --n {} --idle-secs {} --settle-ms 100",
         o.sessions, o.idle_secs
@@ -255,6 +320,52 @@ fn run_inner(args: &[String]) -> Result<(), String> {
             mgr / raw
         );
     }
+    println!(
+        "\nthroughput --mode busy (shell session, detection on; median of {})",
+        o.repeats
+    );
+    println!(
+        "| workload | raw reader MB/s | busy, stall off MB/s | ratio | busy, stall on MB/s | ratio (target >= 0.90 plain, >= 0.80 ansi) | cpu ms/MB off / on |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for ((name, off, on, off_cpu, on_cpu), (_, raw, ..)) in busy_rows.iter().zip(&rows) {
+        println!(
+            "| {name} | {raw:.1} | {off:.1} | {:.2} | {on:.1} | {:.2} | {off_cpu:.2} / {on_cpu:.2} |",
+            off / raw,
+            on / raw
+        );
+    }
+    println!("\nCPU per MB, busy mode with stall detection, plain output (target: flat)");
+    println!("| session output | cpu ms/MB |");
+    println!("|---|---|");
+    for (mb, cpu) in &flat {
+        println!("| {mb} MB | {cpu:.2} |");
+    }
+    println!(
+        "\nprompt-latency (20 iterations, 256 KiB burst before each prompt, task-complete settle {} ms)",
+        pl["ready_settle_ms"]
+    );
+    println!("| metric | p50 | p99 | target |");
+    println!("|---|---|---|---|");
+    for (name, key, target) in [
+        (
+            "prompt on screen -> answer in the child",
+            "response_rtt_ms",
+            "p50 <= 1 ms, p99 <= 3 ms",
+        ),
+        ("prompt on screen -> blocking_prompt event", "detect_ms", ""),
+        (
+            "child idle -> task_complete event (incl. settle)",
+            "ready_ms",
+            "settle + small",
+        ),
+    ] {
+        println!(
+            "| {name} | {:.2} ms | {:.2} ms | {target} |",
+            f(&pl, &[key, "p50"]),
+            f(&pl, &[key, "p99"])
+        );
+    }
     let idle_per_10s = f(&s, &["idle_cpu_ms"]) * 10.0 / o.idle_secs.max(1) as f64;
     let p99 = f(&s, &["spawn_ready_ms", "p99"]);
     println!("\nsessions (n = {})", o.sessions);
@@ -282,8 +393,6 @@ fn run_inner(args: &[String]) -> Result<(), String> {
         f(&s, &["spawn_prompt_ms", "p50"]),
         f(&s, &["spawn_prompt_ms", "p99"])
     );
-    println!(
-        "ready is decided by the driver (prompt at the cursor, quiet for 100 ms) until detection lands"
-    );
+    println!("ready is the detection engine's session_ready event (ShellAdapter, settle 100 ms)");
     Ok(())
 }

@@ -2,21 +2,27 @@
 //!
 //! ```text
 //! pty-bench-driver capabilities
-//! pty-bench-driver throughput [--cmd CMD] [--mode direct] [--stall off]
+//! pty-bench-driver throughput [--cmd CMD] [--mode direct|busy] [--stall on|off]
 //! pty-bench-driver sessions --n N [--idle-secs 10] [--settle-ms 100]
+//! pty-bench-driver prompt-latency [--iterations 20] [--burst-bytes 262144] [--ready-settle-ms 1500]
 //! pty-bench-driver raw-throughput [--cmd CMD]     baseline: a plain read loop on a PTY master
 //! ```
 //!
 //! The result is the last stdout line, one JSON object; everything else goes to stderr.
-//! `--mode busy`, `--stall on` and `prompt-latency` need the detection engine and are refused
-//! (exit 2) until it is wired into the reactor.
+//! `--mode busy` runs the standard shell session (`ShellAdapter`, detection on) and sends
+//! `exec /bin/sh -c 'CMD'` as a task; `--stall on` enables stall detection (8 s, no classifier).
 
 use std::io::Read;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use pty_manager::{OutputChunk, PtyManager, SpawnConfig};
+use std::sync::Arc;
+
+use pty_manager::{
+    DeclarativeAdapter, DetectionOptions, OutputChunk, PtyManager, QueueReceiver, SessionEvent,
+    ShellAdapter, SpawnConfig, StallConfig,
+};
 use serde_json::{Value, json};
 
 const DRIVER: &str = "rust-pty-manager";
@@ -28,13 +34,14 @@ fn main() -> ExitCode {
             "driver": DRIVER,
             "impl_version": env!("CARGO_PKG_VERSION"),
             "protocol": 1,
-            "workloads": ["throughput", "sessions"],
-            "modes": ["direct"],
-            "stall": false,
+            "workloads": ["throughput", "sessions", "prompt-latency"],
+            "modes": ["direct", "busy"],
+            "stall": true,
         })),
         Some("throughput") => throughput(&args[1..]),
         Some("raw-throughput") => raw_throughput(&args[1..]),
         Some("sessions") => sessions(&args[1..]),
+        Some("prompt-latency") => prompt_latency(&args[1..]),
         Some(other) => Err(format!("unsupported workload: {other}")),
         None => {
             Err("usage: pty-bench-driver capabilities|throughput|sessions|raw-throughput".into())
@@ -118,30 +125,62 @@ fn ms(d: Duration) -> f64 {
 
 fn throughput(args: &[String]) -> Result<Value, String> {
     let mode = opt(args, "--mode").unwrap_or("direct");
-    let stall = opt(args, "--stall").unwrap_or("off");
-    if mode != "direct" {
-        return Err(format!(
-            "--mode {mode} needs the detection engine, not wired into the reactor yet"
-        ));
-    }
-    if stall != "off" {
-        return Err("--stall on needs the detection engine, not wired into the reactor yet".into());
-    }
+    let stall = match opt(args, "--stall").unwrap_or("off") {
+        "on" => true,
+        "off" => false,
+        other => return Err(format!("--stall takes on|off, not {other}")),
+    };
     let cmd = opt(args, "--cmd")
         .map(str::to_owned)
         .unwrap_or_else(default_cmd);
     let mgr = PtyManager::new().map_err(|e| e.to_string())?;
-    let (u0, s0, _) = rusage();
-    let start = Instant::now();
-    let s = mgr
-        .spawn(
-            SpawnConfig::new("/bin/sh")
+    let options = DetectionOptions {
+        stall: if stall {
+            StallConfig::on()
+        } else {
+            StallConfig::default()
+        },
+        ..Default::default()
+    };
+    let (u0, s0, start, s, att) = match mode {
+        "direct" => {
+            let mut cfg = SpawnConfig::new("/bin/sh")
                 .args(["-c", &cmd])
                 .pass_env("PERF_ROOT")
-                .pass_env("PERF_PYTHON"),
-        )
-        .map_err(|e| e.to_string())?;
-    let att = mgr.attach(&s.id).map_err(|e| e.to_string())?;
+                .pass_env("PERF_PYTHON");
+            if stall {
+                // Detection on the direct session too (the shell's rules; stall detection arms
+                // only once a turn is busy, which a direct session never is).
+                cfg.adapter = Some(Arc::new(ShellAdapter::with_shell("/bin/sh")));
+                cfg.detection = options;
+            }
+            let (u0, s0, _) = rusage();
+            let start = Instant::now();
+            let s = mgr.spawn(cfg).map_err(|e| e.to_string())?;
+            let att = mgr.attach(&s.id).map_err(|e| e.to_string())?;
+            (u0, s0, start, s, att)
+        }
+        "busy" => {
+            let events = mgr.events();
+            let s = mgr
+                .spawn(
+                    shell_config()
+                        .pass_env("PERF_ROOT")
+                        .pass_env("PERF_PYTHON")
+                        .detection(options),
+                )
+                .map_err(|e| e.to_string())?;
+            wait_for(&events, &s.id, "session_ready", Duration::from_secs(30))?;
+            drop(events);
+            let att = mgr.attach(&s.id).map_err(|e| e.to_string())?;
+            let (u0, s0, _) = rusage();
+            let start = Instant::now();
+            let task = format!("exec /bin/sh -c '{}'", cmd.replace('\'', "'\\''"));
+            mgr.send(&s.id, &task).map_err(|e| e.to_string())?;
+            (u0, s0, start, s, att)
+        }
+        other => return Err(format!("--mode takes direct|busy, not {other}")),
+    };
     let (mut bytes, mut chunks, mut lost) = (0u64, 0u64, 0u64);
     let (mut first, mut last) = (None, start);
     loop {
@@ -168,7 +207,7 @@ fn throughput(args: &[String]) -> Result<Value, String> {
     let stream = last.duration_since(first).as_secs_f64();
     let cpu = (u1 - u0) + (s1 - s0);
     Ok(json!({
-        "driver": DRIVER, "workload": "throughput", "mode": mode, "stall": false, "cmd": cmd,
+        "driver": DRIVER, "workload": "throughput", "mode": mode, "stall": stall, "cmd": cmd,
         "bytes": bytes, "chunks": chunks, "lost_bytes": lost,
         "exit": info.exit.map(|e| e.reason()),
         "wall_s": wall,
@@ -269,43 +308,56 @@ struct Ready {
     pid: u32,
 }
 
-/// Spawns the standard shell session and waits until it is ready.
-///
-/// Until the detection engine is wired into the reactor, readiness is decided here from the
-/// screen: the cursor row ends with the prompt `pty> ` and no output arrived for `settle`. The
-/// detection engine will replace this with its `session_ready` event.
+/// The standard shell session: bash with `PS1='pty> '`, read by the built-in `ShellAdapter`.
+fn shell_config() -> SpawnConfig {
+    SpawnConfig::with_adapter(Arc::new(ShellAdapter::with_shell("/bin/bash")))
+}
+
+/// Waits for the event `name` of session `id`; returns when it arrived.
+fn wait_for(
+    events: &QueueReceiver<SessionEvent>,
+    id: &str,
+    name: &str,
+    limit: Duration,
+) -> Result<Instant, String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(e) if e.session_id() == id && e.name() == name => return Ok(Instant::now()),
+            Ok(_) => {}
+            Err(_) => return Err(format!("session {id}: no {name} within {limit:?}")),
+        }
+    }
+}
+
+/// Spawns the standard shell session and waits for its `session_ready` event (the detection
+/// engine: the cursor row is the prompt `pty> ` and the screen held for `settle`).
 fn spawn_ready(mgr: &PtyManager, settle: Duration) -> Result<Ready, String> {
+    let events = mgr.events();
     let start = Instant::now();
     let s = mgr
-        .spawn(
-            SpawnConfig::new("/bin/bash")
-                .args(["--noprofile", "--norc"])
-                .env("PS1", "pty> "),
-        )
+        .spawn(shell_config().detection(DetectionOptions {
+            ready_settle_ms: Some(settle.as_millis() as u64),
+            ..Default::default()
+        }))
         .map_err(|e| e.to_string())?;
     let call = start.elapsed();
-    let att = mgr.attach(&s.id).map_err(|e| e.to_string())?;
-    let prompt_shown = || {
-        mgr.snapshot(&s.id).is_ok_and(|snap| {
-            let row = &snap.lines[snap.cursor.0 as usize];
-            row.ends_with("pty>") && snap.cursor.1 as usize == row.chars().count() + 1
-        })
-    };
     let mut prompt = None;
+    let deadline = start + Duration::from_secs(30);
     loop {
-        let wait = if prompt.is_some() {
-            settle
-        } else {
-            Duration::from_secs(30)
-        };
-        match att.output.recv_timeout(wait) {
-            Ok(_) => {
-                if prompt_shown() {
-                    prompt.get_or_insert_with(|| start.elapsed());
-                }
-            }
-            Err(RecvTimeoutError::Timeout) if prompt.is_some() => break,
-            Err(_) => return Err(format!("session {} never showed its prompt", s.id)),
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left.min(Duration::from_millis(5))) {
+            Ok(e) if e.session_id() == s.id && e.name() == "session_ready" => break,
+            Ok(_) | Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
+            _ => return Err(format!("session {} never became ready", s.id)),
+        }
+        if prompt.is_none()
+            && mgr.snapshot(&s.id).is_ok_and(|snap| {
+                snap.lines[snap.cursor.0 as usize] == "pty>" && snap.cursor.1 == 5
+            })
+        {
+            prompt = Some(start.elapsed());
         }
     }
     let ready = start.elapsed();
@@ -353,7 +405,7 @@ fn sessions(args: &[String]) -> Result<Value, String> {
     }
     Ok(json!({
         "driver": DRIVER, "workload": "sessions", "n": n, "ready_settle_ms": settle_ms,
-        "ready_source": "driver (prompt at cursor + quiet for settle-ms)",
+        "ready_source": "session_ready event (detection engine, ShellAdapter)",
         "spawn_ready_ms": summary(&ready),
         "spawn_prompt_ms": summary(&prompt),
         "spawn_call_ms": summary(&call),
@@ -364,5 +416,131 @@ fn sessions(args: &[String]) -> Result<Value, String> {
         "idle_secs": idle_secs, "idle_cpu_ms": idle_cpu_ms,
         "idle_cpu_pct": idle_cpu_ms / (idle_secs * 1000.0) * 100.0,
         "idle_ctx_switches": c1 - c0,
+    }))
+}
+
+/// CLOCK_MONOTONIC in ns, the clock the workload children use.
+fn mono_ns() -> i64 {
+    // SAFETY: clock_gettime writes the timespec we pass and nothing else.
+    let ts = unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+        ts
+    };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
+/// The agent-like child of PROTOCOL.md: ready at `READY> `, one auto-response rule.
+fn prompt_adapter(settle_ms: u64) -> Result<DeclarativeAdapter, String> {
+    let yaml = format!(
+        r#"
+schema: 1
+type: prompt-child
+command: {py}
+args: ['{root}/workloads/prompt_child.py']
+input_style: text
+ready_settle_ms: 100
+task_complete_settle_ms: {settle_ms}
+rules:
+  - {{ id: bench.ready, signal: ready, region: cursor_row, pattern: '^READY>$' }}
+  - id: bench.proceed
+    signal: prompt
+    region: cursor_row
+    type: permission
+    pattern: 'Do you want to proceed\? \[y/N\]'
+    response: {{ text: "y" }}
+    safe: true
+"#,
+        py = python(),
+        root = perf_root(),
+    );
+    DeclarativeAdapter::from_yaml(&yaml).map_err(|e| e.to_string())
+}
+
+fn prompt_latency(args: &[String]) -> Result<Value, String> {
+    let iterations: usize = opt_num(args, "--iterations", 20)?;
+    let burst: u64 = opt_num(args, "--burst-bytes", 262_144)?;
+    let settle_ms: u64 = opt_num(args, "--ready-settle-ms", 1500)?;
+    let log = std::env::temp_dir().join(format!("pty-bench-prompt-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let mgr = PtyManager::new().map_err(|e| e.to_string())?;
+    let events = mgr.events();
+    let start = Instant::now();
+    let s = mgr
+        .spawn(
+            SpawnConfig::with_adapter(Arc::new(prompt_adapter(settle_ms)?))
+                .env("PERF_CHILD_LOG", log.to_string_lossy())
+                .env("PERF_BURST_BYTES", burst.to_string()),
+        )
+        .map_err(|e| e.to_string())?;
+    wait_for(&events, &s.id, "session_ready", Duration::from_secs(30))?;
+    let startup_ready_ms = ms(start.elapsed());
+    let (u0, s0, _) = rusage();
+    let loop_start = Instant::now();
+    let (mut detect_ns, mut ready_evt_ns) = (Vec::new(), Vec::new());
+    for _ in 0..iterations {
+        mgr.send(&s.id, "go").map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (mut detected, mut done) = (None, None);
+        while done.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let e = events
+                .recv_timeout(left)
+                .map_err(|_| "no task_complete within 60 s".to_owned())?;
+            if e.session_id() != s.id {
+                continue;
+            }
+            match &e {
+                SessionEvent::BlockingPrompt {
+                    auto_responded: true,
+                    ..
+                } if detected.is_none() => detected = Some(mono_ns()),
+                SessionEvent::BlockingPrompt {
+                    auto_responded: false,
+                    info,
+                    ..
+                } => {
+                    return Err(format!(
+                        "prompt reported but not answered: {:?}",
+                        info.prompt
+                    ));
+                }
+                SessionEvent::TaskComplete { .. } => done = Some(mono_ns()),
+                _ => {}
+            }
+        }
+        detect_ns.push(detected.ok_or("the prompt was never answered")?);
+        ready_evt_ns.push(done.unwrap_or(0));
+    }
+    let loop_wall = loop_start.elapsed().as_secs_f64();
+    let (u1, s1, _) = rusage();
+    let _ = mgr.send(&s.id, "quit");
+    let _ = wait_for(&events, &s.id, "session_stopped", Duration::from_secs(10));
+    let text =
+        std::fs::read_to_string(&log).map_err(|e| format!("reading {}: {e}", log.display()))?;
+    let _ = std::fs::remove_file(&log);
+    let rows: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let (mut detect, mut rtt, mut ready) = (vec![], vec![], vec![]);
+    for (i, r) in rows.iter().enumerate().take(iterations) {
+        let get = |k: &str| r[k].as_i64().unwrap_or(0);
+        let t_prompt = get("t_prompt");
+        detect.push((detect_ns[i] - t_prompt) as f64 / 1e6);
+        rtt.push((get("t_recv") - t_prompt) as f64 / 1e6);
+        ready.push((ready_evt_ns[i] - get("t_ready")) as f64 / 1e6);
+    }
+    Ok(json!({
+        "driver": DRIVER, "workload": "prompt-latency", "iterations": iterations,
+        "completed": rows.len().min(iterations), "burst_bytes": burst,
+        "detect_ms": summary(&detect),
+        "response_rtt_ms": summary(&rtt),
+        "ready_ms": summary(&ready),
+        "ready_settle_ms": settle_ms,
+        "startup_ready_ms": startup_ready_ms,
+        "loop_wall_s": loop_wall,
+        "mgr_cpu_s": (u1 - u0) + (s1 - s0),
+        "mgr_peak_rss_kb": status_kb("self", "VmHWM:"),
     }))
 }

@@ -24,6 +24,11 @@ const PASS: u16 = 1;
 const ENTER: u16 = 2;
 /// How soon a pass deferred by a synchronized update is retried.
 const PASS_RETRY: Duration = Duration::from_millis(25);
+/// Passes over a session that keeps producing output are at least this far apart; a batch that
+/// arrives sooner is read by a pass at the end of the gap. This bounds detection cost by time,
+/// not by output volume (a flood of one-line writes would otherwise cost one pass per line), and
+/// delays a verdict by at most this much.
+const MIN_PASS_GAP: Duration = Duration::from_micros(500);
 
 /// Per-session detection state kept by the reactor.
 pub(crate) struct Detect {
@@ -34,6 +39,10 @@ pub(crate) struct Detect {
     enter_delay: Duration,
     /// Whether any rule reads rows that scrolled off (else passes read only the visible screen).
     needs_scrolled: bool,
+    /// When the last pass ran.
+    last_pass: Option<Instant>,
+    /// A gap-end pass is queued.
+    pass_queued: bool,
 }
 
 impl Detect {
@@ -58,6 +67,8 @@ impl Detect {
             input_style: adapter.input_style(),
             enter_delay: Duration::from_millis(adapter.min_enter_delay_ms()),
             needs_scrolled,
+            last_pass: None,
+            pass_queued: false,
         })
     }
 
@@ -94,6 +105,17 @@ impl Reactor {
         let Some(d) = live.detect.as_mut() else {
             return;
         };
+        if let Some(last) = d.last_pass
+            && now < last + MIN_PASS_GAP
+        {
+            if !d.pass_queued {
+                d.pass_queued = true;
+                let wait = (last + MIN_PASS_GAP).saturating_duration_since(now);
+                self.schedule(slot, wait, TimerKind::Detection(PASS));
+            }
+            return;
+        }
+        d.last_pass = Some(now);
         let snap = {
             let mut guard = lock(&live.state);
             let st: &mut SessionState = &mut guard;
@@ -118,7 +140,12 @@ impl Reactor {
     /// A detection timer fired.
     pub(super) fn detect_timer(&mut self, slot: usize, which: u16) {
         match which {
-            PASS => self.detect_run(slot),
+            PASS => {
+                if let Some(d) = self.live(slot).and_then(|l| l.detect.as_mut()) {
+                    d.pass_queued = false;
+                }
+                self.detect_run(slot)
+            }
             ENTER => {
                 if let Some(live) = self.live(slot)
                     && !live.stopping
