@@ -187,7 +187,6 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
-    let mut was_busy = false;
     let outcome: Result<(), String> = loop {
         if Instant::now() >= deadline {
             let _ = pty.stop_session(&id, false);
@@ -206,12 +205,26 @@ pub fn run(args: Args) -> ExitCode {
                     _ => String::new(),
                 };
                 state_line(&id, &format!("{from} → {to}{extra}"));
-                was_busy |= to == SessionStatus::Busy;
-                // An agent's turn is over when it is back at its prompt after working.
-                if !shell && to == SessionStatus::Ready && was_busy {
-                    let _ = pty.stop_session(&id, false);
-                    break Ok(());
-                }
+            }
+            SessionEvent::TaskComplete { session, error, .. } if session.id == id && !shell => {
+                state_line(&id, "turn complete");
+                let _ = pty.stop_session(&id, false);
+                break match error {
+                    None => Ok(()),
+                    Some(e) => Err(format!("Coding agent encountered an error: {e}")),
+                };
+            }
+            SessionEvent::BlockingPrompt {
+                session,
+                info,
+                auto_responded,
+            } if session.id == id => {
+                let how = if auto_responded {
+                    "answered by a rule"
+                } else {
+                    "waiting for a person"
+                };
+                state_line(&id, &format!("prompt ({how}): \"{}\"", info.prompt.trim()));
             }
             SessionEvent::Stopped {
                 session,

@@ -283,3 +283,70 @@ fn openai_compatible_endpoint_and_a_third_party_fake_accept_the_client() {
         "{err}"
     );
 }
+
+#[test]
+fn a_real_shell_turn_is_assessed_and_completed_end_to_end() {
+    use orchestrator_plugin::services::{ManagedPty, PlainStatus, PtyService, SpawnRequest};
+    use orchestrator_plugin::settings::PtyServiceConfig;
+
+    let model = ScriptedModel::start();
+    model.push(r#"{"action": "complete", "reasoning": "the command ran"}"#);
+    let tmp = crate::fakes::TempDir::new("sup-e2e");
+    let settings = SettingsStore::from_pairs([
+        ("ORCHESTRATOR_MODEL_PROVIDER", "openai".to_string()),
+        ("ORCHESTRATOR_MODEL_BASE_URL", format!("{}/v1", model.base)),
+        ("OPENAI_API_KEY", "sk-test".to_string()),
+    ]);
+    let pty = Arc::new(ManagedPty::start(PtyServiceConfig::default(), |_| {}).unwrap());
+    let rt = Arc::new(
+        StandaloneRuntime::new(settings)
+            .unwrap()
+            .with_pty(pty.clone()),
+    );
+    let coord = Arc::new(Coordinator::new(rt.clone(), Level::Autonomous, || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    }));
+    pty.set_event_sink(coord.clone());
+    let info = pty
+        .spawn_session(SpawnRequest {
+            agent_type: "shell".into(),
+            name: Some("e2e/echo".into()),
+            workdir: tmp.0.clone(),
+            initial_task: Some("echo supervised-done".into()),
+            supervised: true,
+            ..SpawnRequest::default()
+        })
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut replies = Vec::new();
+    while !replies.iter().any(|r: &String| r.starts_with("Finished")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no completion; replies {replies:?}, requests {}",
+            model.requests.lock().unwrap().len()
+        );
+        replies.extend(rt.take_replies());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(replies[0], "Finished \"e2e/echo\".");
+    let prompt = model.requests.lock().unwrap()[0].1["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        prompt.contains("supervised-done"),
+        "the turn output reaches the model: {prompt}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while pty.get_session(&info.id).unwrap().status.is_live() {
+        assert!(std::time::Instant::now() < deadline, "session not stopped");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        pty.get_session(&info.id).unwrap().plain_status(),
+        PlainStatus::Completed
+    );
+}
