@@ -7,6 +7,13 @@
 //!   POSTs its stdin with both headers, which it reads from a 0600 file in the private directory
 //!   (`curl --header @file`), so the token is in no argv, URL or workspace file.
 //!
+//! Gemini runs project hooks only in a trusted folder, and `--skip-trust` alone trusts it too late
+//! for project settings to load: a launch with hooks sets `GEMINI_CLI_TRUST_WORKSPACE=true`
+//! (only when the caller trusts the workdir; otherwise no hooks are written and the screen alone
+//! is read). Both set-ups were checked against the installed CLIs (Claude Code 2.1.197 posts
+//! `SessionEnd` with both headers; Gemini CLI 0.61.0 runs the script for `AfterAgent` and
+//! `SessionEnd` and the script's POST carries both headers).
+//!
 //! Replies follow the session's approval preset: a tool the preset auto-approves is allowed, a
 //! blocked one denied, anything else left to the CLI's own dialog (**Fix:** upstream allowed
 //! everything).

@@ -171,6 +171,8 @@ pub struct LaunchSpec {
     pub policy: AnswerPolicy,
     /// The preset as flags and files, when one was asked for.
     pub approval: Option<ApprovalConfig>,
+    /// What was asked for but cannot be done for this CLI (shown to the user, logged).
+    pub warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for LaunchSpec {
@@ -253,8 +255,10 @@ pub fn plan_launch(manifest: &AgentManifest, opts: &LaunchOptions) -> Result<Lau
     let mut secret_env = Vec::new();
     let mut files = Vec::new();
 
+    let mut warnings = Vec::new();
     if opts.trust_workdir {
         args.extend(launch.trust_args.iter().cloned());
+        env.extend(launch.trust_env.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     if let (Some(flag), Some(model)) = (&launch.model_flag, &opts.model) {
         args.push(flag.clone());
@@ -354,6 +358,11 @@ pub fn plan_launch(manifest: &AgentManifest, opts: &LaunchOptions) -> Result<Lau
                     claude_settings.extend(o.clone());
                 }
             }
+            // Gemini runs project hooks only in a trusted folder [real, 0.61.0].
+            AgentType::Gemini if !opts.trust_workdir => warnings.push(
+                "gemini hook telemetry needs a trusted workdir; the screen alone is read"
+                    .to_owned(),
+            ),
             AgentType::Gemini => {
                 let private = opts.private_dir.as_deref().ok_or(Error::InvalidOption {
                     name: "private_dir",
@@ -436,6 +445,7 @@ pub fn plan_launch(manifest: &AgentManifest, opts: &LaunchOptions) -> Result<Lau
         },
         policy,
         approval,
+        warnings,
     })
 }
 
@@ -696,6 +706,8 @@ mod tests {
             Some(HookEndpoint::new("http://127.0.0.1:7/h", "s1", "abcdefghijklmnop").unwrap());
         let s = plan(AgentType::Gemini, &o);
         assert!(s.args.contains(&"--skip-trust".to_owned()));
+        assert_eq!(s.env["GEMINI_CLI_TRUST_WORKSPACE"], "true");
+        assert!(s.warnings.is_empty());
         assert!(s.args.windows(2).any(|w| w == ["--approval-mode", "plan"]));
         assert!(s.args.windows(2).any(|w| w[0] == "--session-id"));
         assert_eq!(s.env["GEMINI_API_KEY"], "g-key");
@@ -704,10 +716,17 @@ mod tests {
         let locations: Vec<_> = s.files.iter().map(|f| f.location.clone()).collect();
         assert!(locations.contains(&FileLocation::Workspace(".gemini/settings.json".into())));
         assert!(locations.contains(&FileLocation::Workspace(crate::hooks::GEMINI_SCRIPT.into())));
-        // Without trust, no skip-trust flag and the trust rule stays report-only.
-        let s = plan(AgentType::Gemini, &opts());
+        // Without trust, no skip-trust flag and the trust rule stays report-only; Gemini would
+        // not run project hooks, so none are written and the caller is told.
+        let mut o = opts();
+        o.hooks =
+            Some(HookEndpoint::new("http://127.0.0.1:7/h", "s1", "abcdefghijklmnop").unwrap());
+        let s = plan(AgentType::Gemini, &o);
         assert!(!s.args.contains(&"--skip-trust".to_owned()));
+        assert!(!s.env.contains_key("GEMINI_CLI_TRUST_WORKSPACE"));
         assert!(!s.policy.trust_workdir);
+        assert!(s.files.is_empty());
+        assert_eq!(s.warnings.len(), 1);
     }
 
     #[test]

@@ -159,6 +159,9 @@ pub struct LaunchSection {
     /// Arguments that skip the trust dialog; added only when the caller trusts the workdir.
     #[serde(default)]
     pub trust_args: Vec<String>,
+    /// Environment variables that trust the workdir; set only when the caller trusts it.
+    #[serde(default)]
+    pub trust_env: BTreeMap<String, String>,
     /// Arguments added when a custom base URL is used.
     #[serde(default)]
     pub base_url_args: Vec<String>,
@@ -176,6 +179,7 @@ impl Default for LaunchSection {
             post_ready_delay_ms: default_post_ready_delay(),
             codex_provider: false,
             trust_args: Vec::new(),
+            trust_env: BTreeMap::new(),
             base_url_args: Vec::new(),
             memory_args: Vec::new(),
         }
