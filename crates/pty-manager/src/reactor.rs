@@ -1201,7 +1201,10 @@ fn deliver(live: &mut Live, data: &[u8], lag_events: &mut Vec<SessionEvent>) {
                 Err(TrySendError::Disconnected(_)) => return false,
             }
         }
-        match sub.tx.try_send(OutputChunk::Data(chunk.clone()), data.len()) {
+        match sub
+            .tx
+            .try_send(OutputChunk::Data(chunk.clone()), data.len())
+        {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 sub.dropped_chunks += 1;
