@@ -83,6 +83,9 @@ impl World {
                 self.global_config.display().to_string(),
             ),
             ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+            // A CI machine's proxy must not capture git's requests to the loopback fake GitHub.
+            ("no_proxy".into(), "127.0.0.1,localhost".into()),
+            ("NO_PROXY".into(), "127.0.0.1,localhost".into()),
         ]
     }
 
