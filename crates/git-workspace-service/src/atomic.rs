@@ -41,6 +41,12 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+        return result;
+    }
+    // Make the rename itself durable; a failure here leaves a correct file, so it is ignored.
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
     result
 }
