@@ -23,6 +23,7 @@ mod error;
 pub mod http_api;
 pub mod mcp;
 pub mod model;
+pub mod providers;
 pub mod runtime;
 pub mod services;
 pub mod settings;

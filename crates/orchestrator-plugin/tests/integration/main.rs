@@ -5,5 +5,6 @@ mod actions;
 mod fakes;
 mod http;
 mod mcp_stdio;
+mod providers;
 mod run_cmd;
 mod supervision;
