@@ -14,6 +14,11 @@
 //! Rules without a category (declining update offers, release notes, …) keep their `safe` flag.
 //! [`crate::AgentManifest::detection_manifest`] applies the policy by rewriting `safe` before the
 //! rules reach the engine, so the engine never holds an answer the policy forbids.
+//!
+//! The engine gates `permission` prompts by category itself
+//! ([`pty_manager::AutoResponsePolicy::approved_categories`]); fill it with
+//! [`AnswerPolicy::auto_response_policy`]. That is why trust dialogs are typed `project_select`
+//! and the bypass warning `config`: their gates are decided here, not by the preset list.
 
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +73,23 @@ impl AnswerPolicy {
         AnswerPolicy {
             preset: Some(preset),
             ..AnswerPolicy::default()
+        }
+    }
+
+    /// The tool categories the preset approves, as the engine's policy wants them.
+    pub fn approved_categories(&self) -> Vec<String> {
+        ToolCategory::ALL
+            .into_iter()
+            .filter(|c| self.preset.is_some_and(|p| p.auto_approves(*c)))
+            .map(|c| c.as_str().to_owned())
+            .collect()
+    }
+
+    /// The engine's auto-response policy for a session under this policy.
+    pub fn auto_response_policy(&self) -> pty_manager::AutoResponsePolicy {
+        pty_manager::AutoResponsePolicy {
+            approved_categories: self.approved_categories(),
+            ..Default::default()
         }
     }
 
@@ -181,6 +203,54 @@ mod tests {
             ..p
         };
         assert!(safe_ids(AgentType::Claude, &ours).contains(&id));
+    }
+
+    #[test]
+    fn the_engine_answers_exactly_what_the_policy_allows() {
+        use pty_manager::{Adapter, ScreenSnapshot, decide};
+        let cases = [
+            (
+                AgentType::Claude,
+                " Quick safety check: Is this a project you created or one you trust?\n ❯ 1. Yes, I trust this folder\n   2. No, exit\n Enter to confirm · Esc to cancel",
+            ),
+            (
+                AgentType::Claude,
+                " Do you want to create hello.txt?\n ❯ 1. Yes\n   2. Yes, allow all edits during this session (shift+tab)\n   3. No",
+            ),
+            (
+                AgentType::Claude,
+                " Bash command\n   ls\n Do you want to proceed?\n ❯ 1. Yes\n   2. No, and tell Claude what to do differently (esc)",
+            ),
+            (
+                AgentType::Claude,
+                " WARNING: Claude Code running in Bypass Permissions mode\n ❯ 1. No, exit\n   2. Yes, I accept",
+            ),
+        ];
+        let policies = [
+            AnswerPolicy::default(),
+            AnswerPolicy::for_preset(ApprovalPreset::Permissive),
+            AnswerPolicy {
+                trust_workdir: true,
+                ..AnswerPolicy::for_preset(ApprovalPreset::Autonomous)
+            },
+        ];
+        // rows: policies; columns: cases (answered?)
+        let want = [
+            [false, false, false, false],
+            [false, true, false, false],
+            [true, true, true, true],
+        ];
+        for (policy, row) in policies.iter().zip(want) {
+            let m = AgentManifest::builtin(AgentType::Claude).unwrap();
+            let adapter = m.adapter(policy).unwrap();
+            for ((_, screen), answered) in cases.iter().zip(row) {
+                let snap = std::sync::Arc::new(ScreenSnapshot::from_text(screen, 120, 40));
+                let obs = adapter.detector().observe(snap, None);
+                let p = obs.prompts.first().expect(screen);
+                let got = decide(&policy.auto_response_policy(), p, false).is_ok();
+                assert_eq!(got, answered, "{policy:?}: {screen}");
+            }
+        }
     }
 
     #[test]
