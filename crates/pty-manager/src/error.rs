@@ -22,6 +22,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The session runs without an adapter, so it has no detection engine.
+    #[error("session has no detection (spawned without an adapter): {0}")]
+    NoDetection(String),
     /// An adapter manifest could not be read (YAML, schema, fields).
     #[error("invalid manifest: {0}")]
     InvalidManifest(String),

@@ -614,6 +614,83 @@ impl PtyManager {
             .collect()
     }
 
+    fn detect(
+        &self,
+        id: &str,
+        op: crate::reactor::DetectOp,
+    ) -> Result<crate::reactor::DetectReply> {
+        self.call(|reply| Command::Detect {
+            id: id.to_owned(),
+            op: Box::new(op),
+            reply,
+        })
+    }
+
+    /// Adds a session auto-response rule (BEHAVIOR.md §4.3): replaces the rule with the same id,
+    /// else appends; session rules are matched before the adapter's. Replacing forgets its `once`
+    /// state. Only `prompt` rules; the rule must compile.
+    pub fn add_rule(&self, id: &str, rule: crate::RuleSpec) -> Result<()> {
+        self.detect(id, crate::reactor::DetectOp::AddRule(rule))
+            .map(|_| ())
+    }
+
+    /// Removes a session rule by id; `false` when there was none. Forgets its `once` state.
+    pub fn remove_rule(&self, id: &str, rule_id: &str) -> Result<bool> {
+        match self.detect(id, crate::reactor::DetectOp::RemoveRule(rule_id.to_owned()))? {
+            crate::reactor::DetectReply::Removed(r) => Ok(r),
+            _ => Ok(false),
+        }
+    }
+
+    /// Replaces every session rule (all compile, or nothing changes).
+    pub fn set_rules(&self, id: &str, rules: Vec<crate::RuleSpec>) -> Result<()> {
+        self.detect(id, crate::reactor::DetectOp::SetRules(rules))
+            .map(|_| ())
+    }
+
+    /// A copy of the session rules, in matching order.
+    pub fn rules(&self, id: &str) -> Result<Vec<crate::RuleSpec>> {
+        match self.detect(id, crate::reactor::DetectOp::Rules)? {
+            crate::reactor::DetectReply::Rules(r) => Ok(r),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Removes every session rule.
+    pub fn clear_rules(&self, id: &str) -> Result<()> {
+        self.detect(id, crate::reactor::DetectOp::ClearRules)
+            .map(|_| ())
+    }
+
+    /// The session's audit records of automatic input (BEHAVIOR.md §4.5), oldest first (≤ 200).
+    pub fn audit(&self, id: &str) -> Result<Vec<crate::AuditRecord>> {
+        match self.detect(id, crate::reactor::DetectOp::Audit)? {
+            crate::reactor::DetectReply::Audit(r) => Ok(r),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Feeds a hook event the agent reported (BEHAVIOR.md §7.9): once hooks have reported they
+    /// decide turn end; the screen stays the fallback and the stall timer catches lost hooks.
+    pub fn hook(&self, id: &str, event: crate::HookEvent) -> Result<()> {
+        self.detect(id, crate::reactor::DetectOp::Hook(event))
+            .map(|_| ())
+    }
+
+    /// Installs the stall classifier for every session (called on its own thread per stall;
+    /// its answer applies only if the session is still in the same turn).
+    pub fn set_classifier(&self, classifier: Arc<dyn crate::StallClassifier>) -> Result<()> {
+        self.detect(
+            "",
+            crate::reactor::DetectOp::SetClassifier(
+                classifier,
+                self.tx.clone(),
+                self.waker.clone(),
+            ),
+        )
+        .map(|_| ())
+    }
+
     /// Stops everything (grace 3 s) and forgets every session.
     pub fn shutdown(&self) {
         self.stop_all(Some(SHUTDOWN_GRACE));

@@ -52,7 +52,7 @@ const PASTE_OVER: usize = 200;
 pub(crate) type Reply<T> = SyncSender<Result<T>>;
 
 mod detect_glue;
-pub(crate) use detect_glue::Detect;
+pub(crate) use detect_glue::{Detect, DetectOp, DetectReply};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -286,6 +286,12 @@ pub(crate) enum Command {
         force: bool,
         reply: Reply<SessionInfo>,
     },
+    /// A detection-engine request (runtime rules, audit, hooks, classifier), see `detect_glue`.
+    Detect {
+        id: String,
+        op: Box<DetectOp>,
+        reply: Reply<DetectReply>,
+    },
     Shutdown,
 }
 
@@ -344,6 +350,8 @@ pub(crate) struct Reactor {
     /// Sessions with new output since the last detection pass.
     dirty: Vec<usize>,
     shutting_down: bool,
+    /// The stall classifier, with the command channel and waker its threads answer through.
+    classifier: Option<detect_glue::ClassifierLink>,
 }
 
 fn master_token(slot: usize) -> Token {
@@ -375,6 +383,7 @@ impl Reactor {
                 carry: Vec::new(),
                 dirty: Vec::new(),
                 shutting_down: false,
+                classifier: None,
             },
             waker,
         ))
@@ -525,6 +534,9 @@ impl Reactor {
                 force,
                 reply,
             } => self.stop(&id, grace, force, reply),
+            Command::Detect { id, op, reply } => {
+                let _ = reply.send(self.detect_command(&id, *op));
+            }
             Command::Shutdown => self.shutting_down = true,
         }
     }

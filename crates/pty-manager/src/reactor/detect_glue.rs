@@ -9,12 +9,44 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Reactor, SessionState, TimerKind, lock};
+use std::sync::mpsc::{Sender, sync_channel};
+
+use super::{Command, Reactor, SessionState, TimerKind, lock};
+use crate::Result;
 use crate::adapter::Adapter;
+use crate::autorespond::AuditRecord;
+use crate::error::Error;
 use crate::events::SessionEvent;
-use crate::rules::{InputStyle, Region, Response, Signal};
-use crate::session::{Action, DetectionEvent, DetectionOptions, SessionMachine};
+use crate::rules::{InputStyle, Region, Response, RuleSpec, Signal};
+use crate::session::{Action, DetectionEvent, DetectionOptions, HookEvent, SessionMachine};
+use crate::stall::{Classification, StallClassifier, StallContext};
 use crate::status::SessionStatus;
+
+/// A request to a session's detection engine, sent through the reactor's command channel.
+pub(crate) enum DetectOp {
+    AddRule(RuleSpec),
+    RemoveRule(String),
+    SetRules(Vec<RuleSpec>),
+    Rules,
+    ClearRules,
+    Audit,
+    Hook(HookEvent),
+    /// The classifier answered a [`StallContext`] of this session.
+    Classified(StallContext, Option<Classification>),
+    /// Install the manager-wide classifier, with what its threads need to answer back.
+    SetClassifier(Arc<dyn StallClassifier>, Sender<Command>, Arc<mio::Waker>),
+}
+
+/// The classifier and the way back into the reactor.
+pub(crate) type ClassifierLink = (Arc<dyn StallClassifier>, Sender<Command>, Arc<mio::Waker>);
+
+/// The answer to a [`DetectOp`].
+pub(crate) enum DetectReply {
+    Done,
+    Removed(bool),
+    Rules(Vec<RuleSpec>),
+    Audit(Vec<AuditRecord>),
+}
 
 /// Timer numbers of [`TimerKind::Detection`].
 const TICK: u16 = 0;
@@ -89,6 +121,73 @@ fn core_allows(state: &SessionState) -> bool {
 }
 
 impl Reactor {
+    /// Runtime rules, audit, hooks and classifier answers (BEHAVIOR.md §4.3, §4.5, §5.2, §7.9).
+    pub(super) fn detect_command(&mut self, id: &str, op: DetectOp) -> Result<DetectReply> {
+        if let DetectOp::SetClassifier(c, tx, waker) = op {
+            self.classifier = Some((c, tx, waker));
+            return Ok(DetectReply::Done);
+        }
+        let slot = self.slot_of(id)?;
+        let now = Instant::now();
+        let live = self
+            .live(slot)
+            .ok_or_else(|| Error::SessionNotFound(id.to_owned()))?;
+        let d = live
+            .detect
+            .as_mut()
+            .ok_or_else(|| Error::NoDetection(id.to_owned()))?;
+        let m = &mut d.machine;
+        let (reply, actions) = match op {
+            DetectOp::AddRule(r) => (m.add_rule(r).map(|_| DetectReply::Done)?, vec![]),
+            DetectOp::RemoveRule(rid) => (DetectReply::Removed(m.remove_rule(&rid)), vec![]),
+            DetectOp::SetRules(rules) => (m.set_rules(rules).map(|_| DetectReply::Done)?, vec![]),
+            DetectOp::Rules => (DetectReply::Rules(m.rules()), vec![]),
+            DetectOp::ClearRules => {
+                m.clear_rules();
+                (DetectReply::Done, vec![])
+            }
+            DetectOp::Audit => {
+                let mut records: Vec<AuditRecord> = m.audit().cloned().collect();
+                for r in &mut records {
+                    r.session_id = id.to_owned();
+                }
+                (DetectReply::Audit(records), vec![])
+            }
+            DetectOp::Hook(event) => (DetectReply::Done, m.hook(now, event)),
+            DetectOp::Classified(ctx, answer) => {
+                (DetectReply::Done, m.classified(now, &ctx, answer))
+            }
+            DetectOp::SetClassifier(..) => unreachable!("handled above"),
+        };
+        if !core_allows(&lock(&live.state)) {
+            return Ok(reply);
+        }
+        self.detect_apply(slot, actions);
+        self.detect_arm(slot);
+        Ok(reply)
+    }
+
+    /// Ask the classifier off the reactor thread; its answer comes back as a command.
+    fn detect_classify(&mut self, slot: usize, mut ctx: StallContext) {
+        let Some((classifier, tx, waker)) = self.classifier.clone() else {
+            return; // no classifier: no answer, which counts as `still_working`
+        };
+        let Some(live) = self.live(slot) else { return };
+        ctx.session_id = live.id.clone();
+        let id = live.id.clone();
+        let spawned = std::thread::Builder::new()
+            .name("pty-classifier".to_owned())
+            .spawn(move || {
+                let answer = classifier.classify(&ctx);
+                let (reply, _rx) = sync_channel(1);
+                let op = Box::new(DetectOp::Classified(ctx, answer));
+                if tx.send(Command::Detect { id, op, reply }).is_ok() {
+                    let _ = waker.wake();
+                }
+            });
+        drop(spawned);
+    }
+
     /// The child runs: the machine leaves `pending` (the core already announced `starting`).
     pub(super) fn detect_started(&mut self, slot: usize) {
         let Some(d) = self.live(slot).and_then(|l| l.detect.as_mut()) else {
@@ -224,9 +323,7 @@ impl Reactor {
             match action {
                 Action::Emit(event) => self.detect_emit(slot, event),
                 Action::Respond { response, .. } => self.detect_respond(slot, response),
-                // No classifier is wired into the manager yet: an unanswered request counts as
-                // `still_working` (the machine already doubled the backoff).
-                Action::Classify(_) => {}
+                Action::Classify(ctx) => self.detect_classify(slot, ctx),
             }
         }
     }

@@ -173,3 +173,98 @@ fn without_an_adapter_nothing_is_detected_or_answered() {
     assert!(!String::from_utf8_lossy(&mgr.raw_output(&s.id).unwrap()).contains("answer="));
     mgr.kill(&s.id).unwrap();
 }
+
+#[test]
+fn runtime_rules_audit_and_hooks_through_the_manager() {
+    let mgr = PtyManager::new().unwrap();
+    let rx = mgr.events();
+    let sh = Arc::new(ShellAdapter::with_shell("/bin/bash"));
+    let s = mgr
+        .spawn(SpawnConfig::with_adapter(sh).id("sh-rules"))
+        .unwrap();
+    wait_event(&rx, is(&s.id, "session_ready"));
+    mgr.add_rule(
+        &s.id,
+        // On the cursor row and anchored: the echoed command line also says "your name?".
+        RuleSpec::new("mine.name", Signal::Prompt, r"^your name\?$")
+            .region(pty_manager::Region::CursorRow)
+            .answer_text("pty"),
+    )
+    .unwrap();
+    assert_eq!(mgr.rules(&s.id).unwrap().len(), 1);
+    assert!(
+        mgr.add_rule(&s.id, RuleSpec::new("bad", Signal::Prompt, "("))
+            .is_err()
+    );
+    mgr.send(&s.id, "read -p 'your name? ' n; echo hello-$n")
+        .unwrap();
+    wait_screen(&mgr, &s.id, "hello-pty");
+    let audit = mgr.audit(&s.id).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].rule_id, "mine.name");
+    assert_eq!(audit[0].session_id, s.id);
+    assert!(mgr.remove_rule(&s.id, "mine.name").unwrap());
+    assert!(!mgr.remove_rule(&s.id, "mine.name").unwrap());
+    mgr.clear_rules(&s.id).unwrap();
+    wait_event(&rx, is(&s.id, "task_complete"));
+    // A turn-end hook ends a turn even while the screen says nothing.
+    mgr.send(&s.id, "sleep 30").unwrap();
+    mgr.hook(&s.id, pty_manager::HookEvent::TurnStarted)
+        .unwrap();
+    mgr.hook(&s.id, pty_manager::HookEvent::TurnEnded { error: None })
+        .unwrap();
+    let ev = wait_event(&rx, is(&s.id, "task_complete"));
+    let SessionEvent::TaskComplete { source, .. } = ev else {
+        unreachable!()
+    };
+    assert_eq!(source, pty_manager::CompletionSource::Hook);
+    assert!(matches!(
+        mgr.add_rule("nope", RuleSpec::new("x", Signal::Prompt, "x")),
+        Err(pty_manager::Error::SessionNotFound(_))
+    ));
+    mgr.kill(&s.id).unwrap();
+}
+
+struct Finished;
+
+impl pty_manager::StallClassifier for Finished {
+    fn classify(&self, ctx: &pty_manager::StallContext) -> Option<pty_manager::Classification> {
+        assert!(!ctx.session_id.is_empty());
+        Some(pty_manager::Classification::TaskComplete)
+    }
+}
+
+#[test]
+fn a_stall_asks_the_classifier_and_its_answer_completes_the_turn() {
+    let mgr = PtyManager::new().unwrap();
+    mgr.set_classifier(Arc::new(Finished)).unwrap();
+    let rx = mgr.events();
+    let sh = Arc::new(ShellAdapter::with_shell("/bin/bash"));
+    let options = DetectionOptions {
+        stall: pty_manager::StallConfig {
+            timeout_ms: 300,
+            ..pty_manager::StallConfig::on()
+        },
+        ..Default::default()
+    };
+    let s = mgr
+        .spawn(
+            SpawnConfig::with_adapter(sh)
+                .id("sh-stall")
+                .detection(options),
+        )
+        .unwrap();
+    wait_event(&rx, is(&s.id, "session_ready"));
+    mgr.send(&s.id, "sleep 30").unwrap();
+    let ev = wait_event(&rx, is(&s.id, "stall_detected"));
+    let SessionEvent::StallDetected { emission, .. } = ev else {
+        unreachable!()
+    };
+    assert_eq!(emission, 1);
+    let ev = wait_event(&rx, is(&s.id, "task_complete"));
+    let SessionEvent::TaskComplete { source, .. } = ev else {
+        unreachable!()
+    };
+    assert_eq!(source, pty_manager::CompletionSource::Classifier);
+    mgr.kill(&s.id).unwrap();
+}
