@@ -86,6 +86,7 @@ pub fn build_runtime(
     if let Some(w) = services.workspace {
         runtime = runtime.with_workspace(w);
     }
+    let sink_for_errors = sink.clone();
     let runtime = Arc::new(runtime.with_reply_sink(move |t| sink(t)));
     let coordinator = match (&services.pty, runtime.has_model()) {
         (Some(pty), true) => {
@@ -96,9 +97,70 @@ pub fn build_runtime(
                     .unwrap_or(0)
             }));
             pty.set_event_sink(c.clone());
+            install_classifier(pty, &runtime, sink_for_errors.clone());
             Some(c)
         }
         _ => None,
     };
     Ok((runtime, coordinator))
+}
+
+/// The plugin's HTTP API over an existing manager, for mounting on the console server that
+/// `serve` starts (same manager, so the dashboard and the API see the same sessions). The
+/// coordinator runs when a model is configured. Failures are reported through `sink` and leave
+/// the service out (its routes then answer 503).
+pub fn api_routes(
+    manager: Arc<pty_manager::PtyManager>,
+    sink: Arc<dyn Fn(&str) + Send + Sync>,
+) -> orchestrator_plugin::Result<Arc<dyn pty_console::Routes>> {
+    let from_env = std::env::var_os("AGENT_ORCHESTRATOR_CONFIG").map(PathBuf::from);
+    let settings = SettingsStore::load(std::env::vars(), from_env.as_deref())?;
+    let pty_config = PtyServiceConfig::from_settings(&|k| settings.get(k))?;
+    let home = settings.get("HOME").map(PathBuf::from);
+    let ws_config = WorkspaceConfig::from_settings(&|k| settings.get(k), home.as_deref())?;
+    let s = sink.clone();
+    let pty = Arc::new(ManagedPty::with_manager(manager, pty_config, move |t| {
+        s(t)
+    })?);
+    let api_url = settings.get("GITHUB_API_URL");
+    let level = settings
+        .get("ORCHESTRATOR_SUPERVISION_LEVEL")
+        .and_then(|l| Level::parse(&l))
+        .unwrap_or_default();
+    let mut runtime = StandaloneRuntime::new(settings)?.with_pty(pty.clone());
+    match GitWorkspaces::open(&ws_config, api_url.as_deref()) {
+        Ok(w) => runtime = runtime.with_workspace(Arc::new(w)),
+        Err(e) => sink(&format!("workspace service unavailable: {e}")),
+    }
+    let s = sink.clone();
+    let runtime = Arc::new(runtime.with_reply_sink(move |t| s(t)));
+    let coordinator = runtime.has_model().then(|| {
+        let c = Arc::new(Coordinator::new(runtime.clone(), level, || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0)
+        }));
+        pty.set_event_sink(c.clone());
+        install_classifier(&pty, &runtime, sink.clone());
+        c
+    });
+    Ok(Arc::new(orchestrator_plugin::http_api::HttpApi::new(
+        runtime,
+        coordinator,
+    )))
+}
+
+/// Installs the model-backed stall classifier on the PTY service's manager.
+fn install_classifier(
+    pty: &ManagedPty,
+    runtime: &Arc<StandaloneRuntime>,
+    sink: Arc<dyn Fn(&str) + Send + Sync>,
+) {
+    let rt: Arc<dyn orchestrator_plugin::Runtime> = runtime.clone();
+    let classifier =
+        orchestrator_plugin::supervision::classifier::ModelClassifier::new(Arc::downgrade(&rt));
+    if let Err(e) = pty.manager().set_classifier(Arc::new(classifier)) {
+        sink(&format!("stall classifier not installed: {e}"));
+    }
 }

@@ -106,7 +106,13 @@ fn serve(args: Args) -> Result<(), String> {
         allow_remote: args.allow_remote,
         ..ServerConfig::default()
     };
-    let server = ConsoleServer::start(console.clone(), config, Vec::new())
+    // The plugin's HTTP API (BEHAVIOR.md §10.5) on the same server, token and sessions.
+    let api = super::api_routes(
+        manager.clone(),
+        Arc::new(|t: &str| eprintln!("agent-orchestrator serve: {t}")),
+    )
+    .map_err(|e| format!("starting the HTTP API: {e}"))?;
+    let server = ConsoleServer::start(console.clone(), config, vec![api])
         .map_err(|e| format!("starting the server: {e}"))?;
     if let Some(path) = token_path(&args) {
         if let Some(dir) = path.parent() {

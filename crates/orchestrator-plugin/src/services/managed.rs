@@ -427,6 +427,16 @@ impl PtyService for ManagedPty {
             }
             cfg
         };
+        // Stall detection is on for plugin sessions (BEHAVIOR.md §5.1); a classifier, when one is
+        // installed, is asked about stalls, and its suggestions are reported, never typed.
+        cfg = cfg.detection(pty_manager::DetectionOptions {
+            stall: pty_manager::StallConfig {
+                enabled: true,
+                timeout_ms: self.config.stall_timeout_ms,
+                ..pty_manager::StallConfig::default()
+            },
+            ..pty_manager::DetectionOptions::default()
+        });
         cfg = cfg.cwd(&req.workdir);
         if let Some(name) = &req.name {
             cfg = cfg.name(name.clone());
@@ -501,7 +511,14 @@ impl PtyService for ManagedPty {
     }
 
     fn list_sessions(&self) -> Vec<SessionInfo> {
-        let ids = lock(&self.state).spawned.clone();
+        // Sessions spawned here (stopped ones included), then live ones others started on the
+        // same manager (the console's own shell).
+        let mut ids = lock(&self.state).spawned.clone();
+        for s in self.manager.list(None, None) {
+            if !ids.contains(&s.id) {
+                ids.push(s.id);
+            }
+        }
         ids.iter()
             .filter_map(|id| self.manager.get(id).ok())
             .map(|s| self.to_info(s))

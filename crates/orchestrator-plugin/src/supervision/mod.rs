@@ -6,6 +6,7 @@
 //! event). It does no I/O and reads no clock, so its tests need no sleeps and no PTY;
 //! [`Coordinator`] executes the effects against a [`crate::Runtime`].
 
+pub mod classifier;
 mod driver;
 pub mod guard;
 mod prompts;
