@@ -1,0 +1,184 @@
+//! Cleanup and retention: refuse to lose work, worktrees first, only inside the base directory.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::events::EventKind;
+use crate::registry::{Phase, Status, Strategy, WorkspaceRecord};
+use crate::status::{self};
+use crate::{Error, Result};
+
+use super::*;
+
+impl WorkspaceService {
+    pub(super) fn inside_base(&self, path: &Path) -> bool {
+        let (Ok(base), Ok(p)) = (self.config.base_dir.canonicalize(), path.canonicalize()) else {
+            return false;
+        };
+        p != base && p.starts_with(&base)
+    }
+
+    fn check_safe(&self, rec: &WorkspaceRecord) -> Result<()> {
+        if rec.status == Status::CleanedUp || rec.lost || !rec.path.exists() {
+            return Ok(());
+        }
+        let st = status::status(&rec.path, &rec.base_branch)?;
+        if !st.clean {
+            return Err(Error::UncommittedChanges(rec.id.clone()));
+        }
+        if st.has_unpushed() {
+            return Err(Error::UnpushedCommits(rec.id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Removes a workspace. Unless `force`, refuses when it (or, for a clone, any of its
+    /// worktrees) has uncommitted changes or unpushed commits; then nothing is removed. A clone's
+    /// worktrees go first, then its credential is revoked. Only a directory strictly inside
+    /// the base directory is deleted. Unknown ids are a no-op (`Ok(false)`).
+    pub fn cleanup(&self, id: &str, force: bool) -> Result<bool> {
+        let Ok(rec) = self.get(id) else {
+            return Ok(false);
+        };
+        if rec.status == Status::CleanedUp {
+            return Ok(false);
+        }
+        let worktrees: Vec<WorkspaceRecord> = {
+            let reg = self.lock();
+            rec.worktrees
+                .iter()
+                .filter_map(|w| reg.records.get(w).cloned())
+                .filter(|w| w.status != Status::CleanedUp)
+                .collect()
+        };
+        if !force {
+            for w in &worktrees {
+                self.check_safe(w)?;
+            }
+            self.check_safe(&rec)?;
+        }
+        self.update(id, |r| r.phase = Phase::CleaningUp)?;
+        for w in &worktrees {
+            self.remove_worktree_dir(&rec, w)?;
+        }
+        if !worktrees.is_empty() && rec.path.exists() {
+            let _ = self
+                .git
+                .cmd(Some(&rec.path))
+                .args(["worktree", "prune"])
+                .run();
+        }
+        match (&rec.strategy, &rec.parent_id) {
+            (Strategy::Worktree, Some(pid)) => {
+                let parent = self.get(pid)?;
+                self.remove_worktree_dir(&parent, &rec)?;
+                if parent.path.exists() {
+                    let _ = self
+                        .git
+                        .cmd(Some(&parent.path))
+                        .args(["worktree", "prune"])
+                        .run();
+                }
+            }
+            _ => {
+                if let Some(c) = &rec.credential {
+                    self.credentials.revoke(&c.id);
+                }
+                self.delete_dir(&rec.path)?;
+            }
+        }
+        let rec = self.update(id, |r| {
+            r.status = Status::CleanedUp;
+            r.phase = Phase::Done;
+        })?;
+        self.emit(EventKind::CleanedUp, &rec, serde_json::Value::Null, None);
+        Ok(true)
+    }
+
+    /// Removes a worktree (cleanup of a worktree); a clone is an error.
+    pub fn remove_worktree(&self, id: &str, force: bool) -> Result<bool> {
+        let rec = self.get(id)?;
+        if rec.strategy != Strategy::Worktree {
+            return Err(Error::NotAWorktree(id.into()));
+        }
+        self.cleanup(id, force)
+    }
+
+    fn remove_worktree_dir(&self, parent: &WorkspaceRecord, w: &WorkspaceRecord) -> Result<()> {
+        if w.path.exists() {
+            if parent.path.exists() {
+                self.git
+                    .cmd(Some(&parent.path))
+                    .args(["worktree", "remove", "--force", "--"])
+                    .arg(&w.path)
+                    .run()?;
+            }
+            self.delete_dir(&w.path)?;
+        }
+        let w = self.update(&w.id, |r| {
+            r.status = Status::CleanedUp;
+            r.phase = Phase::Done;
+        })?;
+        self.update(&parent.id, |r| r.worktrees.retain(|x| x != &w.id))?;
+        self.emit(
+            EventKind::WorktreeRemoved,
+            &w,
+            serde_json::json!({"parentWorkspaceId": parent.id}),
+            None,
+        );
+        Ok(())
+    }
+
+    fn delete_dir(&self, path: &Path) -> Result<()> {
+        if !path.exists() {
+            return Ok(());
+        }
+        if !self.inside_base(path) {
+            return Err(Error::OutsideBaseDir(path.to_path_buf()));
+        }
+        std::fs::remove_dir_all(path).map_err(io_err("remove", path))
+    }
+
+    /// Non-forced cleanup of every workspace older than `ttl` (worktrees before clones); returns
+    /// what was cleaned and what was refused.
+    pub fn sweep_expired(&self, ttl: Duration) -> Vec<(String, Result<bool>)> {
+        let now = self.clock.now_ms();
+        let mut due: Vec<WorkspaceRecord> = self
+            .list()
+            .into_iter()
+            .filter(|r| {
+                r.status != Status::CleanedUp && r.created_at + ttl.as_millis() as u64 <= now
+            })
+            .collect();
+        due.sort_by_key(|r| r.strategy == Strategy::Clone);
+        due.into_iter()
+            .map(|r| {
+                let id = r.id.clone();
+                let res = if self.get(&id).is_ok_and(|x| x.status == Status::CleanedUp) {
+                    Ok(false)
+                } else {
+                    self.cleanup(&id, false)
+                };
+                (id, res)
+            })
+            .collect()
+    }
+
+    /// Cleans every workspace of an execution (non-forced), then revokes its grants.
+    pub fn cleanup_for_execution(&self, execution_id: &str) -> Vec<(String, Result<bool>)> {
+        let mut ids: Vec<WorkspaceRecord> = self
+            .list()
+            .into_iter()
+            .filter(|r| {
+                r.execution_id.as_deref() == Some(execution_id) && r.status != Status::CleanedUp
+            })
+            .collect();
+        ids.sort_by_key(|r| r.strategy == Strategy::Clone);
+        let out = ids
+            .into_iter()
+            .map(|r| (r.id.clone(), self.cleanup(&r.id, false)))
+            .collect();
+        self.credentials.revoke_for_execution(execution_id);
+        out
+    }
+}
