@@ -1,6 +1,7 @@
 //! `on_complete` after provisioning: a command run as an argv with a minimal environment, and a
 //! webhook POSTed only to allowed hosts. Neither can fail the provisioning; outcomes are logged.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ const INHERITED: &[&str] = &["PATH", "HOME", "USER", "LANG", "TMPDIR"];
 #[derive(Debug, Clone, Default)]
 pub struct OnComplete {
     /// Program and arguments (never a shell string). Runs in the workspace directory when it
-    /// exists, with `WORKSPACE_ID`, `REPO`, `BRANCH`, `STATUS`, `WORKSPACE_PATH` set.
+    /// exists (else in the base directory), with `WORKSPACE_ID`, `REPO`, `BRANCH`, `STATUS`, `WORKSPACE_PATH` set.
     pub command: Option<Vec<String>>,
     /// URL to POST `{workspaceId, repo, branch, status, timestamp}` to; its host must be in
     /// `ServiceConfig::webhook_allowed_hosts`.
@@ -58,9 +59,17 @@ pub(crate) fn run(
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if rec.path.is_dir() {
-            c.current_dir(&rec.path);
-        }
+        // Never the caller's own directory: the workspace, or (when provisioning failed and it
+        // was removed) the base directory that holds it.
+        let cwd = if rec.path.is_dir() {
+            rec.path.clone()
+        } else {
+            rec.path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(std::env::temp_dir)
+        };
+        c.current_dir(cwd);
         match c.spawn() {
             Ok(mut child) => {
                 let start = Instant::now();

@@ -63,6 +63,11 @@ fn on_complete_runs_an_argv_and_posts_only_to_allowed_hosts() {
         .find(|r| r.path == "/hooks/workspace")
         .unwrap();
     assert_eq!(last.json()["status"], "error");
+    // The workspace directory is gone, so the command ran in the base directory, never in the
+    // caller's working directory.
+    let ran = std::fs::read_to_string(w.base.join("hook.txt")).unwrap();
+    assert!(ran.contains("|error|"), "{ran}");
+    assert!(!std::path::Path::new("hook.txt").exists());
 
     // A host that is not allowed is never contacted.
     let other = FakeGitHub::start().unwrap();
