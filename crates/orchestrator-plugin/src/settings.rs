@@ -50,6 +50,10 @@ pub struct PtyServiceConfig {
     /// Preset used when a spawn names none: `PARALLAX_DEFAULT_APPROVAL_PRESET` if valid, else
     /// `defaultApprovalPreset`, else `permissive`.
     pub default_approval_preset: String,
+    /// Write each agent's own first-run configuration (onboarding seen, workdir trusted, the
+    /// supplied key approved) into this home directory before launching it. Off unless
+    /// `ORCHESTRATOR_WRITE_AGENT_CONFIG` is true; then `HOME`.
+    pub agent_config_home: Option<std::path::PathBuf>,
 }
 
 impl Default for PtyServiceConfig {
@@ -62,6 +66,7 @@ impl Default for PtyServiceConfig {
             debug: false,
             register_coding_adapters: true,
             default_approval_preset: "permissive".into(),
+            agent_config_home: None,
         }
     }
 }
@@ -102,6 +107,11 @@ impl PtyServiceConfig {
             if let Some(p) = raw.default_approval_preset {
                 c.default_approval_preset = check_preset("PTY_SERVICE_CONFIG", &p)?;
             }
+        }
+        if get("ORCHESTRATOR_WRITE_AGENT_CONFIG")
+            .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+        {
+            c.agent_config_home = get("HOME").map(std::path::PathBuf::from);
         }
         // The flat setting wins when it names a real preset; anything else falls back to the
         // config value, as BEHAVIOR.md §10.1 says.
@@ -210,6 +220,16 @@ pub fn agent_credentials(get: &dyn Fn(&str) -> Option<String>) -> Vec<(String, S
     }
     if let Some(k) = get("OPENAI_API_KEY") {
         out.push(("OPENAI_API_KEY".to_string(), Secret::new(k)));
+    }
+    // Custom endpoints (proxies, gateways, local servers) travel with the keys.
+    for name in [
+        "ANTHROPIC_BASE_URL",
+        "OPENAI_BASE_URL",
+        "GOOGLE_GEMINI_BASE_URL",
+    ] {
+        if let Some(v) = get(name) {
+            out.push((name.to_string(), Secret::new(v)));
+        }
     }
     if let Some(k) = get("GOOGLE_GENERATIVE_AI_API_KEY").or_else(|| get("GENERATIVE_AI_API_KEY")) {
         out.push(("GEMINI_API_KEY".to_string(), Secret::new(k.clone())));

@@ -400,6 +400,8 @@ impl PtyService for ManagedPty {
                 supplied_credentials: !creds.is_empty(),
                 trust_workdir: true,
                 accept_onboarding: true,
+                home: self.config.agent_config_home.clone(),
+                write_agent_config: self.config.agent_config_home.is_some(),
                 ..LaunchOptions::default()
             };
             let spec = plan_launch(manifest, &opts).map_err(|e| {

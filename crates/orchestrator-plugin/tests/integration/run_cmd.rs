@@ -149,3 +149,76 @@ fn run_reports_failure_and_setup_errors_by_exit_status() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The real Claude Code CLI, offline against the loopback fake model: `run` launches it with the
+/// adapters' launch plan, types the task when it is ready, sees the turn end, and lands the file
+/// it wrote as a pushed branch. Skipped (with a note) where `claude` is not installed.
+#[test]
+fn run_claude_offline_lands_its_file() {
+    if Command::new("claude").arg("--version").output().is_err() {
+        eprintln!("claude is not installed; skipping");
+        return;
+    }
+    let tmp = TempDir::new("run-claude");
+    let remote = bare_remote(&tmp.0);
+    let fake = test_support::model::FakeModel::start().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_agent-orchestrator"))
+        .args([
+            "run",
+            "--agent",
+            "claude",
+            "--preset",
+            "permissive",
+            "--timeout-secs",
+            "120",
+            "--repo",
+        ])
+        .arg(&remote)
+        .args([
+            "--task",
+            "Create a file named hello.txt containing 'hello from claude'",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &tmp.0)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("ANTHROPIC_API_KEY", fake.api_key())
+        .env("ANTHROPIC_BASE_URL", fake.base_url())
+        .env("ORCHESTRATOR_WRITE_AGENT_CONFIG", "1")
+        .env(
+            "CODING_WORKSPACE_CONFIG",
+            serde_json::json!({"baseDir": tmp.0.join("ws").display().to_string()}).to_string(),
+        )
+        .current_dir(&tmp.0)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "status {:?}\nstderr:\n{stderr}\nstdout tail:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+            .chars()
+            .rev()
+            .take(3000)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect::<String>()
+    );
+    let branches = git(
+        &remote,
+        &["for-each-ref", "--format=%(refname:short)", "refs/heads"],
+    );
+    let branch = branches
+        .lines()
+        .find(|b| b.starts_with("milady/"))
+        .expect("a pushed branch");
+    assert_eq!(
+        git(&remote, &["show", &format!("{branch}:hello.txt")]).trim(),
+        "hello from claude"
+    );
+    // Only the agent's work is committed: no settings, hook or memory files of ours.
+    let files = git(&remote, &["show", "--name-only", "--format=", branch]);
+    assert_eq!(files.trim(), "hello.txt");
+}
