@@ -32,6 +32,9 @@ pub struct Args {
     /// Show onboarding screens as answered.
     #[arg(long)]
     accept_onboarding: bool,
+    /// Also print the final screen (title, OSC 7501 state and non-empty rows).
+    #[arg(long)]
+    screen: bool,
     /// The capture: the exact bytes a program wrote to its terminal.
     capture: PathBuf,
 }
@@ -69,11 +72,24 @@ fn explain_capture(args: &Args) -> Result<String, String> {
         supplied_api_key: false,
     };
     let e = explain_bytes(&args.agent, &bytes, args.cols, args.rows, &policy)?;
-    Ok(if args.json {
+    let mut out = if args.json {
         to_json(&e).to_string()
     } else {
         to_text(&e)
-    })
+    };
+    if args.screen && !args.json {
+        let mut screen = Screen::new(args.cols, args.rows);
+        screen.process(&bytes);
+        let snap = screen.snapshot();
+        out.push_str(&format!(
+            "\nscreen: title {:?}, osc 7501 {:?}\n",
+            snap.title, snap.osc7501
+        ));
+        for (i, l) in snap.lines.iter().enumerate().filter(|(_, l)| !l.is_empty()) {
+            out.push_str(&format!("{i:>3}| {l}\n"));
+        }
+    }
+    Ok(out.trim_end().to_owned())
 }
 
 /// Classify the final screen of `bytes` with the rules of `agent` under `policy`.
