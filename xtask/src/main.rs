@@ -8,7 +8,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::time::Instant;
 
+mod agents;
 mod bench;
+mod e2e;
+mod record;
 mod vendor_xterm;
 
 fn main() -> ExitCode {
@@ -16,6 +19,8 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => bench::run(&args[1..]),
+        Some("e2e") => e2e::run(&args[1..]),
+        Some("record") => record::run(&args[1..]),
         Some("vendor-xterm") => vendor_xterm::run(),
         Some("help" | "--help" | "-h") | None => {
             print_help();
@@ -35,6 +40,8 @@ fn print_help() {
          tasks:\n  \
          ci     fmt --check, clippy -D warnings, docs, tests (exactly what CI runs)\n  \
          bench  pty-bench-driver vs a raw PTY reader: throughput ratios, idle sessions\n  \
+         e2e    [--agent NAME]... every pinned agent CLI runs an offline turn (xtask/agents.toml)\n  \
+         record --agent NAME --scenario S [--size COLSxROWS] [--out DIR]: record a fixture\n  \
          vendor-xterm  fetch xterm.js + fit addon from npm into crates/pty-console/assets/vendor"
     );
 }

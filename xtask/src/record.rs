@@ -1,0 +1,320 @@
+//! `cargo xtask record --agent NAME --scenario S [--size COLSxROWS] [--out DIR]`: runs a pinned
+//! agent CLI offline against the fake model in a PTY and saves the exact bytes it wrote, from
+//! start to the moment the scenario names, as `<out>/<agent>/<scenario>-<cols>x<rows>.raw`, with
+//! a label entry appended to `<out>/index.yaml` (the format of `../shared/fixtures/agents`).
+//!
+//! Scenarios: `ready`, `busy`, `permission`, `done`, `login`, `trust`. The recording session
+//! answers nothing on its own (empty answer policy), so dialogs stay on screen; only `done`
+//! answers the permission prompt, as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use pty_manager::{PtyManager, SessionEvent, SessionStatus};
+use test_support::model::{FakeModel, FakeModelOptions};
+
+use crate::agents::{self, Seed};
+use crate::e2e;
+
+/// Largest recording kept whole by the session's raw ring (1 MiB); beyond it the start is lost.
+const RAW_RING: usize = 1024 * 1024;
+
+/// One scenario: how the HOME is seeded and the label of the moment recorded.
+struct Scenario {
+    name: &'static str,
+    seed: Seed,
+    state: &'static str,
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "ready",
+        seed: Seed::Full,
+        state: "ready",
+    },
+    Scenario {
+        name: "busy",
+        seed: Seed::Full,
+        state: "busy",
+    },
+    Scenario {
+        name: "permission",
+        seed: Seed::Full,
+        state: "blocking_prompt",
+    },
+    Scenario {
+        name: "done",
+        seed: Seed::Full,
+        state: "task_complete",
+    },
+    Scenario {
+        name: "login",
+        seed: Seed::Nothing,
+        state: "login_required",
+    },
+    Scenario {
+        name: "trust",
+        seed: Seed::NoTrust,
+        state: "blocking_prompt",
+    },
+];
+
+pub fn run(args: &[String]) -> ExitCode {
+    match parse(args).and_then(|(agent, scenario, size, out)| record(&agent, scenario, size, &out))
+    {
+        Ok(path) => {
+            eprintln!("xtask record: wrote {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("xtask record: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Parsed = (String, &'static Scenario, (u16, u16), PathBuf);
+
+fn parse(args: &[String]) -> Result<Parsed, String> {
+    let (mut agent, mut scenario, mut size) = (None, None, (120u16, 40u16));
+    let mut out = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/coding-agent-adapters/tests/fixtures/extra");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--agent" => agent = Some(value()?),
+            "--scenario" => {
+                let v = value()?;
+                scenario = Some(SCENARIOS.iter().find(|s| s.name == v).ok_or_else(|| {
+                    let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+                    format!("unknown scenario `{v}` (known: {})", names.join(", "))
+                })?);
+            }
+            "--size" => {
+                let v = value()?;
+                size = v
+                    .split_once('x')
+                    .and_then(|(c, r)| Some((c.parse().ok()?, r.parse().ok()?)))
+                    .filter(|(c, r)| *c >= 20 && *r >= 5)
+                    .ok_or(format!("--size wants COLSxROWS, got `{v}`"))?;
+            }
+            "--out" => out = PathBuf::from(value()?),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    let agent = agent.ok_or("--agent NAME is required")?;
+    let scenario = scenario.ok_or("--scenario S is required")?;
+    Ok((agent, scenario, size, out))
+}
+
+fn record(
+    agent: &str,
+    scenario: &Scenario,
+    (cols, rows): (u16, u16),
+    out: &Path,
+) -> Result<PathBuf, String> {
+    let pins = agents::read_pins()?;
+    let pin = pins
+        .iter()
+        .find(|p| p.name == agent)
+        .ok_or(format!("unknown agent `{agent}`"))?;
+    let version = agents::installed_version(&pin.command)
+        .ok_or(format!("`{} --version` does not run", pin.command))?;
+    if version != pin.version {
+        return Err(format!("found {agent} {version}, pinned {}", pin.version));
+    }
+    let world = e2e::World::new(&format!("record-{agent}"))?;
+    let result = record_in(pin, scenario, (cols, rows), out, &version, &world);
+    let left = e2e::wait_no_processes(&world.home(), Duration::from_secs(15));
+    e2e::kill_leftovers(&left);
+    let files = world.finish();
+    if !left.is_empty() || files > 0 {
+        eprintln!(
+            "xtask record: warning: {} processes, {files} files were left (killed/removed)",
+            left.len()
+        );
+    }
+    result
+}
+
+fn record_in(
+    pin: &agents::Pin,
+    scenario: &Scenario,
+    (cols, rows): (u16, u16),
+    out: &Path,
+    version: &str,
+    world: &e2e::World,
+) -> Result<PathBuf, String> {
+    let agent = pin.name.as_str();
+    // A long reply delay keeps the busy state on screen while it is recorded.
+    let model = FakeModel::start_with(
+        FakeModelOptions::default()
+            .escalate_commands(agent == "codex")
+            .reply_delay(Duration::from_secs(if scenario.name == "busy" {
+                6
+            } else {
+                1
+            })),
+    )
+    .map_err(|e| e.to_string())?;
+    let repo = world.root.join("repo");
+    std::fs::create_dir_all(&repo).map_err(|e| e.to_string())?;
+    let repo = repo.canonicalize().map_err(|e| e.to_string())?;
+    let launch = agents::offline_launch(
+        agent,
+        version,
+        &model,
+        &world.home(),
+        &world.tmp(),
+        &repo,
+        scenario.seed,
+    )?;
+    e2e::git(world, &repo, &["init", "-q", "-b", "main"])?;
+    let manager = PtyManager::new().map_err(|e| e.to_string())?;
+    let events = manager.events();
+    let cfg = e2e::spawn_config(
+        agent,
+        &launch,
+        &repo,
+        &coding_agent_adapters::AnswerPolicy::default(),
+    )?
+    .size(cols, rows);
+    let info = manager.spawn(cfg).map_err(|e| format!("spawn: {e}"))?;
+    let id = info.id.clone();
+    let mut seen = Vec::new();
+    let timeout = Duration::from_secs(90);
+    let mut prompt = None;
+    let reached: Result<(), String> = (|| {
+        let ready = |ev: &SessionEvent| matches!(ev, SessionEvent::Ready { .. }).then_some(());
+        match scenario.name {
+            "login" => e2e::wait_event(&events, &id, timeout, &mut seen, |ev| {
+                matches!(ev, SessionEvent::LoginRequired { .. }).then_some(())
+            })
+            .ok_or("no login_required"),
+            "trust" => {
+                prompt = e2e::wait_event(&events, &id, timeout, &mut seen, |ev| match ev {
+                    SessionEvent::BlockingPrompt { info, .. }
+                        if info.prompt.to_lowercase().contains("trust") =>
+                    {
+                        Some(info.clone())
+                    }
+                    _ => None,
+                });
+                prompt.as_ref().map(|_| ()).ok_or("no trust dialog")
+            }
+            _ => {
+                e2e::wait_event(&events, &id, timeout, &mut seen, ready)
+                    .ok_or("no session_ready")?;
+                if scenario.name == "ready" {
+                    return Ok(());
+                }
+                manager.send(&id, e2e::TASK).map_err(|e| e.to_string())?;
+                match scenario.name {
+                    "busy" => e2e::wait_event(&events, &id, timeout, &mut seen, |ev| match ev {
+                        SessionEvent::StatusChanged {
+                            to: SessionStatus::Busy,
+                            ..
+                        } => Some(()),
+                        _ => None,
+                    })
+                    // Let the busy indicator draw.
+                    .map(|()| std::thread::sleep(Duration::from_millis(1500)))
+                    .ok_or("never busy"),
+                    "permission" => {
+                        prompt = e2e::wait_event(&events, &id, timeout, &mut seen, |ev| match ev {
+                            SessionEvent::BlockingPrompt { info, .. } => Some(info.clone()),
+                            _ => None,
+                        });
+                        prompt.as_ref().map(|_| ()).ok_or("no permission prompt")
+                    }
+                    _ => e2e::wait_event(&events, &id, timeout, &mut seen, |ev| match ev {
+                        SessionEvent::BlockingPrompt {
+                            info,
+                            auto_responded: false,
+                            ..
+                        } => {
+                            let answer = info.suggested_response.clone().unwrap_or_default();
+                            let _ = e2e::answer_prompt(&manager, &id, &answer);
+                            None
+                        }
+                        SessionEvent::TaskComplete { .. } => Some(()),
+                        _ => None,
+                    })
+                    .ok_or("no task_complete"),
+                }
+            }
+        }
+        .map_err(|e| format!("{e} within {timeout:?} (statuses {seen:?})"))
+    })();
+    // Settle briefly so the recorded moment is a drawn frame, not a half-written one.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(300) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let raw = manager.raw_output(&id).map_err(|e| e.to_string());
+    let screen = e2e::screen_text(&manager, &id);
+    let _ = manager.stop(&id, Some(Duration::from_secs(8)));
+    let _ = e2e::wait_event(&events, &id, Duration::from_secs(16), &mut seen, |ev| {
+        matches!(ev, SessionEvent::Stopped { .. }).then_some(())
+    });
+    manager.shutdown();
+    reached.map_err(|e| format!("{e}; screen:\n{screen}"))?;
+    let raw = raw?;
+    if raw.len() >= RAW_RING {
+        return Err(format!(
+            "{} bytes exceed the session's 1 MiB raw ring; the start is lost",
+            raw.len()
+        ));
+    }
+    let rel = format!("{agent}/{}-{cols}x{rows}.raw", scenario.name);
+    let path = out.join(&rel);
+    std::fs::create_dir_all(path.parent().unwrap_or(out)).map_err(|e| e.to_string())?;
+    std::fs::write(&path, &raw).map_err(|e| format!("write {}: {e}", path.display()))?;
+    let mut entry = format!(
+        "- file: {rel}\n  agent: {agent}\n  version: {version}\n  cols: {cols}\n  rows: {rows}\n  state: {}\n",
+        scenario.state
+    );
+    if let Some(p) = &prompt {
+        let kind = p.kind.clone().unwrap_or_else(|| "other".into());
+        entry.push_str(&format!("  prompt_kind: {kind}\n"));
+        if let Some(keys) = p
+            .suggested_response
+            .as_deref()
+            .and_then(|s| s.strip_prefix("keys:"))
+        {
+            entry.push_str(&format!("  answer: [{}]\n", keys.replace(',', ", ")));
+        } else if let Some(text) = p.suggested_response.as_deref().filter(|s| !s.is_empty()) {
+            entry.push_str(&format!(
+                "  answer: [{}, enter]\n",
+                text.trim().to_lowercase()
+            ));
+        }
+    }
+    let first = screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    entry.push_str(&format!(
+        "  scored: true\n  note: '{} scenario recorded by cargo xtask record; last row: {}'\n",
+        scenario.name,
+        first.replace('\'', "''")
+    ));
+    let index = out.join("index.yaml");
+    let mut text = std::fs::read_to_string(&index).unwrap_or_else(|_| {
+        "# Extra recordings made by `cargo xtask record` (other sizes and variants). Format: see\n# ../../../../../../shared/fixtures/agents/README.md.\nfixtures:\n".into()
+    });
+    // A re-recording replaces its old entry.
+    if let Some(start) = text.find(&format!("- file: {rel}\n")) {
+        let end = text[start + 1..]
+            .find("\n- file: ")
+            .map_or(text.len(), |i| start + 2 + i);
+        text.replace_range(start..end, "");
+    }
+    text.push_str(&entry);
+    std::fs::write(&index, text).map_err(|e| format!("write {}: {e}", index.display()))?;
+    Ok(path)
+}
