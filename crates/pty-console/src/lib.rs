@@ -11,6 +11,7 @@ mod bridge;
 mod error;
 pub mod feed;
 mod http;
+mod http_conn;
 mod launcher;
 mod server;
 mod token;

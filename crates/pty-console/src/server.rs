@@ -1,5 +1,6 @@
-//! The console server: HTTP (tiny_http) for the page, its assets and the JSON API, and WebSocket
-//! (tungstenite) for live terminals, each on its own threads and its own port of the same address.
+//! The console server: HTTP for the page, its assets and the JSON API (our own one-request-per-
+//! connection threads, see `http_conn.rs`), and WebSocket (tungstenite) for live terminals, each on
+//! its own threads and its own port of the same address.
 //!
 //! Every request needs the access token: `Authorization: Bearer <token>`, or the `HttpOnly`,
 //! `SameSite=Strict` cookie the server sets when the page is first opened with `/?token=<token>`
@@ -7,7 +8,6 @@
 //! token as its `token` query parameter or as an offered `Sec-WebSocket-Protocol`, and is refused
 //! when its `Origin` is not this server's page.
 
-use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,7 +17,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::bridge::{Console, Control};
-use crate::http::{HttpRequest, HttpResponse, MAX_BODY_BYTES, Routes, cookie_value, split_url};
+use crate::http::{HttpRequest, HttpResponse, Routes, cookie_value, split_url};
+use crate::http_conn::{RawRequest, header};
 use crate::launcher::SpawnRequest;
 use crate::{AccessToken, Error, Result, assets};
 
@@ -35,8 +36,6 @@ pub struct ServerConfig {
     pub token: Option<AccessToken>,
     /// Allow binding an address other than loopback (the caller should warn).
     pub allow_remote: bool,
-    /// Threads answering HTTP requests.
-    pub http_workers: usize,
     /// Most WebSocket clients at once; more are refused.
     pub max_ws_clients: usize,
 }
@@ -48,7 +47,6 @@ impl Default for ServerConfig {
             ws_port: 0,
             token: None,
             allow_remote: false,
-            http_workers: 4,
             max_ws_clients: 2048,
         }
     }
@@ -63,13 +61,13 @@ pub(crate) struct Shared {
     pub(crate) ws_addr: SocketAddr,
     pub(crate) stop: AtomicBool,
     pub(crate) ws_clients: AtomicUsize,
+    pub(crate) http_conns: AtomicUsize,
     pub(crate) max_ws_clients: usize,
 }
 
 /// A running console server. Dropping it (or [`ConsoleServer::shutdown`]) stops its threads.
 pub struct ConsoleServer {
     shared: Arc<Shared>,
-    http: Arc<tiny_http::Server>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -116,13 +114,6 @@ impl ConsoleServer {
         let ws_addr = ws_listener
             .local_addr()
             .map_err(|e| Error::io("reading the websocket server address", e))?;
-        let http = tiny_http::Server::from_listener(http_listener, None).map_err(|e| {
-            Error::io(
-                format!("starting the http server on {http_addr}"),
-                std::io::Error::other(e.to_string()),
-            )
-        })?;
-        let http = Arc::new(http);
         let shared = Arc::new(Shared {
             console,
             token,
@@ -131,29 +122,23 @@ impl ConsoleServer {
             ws_addr,
             stop: AtomicBool::new(false),
             ws_clients: AtomicUsize::new(0),
+            http_conns: AtomicUsize::new(0),
             max_ws_clients: config.max_ws_clients,
         });
         let mut threads = Vec::new();
-        for i in 0..config.http_workers.max(1) {
-            let http = http.clone();
-            let shared = shared.clone();
-            let t = std::thread::Builder::new()
-                .name(format!("console-http-{i}"))
-                .spawn(move || http_worker(&http, &shared))
-                .map_err(|e| Error::io("starting an http worker thread", e))?;
-            threads.push(t);
-        }
+        let http_shared = shared.clone();
+        let t = std::thread::Builder::new()
+            .name("console-http-accept".to_owned())
+            .spawn(move || crate::http_conn::accept_loop(&http_listener, &http_shared))
+            .map_err(|e| Error::io("starting the http accept thread", e))?;
+        threads.push(t);
         let ws_shared = shared.clone();
         let t = std::thread::Builder::new()
             .name("console-ws-accept".to_owned())
             .spawn(move || crate::ws::accept_loop(&ws_listener, &ws_shared))
             .map_err(|e| Error::io("starting the websocket accept thread", e))?;
         threads.push(t);
-        Ok(ConsoleServer {
-            shared,
-            http,
-            threads,
-        })
+        Ok(ConsoleServer { shared, threads })
     }
 
     /// Where the HTTP server listens.
@@ -198,11 +183,10 @@ impl ConsoleServer {
 
     fn stop_threads(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        for _ in 0..self.threads.len() {
-            self.http.unblock();
+        // Wake the blocking accepts; the loops see the flag and end.
+        for addr in [self.shared.http_addr, self.shared.ws_addr] {
+            let _ = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1));
         }
-        // Wake the blocking accept; the loop sees the flag and ends.
-        let _ = std::net::TcpStream::connect_timeout(&self.shared.ws_addr, Duration::from_secs(1));
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -215,30 +199,15 @@ impl Drop for ConsoleServer {
     }
 }
 
-fn http_worker(http: &tiny_http::Server, shared: &Shared) {
-    while !shared.stop.load(Ordering::SeqCst) {
-        match http.recv_timeout(Duration::from_millis(500)) {
-            Ok(Some(req)) => handle(req, shared),
-            Ok(None) => {}
-            Err(_) => break,
-        }
-    }
-}
-
-fn handle(mut req: tiny_http::Request, shared: &Shared) {
-    let method = req.method().as_str().to_owned();
-    let (path, mut query) = split_url(req.url());
-    let mut headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_ascii_lowercase(),
-                h.value.as_str().to_owned(),
-            )
-        })
-        .collect();
-    let host = header(&headers, "host").unwrap_or_default().to_owned();
+/// Authenticates and answers one request.
+pub(crate) fn handle(req: RawRequest, shared: &Shared) -> HttpResponse {
+    let RawRequest {
+        method,
+        url,
+        mut headers,
+        body,
+    } = req;
+    let (path, mut query) = split_url(&url);
 
     // The first page load carries the token in the URL: trade it for a cookie and drop it from
     // the address bar.
@@ -249,67 +218,28 @@ fn handle(mut req: tiny_http::Request, shared: &Shared) {
             .find(|(k, _)| k == "token")
             .map(|(_, v)| v.clone())
     {
-        let resp = if shared.token.matches(&t) {
-            let mut r = HttpResponse::bytes("text/plain; charset=utf-8", b"see /".to_vec())
-                .with_header("Location", "/")
-                .with_header(
-                    "Set-Cookie",
-                    &format!("{COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/"),
-                );
-            r.status = 303;
-            r
-        } else {
-            unauthorized_page()
-        };
-        respond(req, resp, shared, &host);
-        return;
+        if !shared.token.matches(&t) {
+            return unauthorized_page();
+        }
+        let mut r = HttpResponse::bytes("text/plain; charset=utf-8", b"see /".to_vec())
+            .with_header("Location", "/")
+            .with_header(
+                "Set-Cookie",
+                &format!("{COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/"),
+            );
+        r.status = 303;
+        return r;
     }
     if !authorized(&headers, shared) {
-        let resp = if method == "GET" && path == "/" {
+        return if method == "GET" && path == "/" {
             unauthorized_page()
         } else {
             HttpResponse::error(401, "missing or wrong access token")
         };
-        respond(req, resp, shared, &host);
-        return;
     }
     // Credentials stop here: handlers (and the routes of other crates) never see them.
     headers.retain(|(k, _)| k != "authorization" && k != "cookie");
     query.retain(|(k, _)| k != "token");
-
-    let declared = req.body_length().unwrap_or(0);
-    if declared > MAX_BODY_BYTES {
-        respond(
-            req,
-            HttpResponse::error(413, "Request body too large"),
-            shared,
-            &host,
-        );
-        return;
-    }
-    let mut body = Vec::new();
-    let read = req
-        .as_reader()
-        .take(MAX_BODY_BYTES as u64 + 1)
-        .read_to_end(&mut body);
-    if read.is_err() {
-        respond(
-            req,
-            HttpResponse::error(400, "could not read the request body"),
-            shared,
-            &host,
-        );
-        return;
-    }
-    if body.len() > MAX_BODY_BYTES {
-        respond(
-            req,
-            HttpResponse::error(413, "Request body too large"),
-            shared,
-            &host,
-        );
-        return;
-    }
     let request = HttpRequest {
         method,
         path,
@@ -317,15 +247,7 @@ fn handle(mut req: tiny_http::Request, shared: &Shared) {
         headers,
         body,
     };
-    let resp = route(&request, shared);
-    respond(req, resp, shared, &host);
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    route(&request, shared)
 }
 
 /// A bearer token or the console cookie.
@@ -354,8 +276,9 @@ fn unauthorized_page() -> HttpResponse {
     r
 }
 
-fn respond(req: tiny_http::Request, resp: HttpResponse, shared: &Shared, host: &str) {
-    let mut out = tiny_http::Response::from_data(resp.body).with_status_code(resp.status);
+/// The bytes of a response, with the security headers every answer carries and
+/// `Connection: close`.
+pub(crate) fn render(resp: HttpResponse, shared: &Shared, host: &str) -> Vec<u8> {
     let ws_host = host
         .rsplit_once(':')
         .map(|(h, _)| h)
@@ -366,24 +289,27 @@ fn respond(req: tiny_http::Request, resp: HttpResponse, shared: &Shared, host: &
          img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
         shared.ws_addr.port()
     );
-    let fixed = [
-        ("Content-Type", resp.content_type.as_str()),
-        ("Cache-Control", "no-store"),
-        ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", "no-referrer"),
-        ("Content-Security-Policy", csp.as_str()),
-    ];
-    for (k, v) in fixed
-        .iter()
-        .map(|(k, v)| (*k, *v))
-        .chain(resp.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-    {
-        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            out.add_header(h);
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
+         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
+         Referrer-Policy: no-referrer\r\nContent-Security-Policy: {csp}\r\n",
+        resp.status,
+        crate::http_conn::reason(resp.status),
+        resp.content_type,
+        resp.body.len(),
+    );
+    for (k, v) in &resp.headers {
+        // A handler's header must not split the response.
+        if k.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+            && !v.bytes().any(|b| b == b'\r' || b == b'\n')
+        {
+            out.push_str(&format!("{k}: {v}\r\n"));
         }
     }
-    // The client may have gone; nothing to do about it.
-    let _ = req.respond(out);
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&resp.body);
+    bytes
 }
 
 fn route(req: &HttpRequest, shared: &Shared) -> HttpResponse {

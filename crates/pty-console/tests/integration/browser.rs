@@ -102,3 +102,116 @@ fn the_dashboard_renders_a_live_shell_and_takes_typing() {
     assert_eq!(badges.as_array().unwrap().len(), 2, "{badges}");
     b.screenshot(&target_dir().join("dashboard-two-sessions.png"));
 }
+
+/// Starts a program that asks `Proceed? [y/N]` on the cursor row, with a manifest whose prompt rule
+/// (no automatic answer) makes the session `blocked`.
+struct Asker;
+
+impl pty_console::Launcher for Asker {
+    fn agents(&self) -> Vec<pty_console::AgentChoice> {
+        Vec::new()
+    }
+
+    fn launch(
+        &self,
+        manager: &pty_manager::PtyManager,
+        req: &pty_console::SpawnRequest,
+    ) -> pty_console::Result<pty_manager::SessionInfo> {
+        let adapter = pty_manager::DeclarativeAdapter::from_yaml(
+            r#"
+schema: 1
+type: asker
+command: /bin/sh
+args: ["-c", "printf 'Proceed? [y/N] '; read a; echo answered-$a; sleep 60"]
+rules:
+  - { id: asker.proceed, signal: prompt, pattern: 'Proceed\? \[y/N\]', region: cursor_row, type: permission }
+"#,
+        )?;
+        let cfg =
+            pty_manager::SpawnConfig::with_adapter(std::sync::Arc::new(adapter)).cwd(&req.workdir);
+        Ok(manager.spawn(cfg)?)
+    }
+}
+
+#[test]
+fn a_prompt_waiting_for_a_person_is_highlighted_in_the_dashboard() {
+    let Some(chromium) = chromium_path() else {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "chromium is not installed (/usr/bin/chromium, or set CHROMIUM): .ci/run installs it"
+            );
+        }
+        eprintln!(
+            "\n!!!!! SKIPPED the blocked-prompt browser test: /usr/bin/chromium is missing !!!!!\n"
+        );
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("pty-console-asker-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manager = std::sync::Arc::new(pty_manager::PtyManager::new().unwrap());
+    let console = pty_console::Console::new(manager.clone(), std::sync::Arc::new(Asker)).unwrap();
+    let server = pty_console::ConsoleServer::start(
+        console.clone(),
+        pty_console::ServerConfig::default(),
+        Vec::new(),
+    )
+    .unwrap();
+    let req = pty_console::SpawnRequest {
+        agent: "asker".into(),
+        workdir: dir.clone(),
+        task: String::new(),
+        name: Some("asker".into()),
+    };
+    let id = console.spawn(&req).unwrap().id;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while manager.get(&id).unwrap().status != pty_manager::SessionStatus::Blocked {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session never became blocked: {:?}",
+            manager.get(&id).unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let profile =
+        std::env::temp_dir().join(format!("pty-console-chromium-asker-{}", std::process::id()));
+    let mut b = Browser::launch(&chromium, &profile, 1400, 800);
+    eprintln!("DEBUGURL {}", server.dashboard_url());
+    b.navigate(&server.dashboard_url());
+    let tile = format!("document.querySelector('.tile[data-session=\"{id}\"]')");
+    b.wait_for(
+        "the blocked tile with its prompt bar",
+        &format!(
+            "(() => {{ const t = {tile}; return !!t && t.classList.contains('blocked') && \
+             !t.querySelector('.prompt').hidden && \
+             t.querySelector('.prompt-text').textContent.includes('Proceed?') && \
+             t.querySelector('.badge').textContent === 'blocked'; }})()"
+        ),
+        &format!("[document.getElementById('summary').textContent, typeof Terminal, performance.getEntriesByType('resource').map(e => e.name + ' ' + e.responseStatus + ' ' + e.duration), {tile} && {tile}.outerHTML]"),
+    );
+    b.screenshot(&target_dir().join("console-blocked-prompt.png"));
+    // Approve is refused honestly until the manager can type a prompt's suggested answer.
+    b.eval(&format!("{tile}.querySelector('.approve').click(); true"));
+    b.wait_for(
+        "the not-implemented answer to approve",
+        &format!("{tile}.querySelector('.message').textContent.includes('not implemented')"),
+        &format!("{tile}.querySelector('.message').textContent"),
+    );
+    // A person answers by typing; the prompt leaves the cursor row and the highlight goes.
+    b.eval(&format!(
+        "{tile}.querySelector('.xterm-helper-textarea').focus()"
+    ));
+    b.insert_text("y");
+    b.press_enter();
+    b.wait_for(
+        "the answer and the highlight gone",
+        &format!(
+            "(() => {{ const t = {tile}; return !t.classList.contains('blocked') && t.querySelector('.prompt').hidden && \
+             Array.from(t.querySelectorAll('.xterm-rows > div')).some(d => d.textContent.includes('answered-y')); }})()"
+        ),
+        &format!("{tile}.outerHTML"),
+    );
+    drop(b);
+    manager.stop_all(Some(std::time::Duration::from_millis(500)));
+    let _ = std::fs::remove_dir_all(&dir);
+}

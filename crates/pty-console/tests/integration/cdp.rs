@@ -24,6 +24,8 @@ pub struct Browser {
     next_id: u64,
     session: String,
     profile: PathBuf,
+    /// Network events seen while waiting for answers, for failure reports.
+    network: Vec<String>,
 }
 
 impl Browser {
@@ -95,6 +97,7 @@ impl Browser {
             next_id: 0,
             session: String::new(),
             profile: profile.to_path_buf(),
+            network: Vec::new(),
         };
         let target = b.browser_call("Target.createTarget", json!({"url": "about:blank"}));
         let target_id = target["targetId"].as_str().unwrap().to_owned();
@@ -105,6 +108,7 @@ impl Browser {
         b.session = attached["sessionId"].as_str().unwrap().to_owned();
         b.call("Page.enable", json!({}));
         b.call("Runtime.enable", json!({}));
+        b.call("Network.enable", json!({}));
         b.call(
             "Emulation.setDeviceMetricsOverride",
             json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
@@ -129,6 +133,21 @@ impl Browser {
                 .unwrap_or_else(|e| panic!("DevTools read during {method}: {e}"));
             let Message::Text(t) = m else { continue };
             let v: Value = serde_json::from_str(&t).unwrap();
+            if let Some(m) = v["method"].as_str()
+                && (m == "Network.requestWillBeSent"
+                    || m == "Network.loadingFailed"
+                    || m == "Network.responseReceived"
+                    || m == "Network.loadingFinished")
+            {
+                let url = v["params"]["request"]["url"]
+                    .as_str()
+                    .or(v["params"]["response"]["url"].as_str())
+                    .unwrap_or("");
+                self.network.push(format!(
+                    "{m} {} {url} {}",
+                    v["params"]["requestId"], v["params"]["errorText"]
+                ));
+            }
             if v["id"] == json!(id) {
                 if let Some(err) = v.get("error") {
                     panic!("{method} failed: {err}");
@@ -173,7 +192,10 @@ impl Browser {
             }
             if Instant::now() > deadline {
                 let state = self.eval(debug);
-                panic!("timed out after 90 s waiting for {what}; page state: {state}");
+                panic!(
+                    "timed out after 90 s waiting for {what}; page state: {state}; network: {:#?}",
+                    self.network
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
