@@ -9,6 +9,7 @@
 //! | `POST /v1/chat/completions` | OpenAI Chat Completions | Pi, Aider |
 //! | `POST /v1beta/models/{m}:streamGenerateContent?alt=sse`, `:generateContent`, `:countTokens` | Gemini | Gemini CLI |
 //! | `GET /v1/models`, `GET /v1beta/models` | model lists | all |
+//! | `HEAD` any path | connectivity probe (200, no key needed) | Claude Code |
 //!
 //! Streams are server-sent events over chunked transfer encoding. Every request must carry the
 //! server's key (`Authorization: Bearer`, `x-api-key`, `x-goog-api-key` or `?key=`); others get 401.
@@ -97,6 +98,8 @@ pub enum Api {
     Gemini,
     /// A model list (`GET /v1/models`).
     Models,
+    /// A `HEAD` connectivity probe (Claude Code sends `HEAD /`): 200, empty, no key needed.
+    Probe,
     /// Anything else (answered 404).
     Unknown,
 }
@@ -397,6 +400,8 @@ fn handle(mut request: tiny_http::Request, shared: &Shared) {
             &error_body(&format!("no route for {method} {path}")),
             ReplyKind::Refused,
         )
+    } else if api == Api::Probe {
+        Answer::json(200, &Value::Null, ReplyKind::Fixed)
     } else if !authorized {
         Answer::json(
             401,
@@ -569,7 +574,9 @@ fn answer_turn(
             };
             (answer, turn)
         }
-        Api::Models | Api::Unknown => unreachable!("routed before the script runs"),
+        Api::Models | Api::Probe | Api::Unknown => {
+            unreachable!("routed before the script runs")
+        }
     }
 }
 
@@ -578,6 +585,7 @@ fn answer_turn(
 fn api_of(method: &str, path: &str) -> Api {
     let p = path.strip_prefix("/v1").unwrap_or(path);
     match (method, p) {
+        ("HEAD", _) => Api::Probe,
         ("GET", "/models") | ("GET", "beta/models") => Api::Models,
         ("POST", "/messages" | "/messages/count_tokens") => Api::AnthropicMessages,
         ("POST", "/responses") => Api::OpenAiResponses,
@@ -677,6 +685,7 @@ mod tests {
             ("POST", "/v1beta/models/x:countTokens", Api::Gemini),
             ("POST", "/v1beta/models/x:embed", Api::Unknown),
             ("DELETE", "/v1/messages", Api::Unknown),
+            ("HEAD", "/", Api::Probe),
         ];
         for (m, p, want) in cases {
             assert_eq!(api_of(m, p), want, "{m} {p}");

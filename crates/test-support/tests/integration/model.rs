@@ -232,6 +232,15 @@ fn websocket_upgrade_and_unknown_paths_get_404_and_are_logged() {
 }
 
 #[test]
+fn a_head_probe_is_answered_without_a_key() {
+    let server = FakeModel::start().unwrap();
+    let resp = agent().head(&server.base_url()).call().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let log = server.requests();
+    assert_eq!((log[0].api, log[0].status), (Api::Probe, 200));
+}
+
+#[test]
 fn wrong_or_missing_key_is_refused() {
     let server = FakeModel::start_with(FakeModelOptions::default().api_key("right-key")).unwrap();
     let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
