@@ -179,7 +179,7 @@ fn claude_spinner_verbs_and_durations() {
         "✻ Worked for 1m 5s",
         "✻ Brewed for 0s",
         "✻ Sautéed for 2h 3m",
-        "✻ Baked for 45s",
+        "✻ Baked for 45s · 3 tool uses",
     ] {
         let s = format!("❯ Say hello\n\n● Hi.\n\n{row}\n\n{r}\n❯ \n{r}\n  ? for shortcuts\n");
         let e = explain(AgentType::Claude, &s, 120);
