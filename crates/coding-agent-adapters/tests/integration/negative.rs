@@ -16,16 +16,26 @@ const TRICKY: &[&str] = &[
     "Usage limit reached is an error message; Unable to connect happens offline.",
 ];
 
-fn adapter(agent: AgentType) -> DeclarativeAdapter {
-    let registry = Registry::builtin().unwrap();
-    registry
-        .get(agent)
-        .adapter(&AnswerPolicy::default())
-        .unwrap()
+thread_local! {
+    // Compiling a manifest's rules is the slow part; each test thread does it once per agent.
+    static ADAPTERS: Vec<(AgentType, DeclarativeAdapter)> = {
+        let registry = Registry::builtin().unwrap();
+        AgentType::ALL
+            .into_iter()
+            .map(|a| (a, registry.get(a).adapter(&AnswerPolicy::default()).unwrap()))
+            .collect()
+    };
+}
+
+fn explain_snap(agent: AgentType, snap: &ScreenSnapshot) -> Explanation {
+    ADAPTERS.with(|all| {
+        let (_, a) = all.iter().find(|(t, _)| *t == agent).unwrap();
+        a.explain(snap)
+    })
 }
 
 fn explain(agent: AgentType, text: &str, cols: u16) -> Explanation {
-    adapter(agent).explain(&ScreenSnapshot::from_text(text, cols, 40))
+    explain_snap(agent, &ScreenSnapshot::from_text(text, cols, 40))
 }
 
 fn rule(cols: usize, c: char) -> String {
@@ -356,11 +366,11 @@ fn gemini_long_reply_that_scrolled_off_is_still_a_finished_turn() {
         bottom.clone(),
         "✦ Here is the long answer:".into(),
     ];
-    let e = adapter(AgentType::Gemini).explain(&snap);
+    let e = explain_snap(AgentType::Gemini, &snap);
     assert_eq!(e.state, ScreenState::TaskComplete, "{:?}", e.matches);
     snap.scrolled.clear();
     assert_eq!(
-        adapter(AgentType::Gemini).explain(&snap).state,
+        explain_snap(AgentType::Gemini, &snap).state,
         ScreenState::Ready
     );
 }
