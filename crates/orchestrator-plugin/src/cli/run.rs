@@ -39,6 +39,9 @@ pub struct Args {
     /// The task (for `shell`: one command line).
     #[arg(long)]
     pub task: String,
+    /// Text for the agent's memory file (CLAUDE.md, AGENTS.md, …), kept out of the commit.
+    #[arg(long)]
+    pub memory: Option<String>,
     /// Open a pull request after pushing.
     #[arg(long)]
     pub pr: bool,
@@ -143,7 +146,7 @@ pub fn run(args: Args) -> ExitCode {
         workdir: workdir.clone(),
         // A shell's task is a command line; the session ends with it so its status is the run's.
         initial_task: if shell { None } else { Some(args.task.clone()) },
-        memory_content: None,
+        memory_content: args.memory.clone(),
         approval_preset: args.preset.clone(),
         credentials: agent_credentials(&|k| services.settings.get(k)),
         supervised: false,

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use coding_agent_adapters::launch::{Credentials, LaunchOptions, TaskDelivery, plan_launch};
+use coding_agent_adapters::memory::{MemoryMode, write_memory};
 use coding_agent_adapters::{AgentType, ApprovalPreset, Registry, write_files};
 use pty_manager::{PtyManager, SessionEvent, SessionStatus, ShellAdapter, SpawnConfig};
 
@@ -296,6 +297,33 @@ fn route_event(
     }
 }
 
+/// Keeps a file we wrote into the workspace out of the agent's commits: `.git/info/exclude` of a
+/// clone (a worktree's `.git` is a file; its memory file then shows as untracked, which is said
+/// in the README).
+fn exclude_from_git(workdir: &Path, file: &Path) {
+    let Ok(rel) = file.strip_prefix(workdir) else {
+        return;
+    };
+    let info = workdir.join(".git").join("info");
+    if !workdir.join(".git").is_dir() {
+        return;
+    }
+    let exclude = info.join("exclude");
+    let line = format!("/{}", rel.display());
+    let current = std::fs::read_to_string(&exclude).unwrap_or_default();
+    if current.lines().any(|l| l.trim() == line) {
+        return;
+    }
+    let _ = std::fs::create_dir_all(&info);
+    let mut text = current;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&line);
+    text.push('\n');
+    let _ = std::fs::write(&exclude, text);
+}
+
 /// What the idle watchdog needs to know about every session spawned here.
 fn probes(manager: &PtyManager, state: &Mutex<State>) -> Vec<crate::supervision::Probe> {
     use std::hash::{Hash, Hasher};
@@ -409,6 +437,15 @@ impl PtyService for ManagedPty {
             })?;
             write_files(&spec.files, &spec.roots)
                 .map_err(|e| Error::service("writing the agent's config files", e))?;
+            if let Some(memory) = req
+                .memory_content
+                .as_deref()
+                .filter(|m| !m.trim().is_empty())
+            {
+                let path = write_memory(manifest, &req.workdir, memory, MemoryMode::Write)
+                    .map_err(|e| Error::service("writing the memory file", e))?;
+                exclude_from_git(&req.workdir, &path);
+            }
             let adapter = manifest
                 .adapter(&spec.policy)
                 .map_err(|e| Error::service("building the agent's detection rules", e))?;

@@ -267,13 +267,9 @@ fn sessions_workspaces_and_supervision_over_http() {
     assert!(v.as_str().unwrap().starts_with(":ok\n\n"), "{v}");
 
     // Bodies.
-    let (st, v) = api.call(
-        "POST",
-        "/api/coding-agents/spawn",
-        None,
-        Some(&api.token.clone()),
-    );
-    assert_eq!(st, 400, "{v}");
+    // Invalid JSON (a JSON string, not an object) is refused with the API's error shape.
+    let (st, v) = api.post("/api/coding-agents/spawn", json!("not an object"));
+    assert_eq!((st, v), (400, json!({"error": "Invalid JSON body"})));
     let big = "x".repeat(1024 * 1024 + 10);
     let (st, _) = api.post("/api/coding-agents/spawn", json!({"task": big}));
     assert_eq!(st, 413);

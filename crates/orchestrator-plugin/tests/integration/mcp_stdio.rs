@@ -227,3 +227,100 @@ fn a_shell_agent_over_mcp_spawn_send_list_stop() {
     );
     assert!(c.finish().success());
 }
+
+/// FINALIZE_WORKSPACE opens a real pull request and MANAGE_ISSUES talks to the forge: the binary
+/// over MCP, a "github.com" repository served from a local bare remote (git `insteadOf`), and the
+/// loopback fake GitHub for the REST calls.
+#[test]
+fn finalize_opens_a_pr_and_issues_reach_the_forge() {
+    let home = TempDir::new("mcp-forge");
+    let remote = crate::run_cmd::bare_remote_for_tests(&home.0);
+    std::fs::write(
+        home.0.join(".gitconfig"),
+        format!(
+            "[url \"file://{}\"]\n\tinsteadOf = https://github.com/octo/hello\n",
+            remote.display()
+        ),
+    )
+    .unwrap();
+    let gh = test_support::github::FakeGitHub::start().unwrap();
+    gh.add_repo("octo", "hello", "main");
+    let base = gh.base_url();
+    let mut c = McpClient::start(
+        &home.0,
+        &[
+            ("GITHUB_API_URL", base.as_str()),
+            ("GITHUB_TOKEN", gh.token()),
+            ("NO_PROXY", "127.0.0.1,localhost"),
+            ("no_proxy", "127.0.0.1,localhost"),
+        ],
+    );
+    c.request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}));
+
+    let (err, text, data) = c.call(
+        "provision_workspace",
+        json!({"repo": "https://github.com/octo/hello"}),
+    );
+    assert!(!err, "{text}");
+    assert!(text.ends_with("Type: clone"), "{text}");
+    let path = std::path::PathBuf::from(data["path"].as_str().unwrap());
+    let branch = data["branch"].as_str().unwrap().to_string();
+
+    let (err, text, _) = c.call("finalize_workspace", json!({}));
+    assert!(err);
+    assert_eq!(text, "No changes to commit in this workspace.");
+    std::fs::write(path.join("feature.txt"), "new\n").unwrap();
+    let (err, text, data) = c.call("finalize_workspace", json!({"prTitle": "Add feature"}));
+    assert!(!err, "{text}");
+    let sha = data["commit"].as_str().unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "Workspace finalized!\nCommit: {}\nPR #1: {}",
+            &sha[..8],
+            data["prUrl"].as_str().unwrap()
+        )
+    );
+    let pulls = gh.pulls("octo", "hello");
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(pulls[0]["title"], "Add feature");
+    assert_eq!(
+        pulls[0]["head"]["ref"]
+            .as_str()
+            .or(pulls[0]["head"].as_str()),
+        Some(branch.as_str())
+    );
+    let out = std::process::Command::new("git")
+        .args([
+            "--git-dir",
+            remote.to_str().unwrap(),
+            "show",
+            &format!("{branch}:feature.txt"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "new\n",
+        "the branch was pushed"
+    );
+
+    let (err, text, _) = c.call("manage_issues", json!({"operation": "create", "repo": "octo/hello", "title": "Crash on start", "body": "stack trace", "labels": ["bug"]}));
+    assert!(!err, "{text}");
+    assert!(text.starts_with("Created issue #"), "{text}");
+    let (err, text, _) = c.call(
+        "manage_issues",
+        json!({"operation": "list", "repo": "octo/hello"}),
+    );
+    assert!(!err, "{text}");
+    assert!(
+        text.starts_with("Issues in octo/hello:\n") && text.contains("[open] Crash on start (bug)"),
+        "{text}"
+    );
+    assert!(
+        gh.issues("octo", "hello")
+            .iter()
+            .any(|i| i["title"] == "Crash on start")
+    );
+    assert!(c.finish().success());
+}

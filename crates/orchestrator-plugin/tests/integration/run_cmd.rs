@@ -178,6 +178,7 @@ fn run_claude_offline_lands_its_file() {
             "--task",
             "Create a file named hello.txt containing 'hello from claude'",
         ])
+        .args(["--memory", "Keep changes small."])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &tmp.0)
@@ -221,4 +222,25 @@ fn run_claude_offline_lands_its_file() {
     // Only the agent's work is committed: no settings, hook or memory files of ours.
     let files = git(&remote, &["show", "--name-only", "--format=", branch]);
     assert_eq!(files.trim(), "hello.txt");
+    let memory: Vec<_> = std::fs::read_dir(tmp.0.join("ws"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("CLAUDE.md")).ok())
+        .collect();
+    let listing: Vec<String> = std::fs::read_dir(tmp.0.join("ws"))
+        .unwrap()
+        .flat_map(|e| std::fs::read_dir(e.unwrap().path()).into_iter().flatten())
+        .map(|e| e.unwrap().path().display().to_string())
+        .chain(
+            std::fs::read_dir(tmp.0.join("ws"))
+                .unwrap()
+                .filter_map(|e| {
+                    std::fs::read_to_string(e.unwrap().path().join(".git/info/exclude")).ok()
+                }),
+        )
+        .collect();
+    assert_eq!(
+        memory,
+        ["Keep changes small.\n"],
+        "the memory file was written, and not committed: {listing:?}\n{stderr}"
+    );
 }
