@@ -465,6 +465,20 @@ pub struct ClientFeed {
     notices: Receiver<String>,
 }
 
+impl Drop for ClientFeed {
+    /// Unregisters the feed's status queue at once (the pump would otherwise only notice at the
+    /// session's next event).
+    fn drop(&mut self) {
+        let mut hub = lock(&self.console.hub);
+        if let Some(subs) = hub.subs.get_mut(&self.id) {
+            subs.retain(|s| !Arc::ptr_eq(&s.missed, &self.missed));
+            if subs.is_empty() {
+                hub.subs.remove(&self.id);
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for ClientFeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientFeed")
@@ -488,6 +502,14 @@ impl ClientFeed {
     /// Resyncs done for this client so far.
     pub fn resyncs(&self) -> u64 {
         self.queue.resyncs()
+    }
+
+    /// Status queues registered for this session (one per open feed), for tests and metrics.
+    pub fn watchers(&self) -> usize {
+        lock(&self.console.hub)
+            .subs
+            .get(&self.id)
+            .map_or(0, Vec::len)
     }
 
     /// Waits up to `wait` for something to send and returns the frames, in order (empty when

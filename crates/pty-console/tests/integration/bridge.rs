@@ -64,6 +64,10 @@ fn a_feed_starts_with_the_snapshot_and_follows_in_order() {
         assert!(Instant::now() < deadline, "output never arrived: {lines:?}");
     }
     assert_eq!(feed.resyncs(), 0);
+    let second = h.console.open_feed(&id).unwrap();
+    assert_eq!(second.watchers(), 2);
+    drop(feed);
+    assert_eq!(second.watchers(), 1, "a closed feed unregisters at once");
 }
 
 #[test]

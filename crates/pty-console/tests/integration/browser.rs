@@ -176,7 +176,6 @@ fn a_prompt_waiting_for_a_person_is_highlighted_in_the_dashboard() {
     let profile =
         std::env::temp_dir().join(format!("pty-console-chromium-asker-{}", std::process::id()));
     let mut b = Browser::launch(&chromium, &profile, 1400, 800);
-    eprintln!("DEBUGURL {}", server.dashboard_url());
     b.navigate(&server.dashboard_url());
     let tile = format!("document.querySelector('.tile[data-session=\"{id}\"]')");
     b.wait_for(
