@@ -319,6 +319,30 @@ pub fn plan_launch(manifest: &AgentManifest, opts: &LaunchOptions) -> Result<Lau
     if base_url_used {
         args.extend(launch.base_url_args.iter().cloned());
     }
+    if agent == AgentType::Pi && !creds.base_urls.is_empty() {
+        // Pi takes base URLs only from its models.json; a provider entry with just `baseUrl`
+        // keeps the built-in models and their auth.
+        match &opts.home {
+            Some(_) => {
+                let providers: serde_json::Map<String, serde_json::Value> = creds
+                    .base_urls
+                    .iter()
+                    .map(|(p, u)| (p.as_str().to_owned(), json!({ "baseUrl": u })))
+                    .collect();
+                files.push(ConfigFile {
+                    location: FileLocation::Home(".pi/agent/models.json".into()),
+                    format: FileFormat::Json,
+                    content: json!({ "providers": providers }),
+                    mode: None,
+                });
+            }
+            None => warnings.push(
+                "pi reads base URLs from ~/.pi/agent/models.json; no home directory was given, so \
+                 the base URLs are not used"
+                    .to_owned(),
+            ),
+        }
+    }
     if let Some(mem) = &manifest.memory_file
         && !launch.memory_args.is_empty()
         && opts.workdir.join(mem).is_file()
@@ -753,6 +777,30 @@ mod tests {
         // Never both --yes-always and a readonly mode.
         assert!(!s.args.contains(&"--yes-always".to_owned()));
         assert!(!s.args.iter().any(|a| a.contains("sk-o")));
+    }
+
+    #[test]
+    fn pi_base_urls_go_to_its_models_file() {
+        let mut o = opts();
+        o.credentials = key(Provider::Openai, "sk-o");
+        o.credentials
+            .base_urls
+            .insert(Provider::Openai, "http://127.0.0.1:3/v1".into());
+        let s = plan(AgentType::Pi, &o);
+        assert_eq!(s.args, ["--offline"]);
+        assert_eq!(s.env["OPENAI_API_KEY"], "sk-o");
+        assert_eq!(
+            s.files[0].location,
+            FileLocation::Home(".pi/agent/models.json".into())
+        );
+        assert_eq!(
+            s.files[0].content,
+            json!({"providers": {"openai": {"baseUrl": "http://127.0.0.1:3/v1"}}})
+        );
+        o.home = None;
+        let s = plan(AgentType::Pi, &o);
+        assert!(s.files.is_empty());
+        assert_eq!(s.warnings.len(), 1);
     }
 
     #[test]
