@@ -281,6 +281,20 @@ impl Reactor {
             return;
         };
         if let Ok(actions) = d.machine.send(now, &id, text) {
+            // The core moved the session to `busy`; while a login screen waits the machine keeps
+            // it `authenticating` (the text answers the login), so take the machine's word.
+            let to = d.machine.status();
+            let ev = {
+                let mut st = lock(&live.state);
+                if core_allows(&st) {
+                    st.set_status(to)
+                } else {
+                    None
+                }
+            };
+            if let Some(ev) = ev {
+                self.shared.emit(ev);
+            }
             self.detect_apply(slot, actions);
         }
         self.detect_arm(slot);

@@ -727,3 +727,16 @@ fn synchronized_update_defers_the_pass_at_most_200ms() {
         "read after 200 ms even if the update never closes"
     );
 }
+
+#[test]
+fn send_during_login_answers_it_and_stays_authenticating() {
+    let mut d = Driver::toy();
+    d.screen("Sign in with a device code: https://login.example/d\ncode ABCD-1234");
+    assert_eq!(d.status(), Authenticating);
+    d.send("my-api-key-is-not-logged");
+    assert_eq!(d.status(), Authenticating);
+    assert_eq!(d.m.turn(), 1);
+    d.screen(READY);
+    d.wait(400);
+    assert_eq!(d.status(), Ready);
+}
