@@ -193,7 +193,7 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
                 "GitHub access required but no credentials available. Set GITHUB_TOKEN (PAT) or GITHUB_OAUTH_CLIENT_ID (for OAuth device flow).",
             );
         }
-        let mut shown = Vec::new();
+        // The code is shown as soon as the flow has it; the call then waits for the person.
         let result = ws.authorize_forge(&mut |code| {
             let text = format!(
                 "I need GitHub access to manage issues. Please authorize me:\n\nGo to: {}\nEnter code: **{}**\n\nThis code expires in {} minutes. I'll wait for you to complete authorization...",
@@ -201,11 +201,8 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
                 code.user_code,
                 code.expires_in_secs.div_ceil(60)
             );
-            shown.push(text);
+            ctx.progress(&text);
         });
-        for t in &shown {
-            ctx.progress(t);
-        }
         if let Err(e) = result {
             return ActionResult::fail(format!("Issue operation failed: {e}"));
         }

@@ -50,7 +50,8 @@ pub fn start_services(
         }
     };
     let api_url = settings.get("GITHUB_API_URL");
-    let workspace = match GitWorkspaces::open(&ws_config, api_url.as_deref()) {
+    let oauth = settings.get("GITHUB_OAUTH_CLIENT_ID");
+    let workspace = match GitWorkspaces::open_with_oauth(&ws_config, api_url.as_deref(), oauth) {
         Ok(w) => Some(Arc::new(w)),
         Err(e) => {
             sink(&format!("workspace service unavailable: {e}"));
@@ -127,8 +128,9 @@ pub fn api_routes(
         .get("ORCHESTRATOR_SUPERVISION_LEVEL")
         .and_then(|l| Level::parse(&l))
         .unwrap_or_default();
+    let oauth = settings.get("GITHUB_OAUTH_CLIENT_ID");
     let mut runtime = StandaloneRuntime::new(settings)?.with_pty(pty.clone());
-    match GitWorkspaces::open(&ws_config, api_url.as_deref()) {
+    match GitWorkspaces::open_with_oauth(&ws_config, api_url.as_deref(), oauth) {
         Ok(w) => runtime = runtime.with_workspace(Arc::new(w)),
         Err(e) => sink(&format!("workspace service unavailable: {e}")),
     }

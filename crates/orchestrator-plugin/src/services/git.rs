@@ -5,7 +5,7 @@ use gws::forge::GitHub;
 use gws::registry::{Strategy, WorkspaceRecord};
 
 use super::workspace::{
-    Issue, IssueQuery, IssueUpdate, NewIssue, PrRequest, ProvisionRequest, PullRequest,
+    DeviceCode, Issue, IssueQuery, IssueUpdate, NewIssue, PrRequest, ProvisionRequest, PullRequest,
     WorkspaceInfo, WorkspaceService,
 };
 use crate::settings::WorkspaceConfig;
@@ -14,8 +14,10 @@ use crate::{Error, Result};
 /// The workspace service of the binary.
 pub struct GitWorkspaces {
     inner: gws::WorkspaceService,
-    forge: GitHub,
-    has_token: bool,
+    forge: std::sync::RwLock<GitHub>,
+    forge_config: gws::forge::GitHubConfig,
+    has_token: std::sync::atomic::AtomicBool,
+    oauth_client_id: Option<String>,
 }
 
 impl std::fmt::Debug for GitWorkspaces {
@@ -32,6 +34,16 @@ impl GitWorkspaces {
     /// Opens (or creates) the registry under `config.base_dir`. `api_url` overrides the GitHub
     /// REST base (GitHub Enterprise, a loopback test server); else `GITHUB_API_URL` or github.com.
     pub fn open(config: &WorkspaceConfig, api_url: Option<&str>) -> Result<Self> {
+        Self::open_with_oauth(config, api_url, None)
+    }
+
+    /// As [`GitWorkspaces::open`], with the OAuth app client id (`GITHUB_OAUTH_CLIENT_ID`) that
+    /// lets [`WorkspaceService::authorize_forge`] run the device flow.
+    pub fn open_with_oauth(
+        config: &WorkspaceConfig,
+        api_url: Option<&str>,
+        oauth_client_id: Option<String>,
+    ) -> Result<Self> {
         let mut sc = gws::ServiceConfig::new(&config.base_dir);
         if let Some(url) = api_url {
             sc.github = gws::forge::GitHubConfig::with_api_url(url);
@@ -45,17 +57,39 @@ impl GitWorkspaces {
         let token = sc.github_token.clone();
         let inner =
             gws::WorkspaceService::open(sc).map_err(svc("opening the workspace registry"))?;
-        let forge = GitHub::new(forge_config, token, inner.redactor().clone());
+        let forge = GitHub::new(forge_config.clone(), token, inner.redactor().clone());
         Ok(GitWorkspaces {
             inner,
-            forge,
-            has_token: config.github_token.is_some(),
+            forge: std::sync::RwLock::new(forge),
+            forge_config,
+            has_token: std::sync::atomic::AtomicBool::new(config.github_token.is_some()),
+            oauth_client_id,
         })
+    }
+
+    fn forge(&self) -> std::sync::RwLockReadGuard<'_, GitHub> {
+        self.forge.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The underlying service.
     pub fn inner(&self) -> &gws::WorkspaceService {
         &self.inner
+    }
+}
+
+struct CodeSender(std::sync::Mutex<std::sync::mpsc::Sender<DeviceCode>>);
+
+impl gws::device_flow::DeviceFlowObserver for CodeSender {
+    fn on_prompt(&self, p: &gws::device_flow::DevicePrompt) {
+        let _ = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(DeviceCode {
+                verification_uri: p.verification_uri.clone(),
+                user_code: p.user_code.clone(),
+                expires_in_secs: p.expires_in,
+            });
     }
 }
 
@@ -159,7 +193,7 @@ impl WorkspaceService for GitWorkspaces {
             ..Default::default()
         };
         Ok(self
-            .forge
+            .forge()
             .list_issues(o, n, &query)
             .map_err(svc("listing issues"))?
             .into_iter()
@@ -169,7 +203,7 @@ impl WorkspaceService for GitWorkspaces {
 
     fn get_issue(&self, repo: &str, number: u64) -> Result<Issue> {
         let (o, n) = split_repo(repo)?;
-        self.forge
+        self.forge()
             .get_issue(o, n, number)
             .map(issue)
             .map_err(svc("reading the issue"))
@@ -183,7 +217,7 @@ impl WorkspaceService for GitWorkspaces {
             labels: new.labels.clone(),
             ..Default::default()
         };
-        self.forge
+        self.forge()
             .create_issue(o, n, &req)
             .map(issue)
             .map_err(svc("creating the issue"))
@@ -198,7 +232,7 @@ impl WorkspaceService for GitWorkspaces {
             labels: u.labels.clone(),
             assignees: None,
         };
-        self.forge
+        self.forge()
             .update_issue(o, n, number, &req)
             .map(issue)
             .map_err(svc("updating the issue"))
@@ -207,11 +241,11 @@ impl WorkspaceService for GitWorkspaces {
     fn add_comment(&self, repo: &str, number: u64, body: &str) -> Result<String> {
         let (o, n) = split_repo(repo)?;
         let c = self
-            .forge
+            .forge()
             .comment(o, n, number, body)
             .map_err(svc("commenting"))?;
         let url = self
-            .forge
+            .forge()
             .get_issue(o, n, number)
             .map(|i| i.url)
             .unwrap_or_default();
@@ -220,11 +254,11 @@ impl WorkspaceService for GitWorkspaces {
 
     fn add_labels(&self, repo: &str, number: u64, labels: &[String]) -> Result<Vec<String>> {
         let (o, n) = split_repo(repo)?;
-        self.forge
+        self.forge()
             .add_labels(o, n, number, labels)
             .map_err(svc("adding labels"))?;
         Ok(self
-            .forge
+            .forge()
             .get_issue(o, n, number)
             .map(|i| i.labels)
             .unwrap_or_else(|_| labels.to_vec()))
@@ -245,6 +279,45 @@ impl WorkspaceService for GitWorkspaces {
     }
 
     fn has_forge_token(&self) -> bool {
+        self.has_token.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn authorize_forge(&self, on_code: &mut dyn FnMut(&DeviceCode)) -> Result<()> {
+        let Some(client_id) = &self.oauth_client_id else {
+            return Err(Error::NotImplemented(
+                "oauth device flow without GITHUB_OAUTH_CLIENT_ID".into(),
+            ));
+        };
+        let app = gws::device_flow::OAuthApp::github(&self.forge_config.web_url, client_id);
+        let redactor = self.inner.redactor().clone();
+        let (tx, rx) = std::sync::mpsc::channel::<DeviceCode>();
+        // The flow blocks while it polls; the code must reach the person before that, so the
+        // flow runs on its own thread and hands the code back through a channel.
+        let token = std::thread::scope(|scope| {
+            let flow = scope.spawn(|| {
+                let observer = CodeSender(std::sync::Mutex::new(tx));
+                gws::device_flow::run_device_flow(
+                    &app,
+                    gws::device_flow::Permissions::WRITE,
+                    &gws::clock::SystemClock,
+                    &observer,
+                    &redactor,
+                )
+            });
+            for code in rx.iter() {
+                on_code(&code);
+            }
+            flow.join()
+        })
+        .map_err(|_| Error::service("oauth device flow", "the flow thread panicked"))?
+        .map_err(svc("oauth device flow"))?;
+        *self.forge.write().unwrap_or_else(|p| p.into_inner()) = GitHub::new(
+            self.forge_config.clone(),
+            Some(token.access_token),
+            self.inner.redactor().clone(),
+        );
         self.has_token
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 }

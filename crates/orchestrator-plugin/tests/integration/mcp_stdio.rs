@@ -324,3 +324,57 @@ fn finalize_opens_a_pr_and_issues_reach_the_forge() {
     );
     assert!(c.finish().success());
 }
+
+/// Without a token but with an OAuth app, MANAGE_ISSUES runs the device flow: the code is shown,
+/// the token arrives, and the call goes through with it.
+#[test]
+fn issues_without_a_token_use_the_device_flow() {
+    use test_support::github::{DeviceStep, FakeGitHub};
+    let home = TempDir::new("mcp-device");
+    let gh = FakeGitHub::start().unwrap();
+    gh.add_repo("octo", "hello", "main");
+    gh.script_device_flow(
+        vec![DeviceStep::Success {
+            token: "gho_from_device_flow".into(),
+        }],
+        1,
+        600,
+    );
+    let base = gh.base_url();
+    let mut c = McpClient::start(
+        &home.0,
+        &[
+            ("GITHUB_API_URL", base.as_str()),
+            ("GITHUB_OAUTH_CLIENT_ID", "Iv1.test"),
+            ("NO_PROXY", "127.0.0.1,localhost"),
+            ("no_proxy", "127.0.0.1,localhost"),
+        ],
+    );
+    c.request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}));
+    let (err, text, _) = c.call(
+        "manage_issues",
+        json!({"operation": "list", "repo": "octo/hello"}),
+    );
+    assert!(!err, "{text}");
+    assert!(
+        text.starts_with("I need GitHub access to manage issues. Please authorize me:\n\nGo to: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("Enter code: **") && text.contains("This code expires in 10 minutes."),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("No open issues found in octo/hello."),
+        "{text}"
+    );
+    let listed = gh
+        .requests()
+        .into_iter()
+        .any(|r| r.path.starts_with("/repos/octo/hello/issues"));
+    assert!(
+        listed,
+        "the issues call reached the forge with the new token"
+    );
+    assert!(c.finish().success());
+}
