@@ -21,6 +21,7 @@ use crate::e2e;
 const RAW_RING: usize = 1024 * 1024;
 
 /// One scenario: how the HOME is seeded and the label of the moment recorded.
+#[derive(Debug)]
 struct Scenario {
     name: &'static str,
     seed: Seed,
@@ -317,4 +318,50 @@ fn record_in(
     text.push_str(&entry);
     std::fs::write(&index, text).map_err(|e| format!("write {}: {e}", index.display()))?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn arguments_name_an_agent_a_known_scenario_and_a_sane_size() {
+        let (agent, scenario, size, out) = parse(&args(&[
+            "--agent",
+            "codex",
+            "--scenario",
+            "permission",
+            "--size",
+            "80x24",
+            "--out",
+            "/x",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (agent.as_str(), scenario.name, size),
+            ("codex", "permission", (80, 24))
+        );
+        assert_eq!(scenario.state, "blocking_prompt");
+        assert_eq!(out, PathBuf::from("/x"));
+        let (_, _, size, _) = parse(&args(&["--agent", "pi", "--scenario", "ready"])).unwrap();
+        assert_eq!(size, (120, 40));
+        let bad: &[(&[&str], &str)] = &[
+            (&["--scenario", "ready"], "--agent"),
+            (&["--agent", "pi"], "--scenario"),
+            (&["--agent", "pi", "--scenario", "nap"], "unknown scenario"),
+            (
+                &["--agent", "pi", "--scenario", "ready", "--size", "10x2"],
+                "COLSxROWS",
+            ),
+            (&["--agent"], "needs a value"),
+        ];
+        for (a, want) in bad {
+            let e = parse(&args(a)).unwrap_err();
+            assert!(e.contains(want), "{a:?}: {e}");
+        }
+    }
 }
