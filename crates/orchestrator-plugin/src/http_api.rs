@@ -264,19 +264,10 @@ impl HttpApi {
         let Some(pty) = self.runtime.pty() else {
             return err(503, "PTY Service is not available.");
         };
-        let b = match body(req) {
-            Ok(b) => b,
-            Err(r) => return r,
-        };
         let id = req.header("x-parallax-session-id").unwrap_or("");
-        if pty.get_session(id).is_none() {
-            return ok(json!({"status": "ignored", "reason": "session_not_found"}));
-        }
-        // No session spawned by this build registers a hook token (hooks are configured by the
-        // adapters' launch builder, which is not wired yet), so no caller can prove it is the
-        // session's agent.
-        let _ = b;
-        err(401, "Invalid hook token")
+        let token = req.header("x-parallax-hook-token").unwrap_or("");
+        let (status, body) = pty.hook(id, token, &req.body);
+        HttpResponse::json(status, &body)
     }
 
     fn coordinator(&self, req: &HttpRequest, rest: &[&str]) -> HttpResponse {

@@ -7,6 +7,9 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use coding_agent_adapters::hooks::{
+    HookEffect, HookEndpoint, ParsedHook, generate_token, parse_hook, respond as respond_hook,
+};
 use coding_agent_adapters::launch::{Credentials, LaunchOptions, TaskDelivery, plan_launch};
 use coding_agent_adapters::memory::{MemoryMode, write_memory};
 use coding_agent_adapters::{AgentType, ApprovalPreset, Registry, write_files};
@@ -34,6 +37,10 @@ struct State {
     reported: HashMap<String, (String, bool)>,
     /// Delay after `ready` before typing a pending task.
     post_ready_ms: HashMap<String, u64>,
+    /// Hook endpoints of sessions launched with hook telemetry, with what the reply depends on.
+    hooks: HashMap<String, (HookEndpoint, AgentType, ApprovalPreset)>,
+    /// Where agents POST their hooks, once the server listens.
+    hook_url: Option<String>,
 }
 
 /// Where supervision events go, if a coordinator runs.
@@ -130,6 +137,12 @@ impl ManagedPty {
             private_root: std::env::temp_dir()
                 .join(format!("agent-orchestrator-{}", std::process::id())),
         })
+    }
+
+    /// Where agents report hooks (`http://127.0.0.1:<port>/api/coding-agents/hooks`); sessions
+    /// spawned afterwards get hook telemetry (Claude, Gemini).
+    pub fn set_hook_url(&self, url: impl Into<String>) {
+        lock(&self.state).hook_url = Some(url.into());
     }
 
     /// Routes session events to supervision (a coordinator's `on_event`) instead of chat notices.
@@ -381,6 +394,7 @@ impl PtyService for ManagedPty {
         }
         let mut post_ready_ms = 0;
         let mut pending_task = None;
+        let mut session_id: Option<String> = None;
         let mut cfg = if req.agent_type == "shell" {
             pending_task = req.initial_task.clone();
             SpawnConfig::with_adapter(Arc::new(ShellAdapter::from_env()))
@@ -414,7 +428,21 @@ impl PtyService for ManagedPty {
                 source: e,
             })?;
             let creds = &req.credentials;
+            let hook_url = lock(&self.state).hook_url.clone();
+            let hooks = match hook_url {
+                Some(url) if matches!(agent, AgentType::Claude | AgentType::Gemini) => {
+                    let id = format!("ao-{}", crate::actions::new_id());
+                    let token =
+                        generate_token().map_err(|e| Error::service("making a hook token", e))?;
+                    let ep = HookEndpoint::new(url, id.clone(), token)
+                        .map_err(|e| Error::service("configuring hooks", e))?;
+                    session_id = Some(id);
+                    Some(ep)
+                }
+                _ => None,
+            };
             let opts = LaunchOptions {
+                hooks: hooks.clone(),
                 workdir: req.workdir.clone(),
                 private_dir: Some(private_dir.clone()),
                 preset: Some(preset),
@@ -450,6 +478,12 @@ impl PtyService for ManagedPty {
                 .adapter(&spec.policy)
                 .map_err(|e| Error::service("building the agent's detection rules", e))?;
             let mut cfg = SpawnConfig::with_adapter(Arc::new(adapter));
+            if let (Some(ep), Some(id)) = (hooks, &session_id) {
+                cfg = cfg.id(id.clone());
+                lock(&self.state)
+                    .hooks
+                    .insert(id.clone(), (ep, agent, preset));
+            }
             cfg.command = spec.command.clone();
             cfg.args = spec.args.clone();
             for (k, v) in &spec.env {
@@ -586,6 +620,43 @@ impl PtyService for ManagedPty {
         self.manager.raw_output(id).map_err(|e| map_err(id, e))
     }
 
+    fn hook(&self, session_id: &str, token: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        use serde_json::json;
+        if self.manager.get(session_id).is_err() {
+            return (
+                200,
+                json!({"status": "ignored", "reason": "session_not_found"}),
+            );
+        }
+        let entry = lock(&self.state).hooks.get(session_id).cloned();
+        let Some((ep, agent, preset)) = entry.filter(|(ep, _, _)| ep.token_matches(token)) else {
+            return (401, json!({"error": "Invalid hook token"}));
+        };
+        let _ = ep;
+        let report = match parse_hook(body) {
+            Ok(ParsedHook::Event(r)) => r,
+            Ok(ParsedHook::UnknownEvent(_)) => {
+                return (200, json!({"status": "ignored", "reason": "unknown_event"}));
+            }
+            Err(coding_agent_adapters::Error::InvalidHook(m)) => return (400, json!({"error": m})),
+            Err(e) => return (400, json!({"error": e.to_string()})),
+        };
+        let outcome = respond_hook(agent, &report, Some(preset));
+        let event = match outcome.effect {
+            HookEffect::ToolRunning { tool, .. } => {
+                pty_manager::HookEvent::ToolStarted { name: tool }
+            }
+            HookEffect::CheckPrompt => pty_manager::HookEvent::Permission,
+            HookEffect::TurnEnd { error } => pty_manager::HookEvent::TurnEnded { error },
+            HookEffect::Note => pty_manager::HookEvent::SessionEnded,
+            _ => pty_manager::HookEvent::Activity,
+        };
+        if let Err(e) = self.manager.hook(session_id, event) {
+            return (500, json!({"error": e.to_string()}));
+        }
+        (200, outcome.reply)
+    }
+
     fn audit(&self, id: &str) -> Result<Vec<serde_json::Value>> {
         self.manager.get(id).map_err(|e| map_err(id, e))?;
         Ok(lock(&self.state).audit.get(id).cloned().unwrap_or_default())
@@ -606,5 +677,94 @@ fn map_err(id: &str, e: pty_manager::Error) -> Error {
     Error::Service {
         context: format!("session {id}"),
         message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hooks_need_the_sessions_token_and_reply_by_preset() {
+        let pty = ManagedPty::start(PtyServiceConfig::default(), |_| {}).unwrap();
+        let dir = std::env::temp_dir();
+        let info = pty
+            .spawn_session(SpawnRequest {
+                agent_type: "shell".into(),
+                workdir: dir,
+                ..SpawnRequest::default()
+            })
+            .unwrap();
+        let token = "0123456789abcdef0123456789abcdef";
+        let ep = HookEndpoint::new(
+            "http://127.0.0.1:9/api/coding-agents/hooks",
+            info.id.clone(),
+            token,
+        )
+        .unwrap();
+        lock(&pty.state).hooks.insert(
+            info.id.clone(),
+            (ep, AgentType::Claude, ApprovalPreset::Readonly),
+        );
+        let body = br#"{"hook_event_name":"PreToolUse","tool_name":"Write","tool_input":{}}"#;
+        let table: [(&str, &str, &[u8], u16, serde_json::Value); 6] = [
+            (
+                "nope",
+                token,
+                body,
+                200,
+                json!({"status": "ignored", "reason": "session_not_found"}),
+            ),
+            (
+                &info.id,
+                "wrong-token-wrong-token-wrong!!",
+                body,
+                401,
+                json!({"error": "Invalid hook token"}),
+            ),
+            (
+                &info.id,
+                "",
+                body,
+                401,
+                json!({"error": "Invalid hook token"}),
+            ),
+            (
+                &info.id,
+                token,
+                b"{}",
+                400,
+                json!({"error": "Missing hook_event_name"}),
+            ),
+            (
+                &info.id,
+                token,
+                br#"{"hook_event_name":"Bogus"}"#,
+                200,
+                json!({"status": "ignored", "reason": "unknown_event"}),
+            ),
+            (
+                &info.id,
+                token,
+                body,
+                200,
+                json!({"hookSpecificOutput": {
+                    "hookEventName": "PreToolUse",
+                    "permissionDecision": "deny",
+                    "permissionDecisionReason": "Write is not allowed by the readonly approval preset"
+                }}),
+            ),
+        ];
+        for (id, tok, body, status, reply) in table {
+            let (s, r) = pty.hook(id, tok, body);
+            assert_eq!(
+                (s, &r),
+                (status, &reply),
+                "{id} {tok} {}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        pty.stop_session(&info.id, true).unwrap();
     }
 }

@@ -147,6 +147,18 @@ pub trait PtyService: Send + Sync {
         let _ = id;
         Err(crate::Error::NotImplemented("raw session output".into()))
     }
+    /// A hook report an agent POSTed (BEHAVIOR.md §10.5): checks the session's hook token, feeds
+    /// the event to the session and returns the HTTP status and JSON reply.
+    fn hook(&self, session_id: &str, token: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        let _ = (token, body);
+        if self.get_session(session_id).is_none() {
+            return (
+                200,
+                serde_json::json!({"status": "ignored", "reason": "session_not_found"}),
+            );
+        }
+        (401, serde_json::json!({"error": "Invalid hook token"}))
+    }
     /// The audit records of automatic input (BEHAVIOR.md §4.5).
     fn audit(&self, id: &str) -> Result<Vec<serde_json::Value>> {
         let _ = id;
