@@ -186,6 +186,12 @@ fn run_claude_offline_lands_its_file() {
         .env("ANTHROPIC_API_KEY", fake.api_key())
         .env("ANTHROPIC_BASE_URL", fake.base_url())
         .env("ORCHESTRATOR_WRITE_AGENT_CONFIG", "1")
+        // Keep Claude Code to the loopback model: no telemetry or other vendor traffic.
+        .env(
+            "CUSTOM_CREDENTIAL_KEYS",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+        )
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
         .env(
             "CODING_WORKSPACE_CONFIG",
             serde_json::json!({"baseDir": tmp.0.join("ws").display().to_string()}).to_string(),
