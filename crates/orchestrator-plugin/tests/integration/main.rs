@@ -7,4 +7,5 @@ mod http;
 mod mcp_stdio;
 mod providers;
 mod run_cmd;
+mod sessions;
 mod supervision;
