@@ -195,7 +195,7 @@
     for (const a of config.agents) {
       const opt = document.createElement('option');
       opt.value = a.agentType;
-      opt.textContent = a.label + (a.available ? '' : ' (not found)');
+      opt.textContent = a.label + (a.available ? '' : ' (unavailable: ' + a.detail + ')');
       opt.disabled = !a.available;
       opt.title = a.detail;
       select.appendChild(opt);

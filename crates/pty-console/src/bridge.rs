@@ -107,7 +107,6 @@ impl SessionSnapshot {
             "prompt": self.session.prompt,
             "raw": String::from_utf8_lossy(&self.raw),
             "bufferedLen": self.raw.len(),
-            "audit": [],
         })
     }
 }

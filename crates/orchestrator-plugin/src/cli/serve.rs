@@ -3,7 +3,8 @@
 //! Starts a [`PtyManager`], a [`Console`] over it and a [`ConsoleServer`] on `--bind` (loopback
 //! unless `--allow-remote`), opens one shell session in the current directory so the dashboard is
 //! never empty, and prints the dashboard's address with the access token. Works with no agent CLI
-//! installed: the spawn form always offers the built-in shell agent.
+//! installed: the spawn form always offers the built-in shell agent, and lists every agent CLI
+//! with what preflight found (starting those from the dashboard is not wired yet).
 //!
 //! The token is never taken from the command line (an argv is readable by every local user): it
 //! comes from `--token-file`, else `AGENT_ORCHESTRATOR_CONSOLE_TOKEN`, else it is random. It is
@@ -12,10 +13,88 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use pty_console::{AccessToken, Console, ConsoleServer, ServerConfig, ShellLauncher, SpawnRequest};
-use pty_manager::PtyManager;
+use coding_agent_adapters::Registry;
+use coding_agent_adapters::preflight::{VERSION_TIMEOUT, preflight_all};
+use pty_console::{
+    AccessToken, AgentChoice, Console, ConsoleServer, Launcher, ServerConfig, ShellLauncher,
+    SpawnRequest,
+};
+use pty_manager::{PtyManager, SessionInfo};
+
+/// The spawn form's agents: the shell agent (startable), then each agent CLI with what preflight
+/// found. Starting an agent CLI from the dashboard is not wired yet, so those entries are listed
+/// as not available, with the reason and what was found.
+struct ServeLauncher {
+    /// Filled by a background preflight (version commands can take seconds each).
+    found: Arc<Mutex<Vec<AgentChoice>>>,
+}
+
+impl ServeLauncher {
+    /// Starts preflight in the background (version commands as argv, 5 s timeout each); until it
+    /// is done the list holds only the shell agent.
+    fn new() -> Self {
+        let found = Arc::new(Mutex::new(Vec::new()));
+        let slot = found.clone();
+        let spawned = std::thread::Builder::new()
+            .name("serve-preflight".to_owned())
+            .spawn(move || {
+                let list = Self::preflight();
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = list;
+            });
+        if let Err(e) = spawned {
+            eprintln!("agent-orchestrator serve: could not start preflight: {e}");
+        }
+        ServeLauncher { found }
+    }
+
+    fn preflight() -> Vec<AgentChoice> {
+        match Registry::from_env() {
+            Ok(registry) => {
+                let path = std::env::var_os("PATH");
+                preflight_all(&registry, path.as_deref(), VERSION_TIMEOUT)
+                    .into_iter()
+                    .map(|r| AgentChoice {
+                        agent_type: r.agent.as_str().to_owned(),
+                        label: r.name.clone(),
+                        available: false,
+                        detail: match (&r.path, &r.version) {
+                            (Some(p), v) => format!(
+                                "found {} at {}; starting it from the dashboard is not implemented yet",
+                                v.as_deref().unwrap_or("(version unknown)"),
+                                p.display()
+                            ),
+                            (None, _) => format!("not installed; install: {}", r.install_command),
+                        },
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                eprintln!("agent-orchestrator serve: agent registry: {e}");
+                Vec::new()
+            }
+        }
+    }
+}
+
+impl Launcher for ServeLauncher {
+    fn agents(&self) -> Vec<AgentChoice> {
+        let mut all = vec![ShellLauncher::choice()];
+        all.extend(
+            self.found
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
+        all
+    }
+
+    fn launch(&self, manager: &PtyManager, req: &SpawnRequest) -> pty_console::Result<SessionInfo> {
+        ShellLauncher.launch(manager, req)
+    }
+}
 
 /// Arguments of `agent-orchestrator serve`.
 #[derive(Debug, clap::Args)]
@@ -95,7 +174,7 @@ fn serve(args: Args) -> Result<(), String> {
         );
     }
     let manager = Arc::new(PtyManager::new().map_err(|e| format!("starting the manager: {e}"))?);
-    let console = Console::new(manager.clone(), Arc::new(ShellLauncher))
+    let console = Console::new(manager.clone(), Arc::new(ServeLauncher::new()))
         .map_err(|e| format!("starting the console: {e}"))?;
     let cwd = std::env::current_dir().map_err(|e| format!("reading the current directory: {e}"))?;
     console.set_default_workdir(cwd.clone());
