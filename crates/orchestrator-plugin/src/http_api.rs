@@ -92,6 +92,13 @@ fn list(v: &Value) -> Vec<String> {
     }
 }
 
+/// A CLI agent type from a query value (aliases accepted; `shell` has no CLI config).
+fn agent_of(name: &str) -> Result<coding_agent_adapters::AgentType, HttpResponse> {
+    let t = resolve_agent_type(name).map_err(|e| err(400, e))?;
+    t.parse::<coding_agent_adapters::AgentType>()
+        .map_err(|_| err(400, format!("{t} has no approval configuration")))
+}
+
 impl HttpApi {
     /// Routes over this runtime's services, with the coordinator if supervision runs.
     pub fn new(runtime: Arc<dyn Runtime>, coordinator: Option<Arc<Coordinator>>) -> Self {
@@ -126,10 +133,59 @@ impl HttpApi {
                     .map(|p| json!({"name": p.as_str(), "description": p.description()}))
                     .collect(),
             )),
-            (
-                "GET",
-                ["preflight" | "metrics" | "approval-config" | "workspace-files" | "scratch"],
-            ) => err(501, format!("not implemented: {}", seg[0])),
+            ("GET", ["preflight"]) => {
+                let registry = match coding_agent_adapters::Registry::builtin() {
+                    Ok(r) => r,
+                    Err(e) => return err(500, e),
+                };
+                let path = std::env::var_os("PATH");
+                let rows = coding_agent_adapters::preflight::preflight_all(
+                    &registry,
+                    path.as_deref(),
+                    coding_agent_adapters::preflight::VERSION_TIMEOUT,
+                );
+                ok(json!(rows))
+            }
+            ("GET", ["approval-config"]) => {
+                let agent = match req.query_param("agentType").map(agent_of) {
+                    Some(Ok(a)) => a,
+                    Some(Err(r)) => return r,
+                    None => return err(400, "agentType is required"),
+                };
+                let preset_name = req
+                    .query_param("preset")
+                    .map(str::to_string)
+                    .unwrap_or_else(|| {
+                        PtyServiceConfig::from_settings(&|k| self.runtime.get_setting(k))
+                            .unwrap_or_default()
+                            .default_approval_preset
+                    });
+                let Ok(preset) = preset_name.parse::<coding_agent_adapters::ApprovalPreset>()
+                else {
+                    return err(400, format!("unknown preset: {preset_name}"));
+                };
+                let ctx = coding_agent_adapters::PresetContext::default();
+                ok(json!(coding_agent_adapters::approval_config(
+                    agent, preset, &ctx
+                )))
+            }
+            ("GET", ["workspace-files"]) => {
+                let agent = match req.query_param("agentType").map(agent_of) {
+                    Some(Ok(a)) => a,
+                    Some(Err(r)) => return r,
+                    None => return err(400, "agentType is required"),
+                };
+                let manifest = match coding_agent_adapters::AgentManifest::builtin(agent) {
+                    Ok(m) => m,
+                    Err(e) => return err(500, e),
+                };
+                ok(json!({
+                    "agentType": agent.as_str(),
+                    "memoryFilePath": manifest.memory_file,
+                    "files": coding_agent_adapters::memory::workspace_files(&manifest),
+                }))
+            }
+            ("GET", ["metrics" | "scratch"]) => err(501, format!("not implemented: {}", seg[0])),
             ("POST", ["hooks"]) => self.hooks(req),
             (_, ["hooks"]) => err(405, "Method not allowed"),
             ("GET", ["coordinator", rest @ ..]) | ("POST", ["coordinator", rest @ ..]) => {

@@ -203,7 +203,36 @@ fn sessions_workspaces_and_supervision_over_http() {
         api.get(&format!("/api/coding-agents/{id}/audit")),
         (200, json!({"sessionId": id, "records": []}))
     );
-    assert_eq!(api.get("/api/coding-agents/preflight").0, 501);
+    let (st, v) = api.get("/api/coding-agents/preflight");
+    assert_eq!(st, 200);
+    assert_eq!(v.as_array().unwrap().len(), 7, "{v}");
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["installed"].is_boolean() && r["install_command"].is_string())
+    );
+    let (st, v) = api.get("/api/coding-agents/approval-config?agentType=openai&preset=readonly");
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["preset"], "readonly");
+    assert!(v["summary"].as_str().unwrap().starts_with("Codex: "), "{v}");
+    assert_eq!(
+        api.get("/api/coding-agents/approval-config?agentType=shell")
+            .0,
+        400
+    );
+    assert_eq!(
+        api.get("/api/coding-agents/approval-config?agentType=claude&preset=yolo")
+            .0,
+        400
+    );
+    let (st, v) = api.get("/api/coding-agents/workspace-files?agentType=claude");
+    assert_eq!(
+        (st, v["memoryFilePath"].as_str()),
+        (200, Some("CLAUDE.md")),
+        "{v}"
+    );
+    assert_eq!(api.get("/api/coding-agents/metrics").0, 501);
     let (st, v) = api.post(
         &format!("/api/coding-agents/{id}/stop"),
         json!({"force": true}),
