@@ -185,7 +185,21 @@ impl HttpApi {
                     "files": coding_agent_adapters::memory::workspace_files(&manifest),
                 }))
             }
-            ("GET", ["metrics" | "scratch"]) => err(501, format!("not implemented: {}", seg[0])),
+            ("GET", ["metrics"]) => {
+                // Per agent type, from the sessions this process knows.
+                let mut by_type = serde_json::Map::new();
+                for s in pty.list_sessions() {
+                    let e = by_type.entry(s.agent_type.clone()).or_insert_with(|| {
+                        json!({"sessions": 0, "running": 0, "blocked": 0, "completed": 0, "stopped": 0, "error": 0})
+                    });
+                    let bump =
+                        |e: &mut Value, k: &str| e[k] = json!(e[k].as_u64().unwrap_or(0) + 1);
+                    bump(e, "sessions");
+                    bump(e, s.plain_status().as_str());
+                }
+                ok(Value::Object(by_type))
+            }
+            ("GET", ["scratch"]) => err(501, "not implemented: scratch"),
             ("POST", ["hooks"]) => self.hooks(req),
             (_, ["hooks"]) => err(405, "Method not allowed"),
             ("GET", ["coordinator", rest @ ..]) | ("POST", ["coordinator", rest @ ..]) => {

@@ -232,7 +232,9 @@ fn sessions_workspaces_and_supervision_over_http() {
         (200, Some("CLAUDE.md")),
         "{v}"
     );
-    assert_eq!(api.get("/api/coding-agents/metrics").0, 501);
+    let (st, v) = api.get("/api/coding-agents/metrics");
+    assert_eq!((st, v["shell"]["sessions"].as_u64()), (200, Some(1)), "{v}");
+    assert_eq!(api.get("/api/coding-agents/scratch").0, 501);
     let (st, v) = api.post(
         &format!("/api/coding-agents/{id}/stop"),
         json!({"force": true}),
