@@ -14,7 +14,7 @@ use crate::ScreenSnapshot;
 ///
 /// Rows are kept as plain text (what detection and turn output read), not as `vt100` cells: a
 /// `vt100` row costs ~30 bytes per column, so BEHAVIOR.md's 10 000 rows would be ~36 MB per busy
-/// session. 1 000 text rows cover what snapshots report ([`SNAPSHOT_SCROLLED_MAX`]) and the
+/// session. 1 000 text rows cover what snapshots report (at most 1 000 rows) and the
 /// 64 KiB turn output.
 pub const DEFAULT_SCROLLBACK: usize = 1_000;
 
