@@ -219,7 +219,13 @@ pub fn offline_launch(
             if !with_key {
                 // Onboarding done but no credentials: the "Not logged in" state. (A HOME with
                 // no file at all runs a connectivity check against the vendor and exits.)
-                let cfg = json!({"hasCompletedOnboarding": true, "lastOnboardingVersion": version, "theme": "dark"});
+                // The repo is trusted so that the login state, not the trust dialog, shows.
+                let cfg = json!({
+                    "hasCompletedOnboarding": true,
+                    "lastOnboardingVersion": version,
+                    "theme": "dark",
+                    "projects": {&repo_s: {"hasTrustDialogAccepted": true}}
+                });
                 write(&home.join(".claude.json"), &cfg.to_string())?;
             }
             if with_key {
@@ -274,6 +280,13 @@ pub fn offline_launch(
             )
         }
         "gemini" => {
+            if !with_key {
+                // No auth type and no key, but folder trust off: the auth dialog, not the
+                // trust dialog, is what a fresh user meets first in a trusted checkout.
+                let cfg = json!({"security": {"folderTrust": {"enabled": false}},
+                                 "general": {"disableAutoUpdate": true}});
+                write(&home.join(".gemini/settings.json"), &cfg.to_string())?;
+            }
             if with_key {
                 let cfg = json!({
                     "security": {"auth": {"selectedType": "gemini-api-key"},

@@ -254,6 +254,14 @@ fn record_in(
     while t.elapsed() < Duration::from_millis(300) {
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The label must be what detection says of the final moment, not of an earlier frame.
+    let status = manager.get(&id).map(|i| i.status).ok();
+    let want = match scenario.name {
+        "login" => SessionStatus::Authenticating,
+        "trust" | "permission" => SessionStatus::Blocked,
+        "busy" => SessionStatus::Busy,
+        _ => SessionStatus::Ready,
+    };
     let raw = manager.raw_output(&id).map_err(|e| e.to_string());
     let screen = e2e::screen_text(&manager, &id);
     let _ = manager.stop(&id, Some(Duration::from_secs(8)));
@@ -262,6 +270,11 @@ fn record_in(
     });
     manager.shutdown();
     reached.map_err(|e| format!("{e}; screen:\n{screen}"))?;
+    if status != Some(want) {
+        return Err(format!(
+            "the session is {status:?} at the recorded moment, not {want:?}; nothing written; screen:\n{screen}"
+        ));
+    }
     let raw = raw?;
     if raw.len() >= RAW_RING {
         return Err(format!(
