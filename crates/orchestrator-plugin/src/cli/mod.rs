@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use orchestrator_plugin::services::{GitWorkspaces, ManagedPty};
 use orchestrator_plugin::settings::{PtyServiceConfig, WorkspaceConfig};
-use orchestrator_plugin::supervision::{Coordinator, Level};
+use orchestrator_plugin::supervision::{Coordinator, Level, QueuedObserver};
 use orchestrator_plugin::{SettingsStore, StandaloneRuntime};
 
 /// The concrete services of the binary, for subcommands that need more than the traits.
@@ -97,7 +97,10 @@ pub fn build_runtime(
                     .map(|d| d.as_millis() as u64)
                     .unwrap_or(0)
             }));
-            pty.set_event_sink(c.clone());
+            match QueuedObserver::start(c.clone()) {
+                Ok(q) => pty.set_event_sink(Arc::new(q)),
+                Err(e) => sink_for_errors(&format!("supervision not started: {e}")),
+            }
             install_classifier(pty, &runtime, sink_for_errors.clone());
             Some(c)
         }
@@ -143,7 +146,10 @@ pub fn api_routes(
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0)
         }));
-        pty.set_event_sink(c.clone());
+        match QueuedObserver::start(c.clone()) {
+            Ok(q) => pty.set_event_sink(Arc::new(q)),
+            Err(e) => sink(&format!("supervision not started: {e}")),
+        }
         install_classifier(&pty, &runtime, sink.clone());
         c
     });

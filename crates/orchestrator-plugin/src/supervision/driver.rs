@@ -21,6 +21,61 @@ pub trait Observer: Send + Sync {
     fn tick(&self, probes: &[Probe]);
 }
 
+enum Msg {
+    Registered(TaskSpec),
+    Event(Event),
+    Tick(Vec<Probe>),
+}
+
+/// An [`Observer`] that hands everything to a coordinator on its own thread, so model calls and
+/// stops never hold up the thread that reads session events.
+pub struct QueuedObserver {
+    tx: std::sync::Mutex<std::sync::mpsc::Sender<Msg>>,
+}
+
+impl std::fmt::Debug for QueuedObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueuedObserver").finish_non_exhaustive()
+    }
+}
+
+impl QueuedObserver {
+    /// Starts the worker thread for `coordinator`; it ends when the observer is dropped.
+    pub fn start(coordinator: Arc<Coordinator>) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<Msg>();
+        std::thread::Builder::new()
+            .name("coordinator".into())
+            .spawn(move || {
+                for msg in rx {
+                    match msg {
+                        Msg::Registered(spec) => coordinator.register(spec),
+                        Msg::Event(e) => coordinator.on_event(e),
+                        Msg::Tick(p) => coordinator.tick(&p),
+                    }
+                }
+            })?;
+        Ok(QueuedObserver {
+            tx: std::sync::Mutex::new(tx),
+        })
+    }
+
+    fn send(&self, m: Msg) {
+        let _ = self.tx.lock().unwrap_or_else(|p| p.into_inner()).send(m);
+    }
+}
+
+impl Observer for QueuedObserver {
+    fn registered(&self, spec: TaskSpec) {
+        self.send(Msg::Registered(spec));
+    }
+    fn event(&self, event: Event) {
+        self.send(Msg::Event(event));
+    }
+    fn tick(&self, probes: &[Probe]) {
+        self.send(Msg::Tick(probes.to_vec()));
+    }
+}
+
 impl Observer for Coordinator {
     fn registered(&self, spec: TaskSpec) {
         self.register(spec);

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::model::{Decision, DecisionAction, parse_contract};
 
-pub use driver::{Coordinator, Observer};
+pub use driver::{Coordinator, Observer, QueuedObserver};
 
 /// Consecutive rule-answered prompts after which the next prompt goes to a person.
 pub const MAX_AUTO_RESPONSES: u32 = 10;

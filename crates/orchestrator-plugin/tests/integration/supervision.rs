@@ -309,7 +309,10 @@ fn a_real_shell_turn_is_assessed_and_completed_end_to_end() {
             .unwrap()
             .as_millis() as u64
     }));
-    pty.set_event_sink(coord.clone());
+    // As the binary wires it: events reach the coordinator through its own worker thread.
+    pty.set_event_sink(Arc::new(
+        orchestrator_plugin::supervision::QueuedObserver::start(coord.clone()).unwrap(),
+    ));
     let info = pty
         .spawn_session(SpawnRequest {
             agent_type: "shell".into(),
