@@ -21,8 +21,8 @@ const SPINNER_GLYPHS: &[char] = &[
 /// elapsed and countdown times, token counters and the cursor are left out.
 #[derive(Debug, Clone)]
 pub struct Normalizer {
-    times: Regex,
-    tokens: Regex,
+    /// Token counters, then elapsed/countdown times, as one alternation (one scan per row).
+    volatile: Regex,
 }
 
 impl Default for Normalizer {
@@ -32,17 +32,41 @@ impl Default for Normalizer {
 }
 
 impl Normalizer {
-    /// Build the normaliser (compiles two regexes; keep one per detector).
+    /// Build the normaliser (compiles one regex; keep one per detector).
     pub fn new() -> Self {
         Normalizer {
-            // `12s`, `1m 05s`, `(3.4s)`, `250ms`, `2h`, `02:00`, `1:02:03`.
-            times: Regex::new(
-                r"\d+(?:\.\d+)?\s?(?:ms|[hms])\b(?:\s?\d+(?:\.\d+)?\s?(?:ms|[hms])\b)*|\b\d{1,2}:\d{2}(?::\d{2})?\b",
-            )
+            // Token counters: `↑150 ↓30`, `↑ 1.2k`, `12k tokens`, `1,234 tokens`. Times: `12s`,
+            // `1m 05s`, `(3.4s)`, `250ms`, `2h`, `02:00`, `1:02:03`.
+            volatile: Regex::new(concat!(
+                r"[↑↓]\s?[\d.,]+[kKmM]?|[\d.,]+[kKmM]?\s?tokens",
+                r"|\d+(?:\.\d+)?\s?(?:ms|[hms])\b(?:\s?\d+(?:\.\d+)?\s?(?:ms|[hms])\b)*",
+                r"|\b\d{1,2}:\d{2}(?::\d{2})?\b",
+            ))
             .expect("static regex"),
-            // `↑150 ↓30`, `↑ 1.2k`, `12k tokens`, `1,234 tokens`.
-            tokens: Regex::new(r"[↑↓]\s?[\d.,]+[kKmM]?|[\d.,]+[kKmM]?\s?tokens").expect("static regex"),
         }
+    }
+
+    /// The row without surrounding blanks and a leading spinner frame.
+    fn strip(line: &str) -> &str {
+        line.trim().trim_start_matches(|c: char| {
+            ('\u{2800}'..='\u{28FF}').contains(&c) || SPINNER_GLYPHS.contains(&c) || c == ' '
+        })
+    }
+
+    /// Feed one normalised row into `h` without building it (a detection pass hashes 40 rows).
+    fn hash_line(&self, line: &str, h: &mut impl Hasher) {
+        let t = Self::strip(line);
+        if !t.bytes().any(|b| b.is_ascii_digit()) {
+            h.write(t.as_bytes());
+        } else {
+            let mut last = 0;
+            for m in self.volatile.find_iter(t) {
+                h.write(&t.as_bytes()[last..m.start()]);
+                last = m.end();
+            }
+            h.write(&t.as_bytes()[last..]);
+        }
+        h.write_u8(0xff);
     }
 
     /// One row, normalised.
@@ -54,16 +78,11 @@ impl Normalizer {
     /// assert_ne!(n.normalize_line("wrote a.txt"), n.normalize_line("wrote b.txt"));
     /// ```
     pub fn normalize_line(&self, line: &str) -> String {
-        let t = line.trim();
-        let t = t.trim_start_matches(|c: char| {
-            ('\u{2800}'..='\u{28FF}').contains(&c) || SPINNER_GLYPHS.contains(&c) || c == ' '
-        });
+        let t = Self::strip(line);
         if !t.bytes().any(|b| b.is_ascii_digit()) {
             return t.to_owned();
         }
-        let t = self.tokens.replace_all(t, "");
-        let t = self.times.replace_all(&t, "");
-        t.into_owned()
+        self.volatile.replace_all(t, "").into_owned()
     }
 
     /// Hash of the normalised visible rows and title (cursor ignored).
@@ -71,12 +90,12 @@ impl Normalizer {
         let mut h = std::hash::DefaultHasher::new();
         for l in &snap.lines {
             if l.is_empty() {
-                0u8.hash(&mut h);
+                h.write_u8(0);
             } else {
-                self.normalize_line(l).hash(&mut h);
+                self.hash_line(l, &mut h);
             }
         }
-        self.normalize_line(&snap.title).hash(&mut h);
+        self.hash_line(&snap.title, &mut h);
         snap.alternate_screen.hash(&mut h);
         h.finish()
     }
