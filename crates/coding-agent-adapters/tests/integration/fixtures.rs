@@ -52,9 +52,10 @@ fn every_scored_fixture_is_classified_as_labeled() {
     check_index(&fixtures_dir());
 }
 
-/// The recorder's own recordings at other sizes (80x24, 200x50; `cargo xtask record`), kept in
-/// this crate. Their labels are what detection saw when they were recorded, so this is a
-/// regression test across terminal sizes, not an independent score.
+/// The recorder's own recordings at other sizes (80x24, 100x30, 160x48, 200x50; `cargo xtask
+/// record`), kept in this crate. The recorder writes what detection saw; every entry marked
+/// `labeled_by: person` was relabeled from its rendered screen by a person who did not look at the
+/// classification first, so those entries are an independent check across sizes and variants.
 #[test]
 fn recordings_at_other_sizes_still_classify_as_recorded() {
     check_index(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/extra"));

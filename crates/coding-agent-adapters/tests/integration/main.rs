@@ -3,3 +3,4 @@
 
 mod fixtures;
 mod negative;
+mod quoted_dialogs;

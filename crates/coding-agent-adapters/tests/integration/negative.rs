@@ -34,7 +34,7 @@ fn explain_snap(agent: AgentType, snap: &ScreenSnapshot) -> Explanation {
     })
 }
 
-fn explain(agent: AgentType, text: &str, cols: u16) -> Explanation {
+pub(crate) fn explain(agent: AgentType, text: &str, cols: u16) -> Explanation {
     explain_snap(agent, &ScreenSnapshot::from_text(text, cols, 40))
 }
 
@@ -43,7 +43,7 @@ fn rule(cols: usize, c: char) -> String {
 }
 
 /// An idle screen after a finished turn whose reply is `reply`, per agent.
-fn finished_turn(agent: AgentType, reply: &[&str], cols: usize) -> String {
+pub(crate) fn finished_turn(agent: AgentType, reply: &[&str], cols: usize) -> String {
     let r = rule(cols, '─');
     let mut s = String::new();
     match agent {
@@ -102,7 +102,7 @@ fn finished_turn(agent: AgentType, reply: &[&str], cols: usize) -> String {
     s
 }
 
-fn expected_idle(agent: AgentType) -> ScreenState {
+pub(crate) fn expected_idle(agent: AgentType) -> ScreenState {
     match agent {
         AgentType::Opencode => ScreenState::Ready,
         _ => ScreenState::TaskComplete,
