@@ -184,7 +184,7 @@ impl ManagedPty {
 /// Sends supervision events to `sink`, or, without a coordinator, the chat notices of
 /// BEHAVIOR.md §10.2; delivers pending tasks on `ready`; keeps the audit ring.
 fn route_event(
-    manager: &PtyManager,
+    manager: &Arc<PtyManager>,
     state: &Mutex<State>,
     notify: &Notify,
     sink: &Mutex<Option<EventSink>>,
@@ -210,10 +210,14 @@ fn route_event(
                 )
             };
             if let Some(task) = task {
-                std::thread::sleep(Duration::from_millis(delay.min(5_000)));
-                if let Err(e) = manager.send(&session.id, &task) {
-                    notify(&format!("Failed to send to agent: {e}"));
-                }
+                // The delay runs on its own thread so this one keeps reading events.
+                let (m, n, id) = (manager.clone(), notify.clone(), session.id.clone());
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(delay.min(5_000)));
+                    if let Err(e) = m.send(&id, &task) {
+                        n(&format!("Failed to send to agent: {e}"));
+                    }
+                });
             }
         }
         SessionEvent::BlockingPrompt {
@@ -271,7 +275,10 @@ fn route_event(
                     };
                     notify(&format!("Agent \"{label}\" completed the task.{tail}"));
                     lock(state).completed.insert(session.id.clone());
-                    let _ = manager.stop(&session.id, None);
+                    let (m, id) = (manager.clone(), session.id.clone());
+                    std::thread::spawn(move || {
+                        let _ = m.stop(&id, None);
+                    });
                 } else {
                     notify("Coding agent completed the task.");
                 }
