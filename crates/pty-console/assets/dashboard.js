@@ -9,6 +9,7 @@
   const summary = document.getElementById('summary');
   const tiles = new Map(); // session id -> tile state
   let wsPort = null;
+  let liveCount = null; // live sessions in the last list from the server
 
   async function api(method, path, body) {
     const init = { method, headers: {}, credentials: 'same-origin' };
@@ -52,6 +53,7 @@
     tile.stopButton.disabled = !live;
     tile.root.dataset.status = status;
     updateSince(tile);
+    if (tiles.get(tile.id) === tile) updateSummary();
   }
 
   function updateSince(tile) {
@@ -179,9 +181,15 @@
         applySession(tile, Object.assign({}, tile.session, { status: 'stopped' }), Date.now());
       }
     }
+    liveCount = list.length;
+    updateSummary();
+  }
+
+  function updateSummary() {
+    if (liveCount === null) return;
     const counts = {};
     for (const t of tiles.values()) counts[t.session.status] = (counts[t.session.status] || 0) + 1;
-    summary.textContent = list.length + ' live session' + (list.length === 1 ? '' : 's') +
+    summary.textContent = liveCount + ' live session' + (liveCount === 1 ? '' : 's') +
       (Object.keys(counts).length ? ' · ' + Object.entries(counts).map(([k, v]) => v + ' ' + k).join(', ') : '');
   }
 

@@ -91,9 +91,19 @@ fn the_dashboard_renders_a_live_shell_and_takes_typing() {
         dir = json!(h.dir)
     ));
     b.wait_for(
-        "a second terminal with its task's output",
-        "document.querySelectorAll('.tile').length === 2 && Array.from(document.querySelectorAll('.tile')).every(t => Array.from(t.querySelectorAll('.xterm-rows > div')).some(d => d.textContent.replace(/\\u00a0/g, ' ').startsWith('pty>'))) && document.body.innerText.length > 0 && Array.from(document.querySelectorAll('.xterm-rows > div')).some(d => d.textContent.replace(/\\u00a0/g, ' ').trimEnd() === 'second-42')",
+        "a second terminal with its task's output, both sessions back at their prompt",
+        "(() => { const tiles = Array.from(document.querySelectorAll('.tile')); \
+         const rows = t => Array.from(t.querySelectorAll('.xterm-rows > div')).map(d => d.textContent.replace(/\\u00a0/g, ' ').trimEnd()); \
+         const last = t => rows(t).filter(l => l !== '').pop(); \
+         return tiles.length === 2 && tiles.every(t => last(t) === 'pty>') \
+           && rows(tiles[1]).includes('second-42') && rows(tiles[1]).some(l => l.endsWith(' usr')); })()",
         "Array.from(document.querySelectorAll('.tile')).map(t => t.innerText)",
+    );
+    // The state badges follow the sessions (status events over the sockets, the list over HTTP).
+    b.wait_for(
+        "both badges to read ready",
+        "Array.from(document.querySelectorAll('.tile .badge')).map(e => e.textContent).join() === 'ready,ready' && document.getElementById('summary').textContent === '2 live sessions · 2 ready'",
+        "[document.getElementById('summary').textContent, Array.from(document.querySelectorAll('.tile .badge')).map(e => e.textContent)]",
     );
     let live = h.console.sessions();
     assert_eq!(live.len(), 2);
