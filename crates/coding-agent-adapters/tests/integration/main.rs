@@ -4,3 +4,4 @@
 mod fixtures;
 mod negative;
 mod quoted_dialogs;
+mod variants;

@@ -1,0 +1,124 @@
+//! Variants the recordings lack, table-driven: other status words, other placeholders, and
+//! questions that wrap at narrow widths.
+
+use coding_agent_adapters::AgentType;
+use pty_manager::ScreenState;
+
+use crate::negative::explain;
+
+/// Hard-wraps `text` at `cols` like a terminal does with long output (a break anywhere).
+fn wrap(text: &str, cols: usize) -> String {
+    let mut out = Vec::new();
+    for line in text.split('\n') {
+        let chars: Vec<char> = line.chars().collect();
+        if chars.is_empty() {
+            out.push(String::new());
+        }
+        for chunk in chars.chunks(cols) {
+            out.push(chunk.iter().collect());
+        }
+    }
+    out.join("\n")
+}
+
+#[test]
+fn pi_spinner_with_any_status_is_busy() {
+    let r = "─".repeat(100);
+    for status in [
+        "Working...",
+        "Thinking...",
+        "Compacting context...",
+        "Summarizing…",
+    ] {
+        let s = format!(
+            " Say hello\n\n ⠹ {status}\n\n{r}\n\n{r}\n/tmp/w (main)\n0.0%/128k (auto)  fake-model\n"
+        );
+        assert_eq!(
+            explain(AgentType::Pi, &s, 100).state,
+            ScreenState::Busy,
+            "{status}"
+        );
+    }
+    // A reply row that merely ends in "..." is not a spinner.
+    let r = "─".repeat(100);
+    let s = format!(
+        " Say hello\n\n Loading...\n\n{r}\n\n{r}\n/tmp/w (main)\n↑50 ↓10 0.0%/128k (auto)  fake-model\n"
+    );
+    assert_eq!(
+        explain(AgentType::Pi, &s, 100).state,
+        ScreenState::TaskComplete
+    );
+}
+
+#[test]
+fn pi_no_models_warning_wrapped_at_narrow_widths_is_a_login() {
+    let r = "─".repeat(60);
+    let warning = " Warning: No models available. Use /login to log into a provider via OAuth or API key. See: /usr/lib/node_modules/pi/docs/providers.md";
+    for cols in [40usize, 60, 80, 120] {
+        let s = format!(
+            "{}\n\n{r}\n\n{r}\n/tmp/w (main)\n0.0%/0 (auto)   unknown\n",
+            wrap(warning, cols)
+        );
+        assert_eq!(
+            explain(AgentType::Pi, &s, cols as u16).state,
+            ScreenState::LoginRequired,
+            "{cols}"
+        );
+    }
+}
+
+#[test]
+fn gemini_finished_turn_with_any_input_bar_text() {
+    let (top, bottom, r) = ("▄".repeat(100), "▀".repeat(100), "─".repeat(100));
+    for bar in [
+        " >   Type your message or @path/to/file",
+        " >   Ask me anything",
+        " > next task typed but not sent",
+        " >",
+    ] {
+        let s = format!(
+            "{top}\n > Say hello\n{bottom}\n\n✦ Hello.\n\n{r}\n{top}\n{bar}\n{bottom}\n /w  main  no sandbox  Auto\n"
+        );
+        let e = explain(AgentType::Gemini, &s, 100);
+        assert_eq!(e.state, ScreenState::TaskComplete, "{bar}: {:?}", e.matches);
+    }
+    // Only the user's message and the input bar: nothing finished yet.
+    let s = format!(
+        "{top}\n > Say hello\n{bottom}\n\n{r}\n{top}\n >   Type your message or @path/to/file\n{bottom}\n /w\n"
+    );
+    assert_ne!(
+        explain(AgentType::Gemini, &s, 100).state,
+        ScreenState::TaskComplete
+    );
+}
+
+#[test]
+fn aider_questions_wrapped_at_narrow_widths_are_still_questions() {
+    let questions = [
+        "Add src/components/deeply/nested/module/with_a_rather_long_file_name.py to the chat? (Y)es/(N)o/(D)on't ask again [Yes]: ",
+        "Allow edits to file src/components/deeply/nested/module/with_a_rather_long_name.py? (Y)es/(N)o [Yes]: ",
+        "Frobnicate the repository in a way nobody has ever seen before, really? (Y)es/(N)o [No]: ",
+    ];
+    for q in questions {
+        for cols in 40usize..=130 {
+            let s = format!("> do it\n\nsome reply\n{}", wrap(q, cols));
+            let e = explain(AgentType::Aider, &s, cols as u16);
+            assert_eq!(
+                e.state,
+                ScreenState::BlockingPrompt,
+                "{cols}: {q}\n{s}\n{:?}",
+                e.matches
+            );
+        }
+    }
+    // An answered question, wrapped or not, is history.
+    let q = wrap(
+        "Add src/components/deeply/nested/module/file.py to the chat? (Y)es/(N)o [Yes]: y",
+        40,
+    );
+    let s = format!("{q}\nTokens: 1k sent, 10 received.\n────\n> ");
+    assert_eq!(
+        explain(AgentType::Aider, &s, 40).state,
+        ScreenState::TaskComplete
+    );
+}
