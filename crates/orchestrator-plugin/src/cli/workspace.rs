@@ -60,7 +60,7 @@ enum Command {
     Finalize {
         /// Workspace id.
         id: String,
-        /// Commit message (default: "Agent work on <branch>").
+        /// Commit message (default: "Agent work on BRANCH").
         #[arg(long)]
         message: Option<String>,
         /// Pull request title (default: the commit message's first line).
