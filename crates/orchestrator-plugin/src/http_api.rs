@@ -16,7 +16,7 @@ use crate::agent_types::resolve_agent_type;
 use crate::model::{Decision, DecisionAction, parse_key_list};
 use crate::runtime::{Runtime, RuntimeExt};
 use crate::services::{IssueQuery, NewIssue, PrRequest, ProvisionRequest, SpawnRequest};
-use crate::settings::{APPROVAL_PRESETS, PtyServiceConfig, agent_credentials};
+use crate::settings::{APPROVAL_PRESETS, PtyServiceConfig, agent_credentials, agent_model};
 use crate::supervision::{Coordinator, Level, task_json};
 
 /// The plugin's routes.
@@ -318,6 +318,7 @@ impl HttpApi {
             approval_preset: s(&b, "approvalPreset"),
             credentials,
             supervised: self.coordinator.is_some(),
+            model: agent_model(&|k| self.runtime.get_setting(k), agent),
         };
         match pty.spawn_session(r) {
             Ok(info) => HttpResponse::json(

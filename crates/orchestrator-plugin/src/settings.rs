@@ -249,6 +249,13 @@ pub fn agent_credentials(get: &dyn Fn(&str) -> Option<String>) -> Vec<(String, S
     out
 }
 
+/// The model setting of an agent type: `PARALLAX_<AGENT>_MODEL_POWERFUL`, else `…_FAST`.
+pub fn agent_model(get: &dyn Fn(&str) -> Option<String>, agent_type: &str) -> Option<String> {
+    let upper = agent_type.to_ascii_uppercase();
+    get(&format!("PARALLAX_{upper}_MODEL_POWERFUL"))
+        .or_else(|| get(&format!("PARALLAX_{upper}_MODEL_FAST")))
+}
+
 fn check_preset(setting: &str, p: &str) -> Result<String> {
     let p = p.trim().to_ascii_lowercase();
     if APPROVAL_PRESETS.contains(&p.as_str()) {

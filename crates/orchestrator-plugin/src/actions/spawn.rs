@@ -8,7 +8,7 @@ use super::util::{allowed_roots, inside_roots, pty, spawn_failure};
 use super::{Action, ActionContext, ActionResult, Needs};
 use crate::agent_types::resolve_agent_type;
 use crate::services::SpawnRequest;
-use crate::settings::agent_credentials;
+use crate::settings::{agent_credentials, agent_model};
 
 pub(super) const ACTION: Action = Action {
     name: "SPAWN_CODING_AGENT",
@@ -98,6 +98,7 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
         approval_preset: ctx.str_param("approvalPreset"),
         credentials: agent_credentials(&|k| ctx.runtime.get_setting(k)),
         supervised: false,
+        model: agent_model(&|k| ctx.runtime.get_setting(k), agent_type),
     };
     match pty.spawn_session(req) {
         Ok(info) => {

@@ -10,7 +10,7 @@ use crate::agent_types::resolve_agent_type;
 use crate::model::{ModelSize, parse_brief};
 use crate::runtime::RuntimeExt;
 use crate::services::{ProvisionRequest, SpawnRequest};
-use crate::settings::agent_credentials;
+use crate::settings::{agent_credentials, agent_model};
 
 /// The most agents one call may start.
 pub const MAX_AGENTS: usize = 8;
@@ -237,6 +237,7 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
             approval_preset: ctx.str_param("approvalPreset"),
             credentials: agent_credentials(&|k| ctx.runtime.get_setting(k)),
             supervised: true,
+            model: agent_model(&|k| ctx.runtime.get_setting(k), plan.agent_type),
         };
         match pty.spawn_session(req) {
             Ok(info) => {

@@ -150,6 +150,7 @@ pub fn run(args: Args) -> ExitCode {
         approval_preset: args.preset.clone(),
         credentials: agent_credentials(&|k| services.settings.get(k)),
         supervised: false,
+        model: orchestrator_plugin::settings::agent_model(&|k| services.settings.get(k), agent),
     };
     let info = match pty.spawn_session(req) {
         Ok(i) => i,

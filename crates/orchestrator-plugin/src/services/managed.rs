@@ -464,6 +464,7 @@ impl PtyService for ManagedPty {
                 trust_workdir: true,
                 accept_onboarding: true,
                 home: self.config.agent_config_home.clone(),
+                model: req.model.clone(),
                 write_agent_config: self.config.agent_config_home.is_some(),
                 ..LaunchOptions::default()
             };

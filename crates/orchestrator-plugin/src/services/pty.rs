@@ -26,6 +26,8 @@ pub struct SpawnRequest {
     pub approval_preset: Option<String>,
     /// Extra environment (API keys mapped per agent).
     pub credentials: Vec<(String, Secret)>,
+    /// The model the agent should use (`PARALLAX_<AGENT>_MODEL_POWERFUL`, else `_FAST`).
+    pub model: Option<String>,
     /// Whether a supervisor answers prompts (the adapter's own auto-responses are then skipped).
     pub supervised: bool,
 }

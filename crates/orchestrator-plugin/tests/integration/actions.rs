@@ -731,3 +731,38 @@ fn issues_every_operation() {
     );
     assert_eq!(r.text, "No open issues found in acme/app.");
 }
+
+#[test]
+fn agent_models_come_from_settings() {
+    let tmp = TempDir::new("spawn-model");
+    let mut rt = TestRuntime::new(&tmp.0);
+    rt.settings
+        .insert("PARALLAX_CODEX_MODEL_FAST".into(), "gpt-fast".into());
+    rt.settings
+        .insert("PARALLAX_CLAUDE_MODEL_POWERFUL".into(), "opus-x".into());
+    rt.settings
+        .insert("PARALLAX_CLAUDE_MODEL_FAST".into(), "haiku-x".into());
+    let dir = tmp.0.join("p");
+    std::fs::create_dir_all(&dir).unwrap();
+    for agent in ["codex", "claude", "gemini"] {
+        call(
+            &rt,
+            &ChatMemory::default(),
+            "SPAWN_CODING_AGENT",
+            json!({"agentType": agent, "workdir": dir.display().to_string()}),
+            "",
+        );
+    }
+    let models: Vec<Option<String>> = rt
+        .pty()
+        .spawned
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.model.clone())
+        .collect();
+    assert_eq!(
+        models,
+        [Some("gpt-fast".into()), Some("opus-x".into()), None]
+    );
+}
