@@ -380,6 +380,42 @@ mod tests {
     }
 
     #[test]
+    fn offline_launches_keep_the_key_out_of_argv_and_write_each_agents_config() {
+        let model = FakeModel::start().unwrap();
+        let root = std::env::temp_dir().join(format!("ao-agents-test-{}", std::process::id()));
+        let cases: &[(&str, &[&str])] = &[
+            ("claude", &[".claude.json"]),
+            ("codex", &[".codex/config.toml"]),
+            ("gemini", &[".gemini/settings.json"]),
+            ("pi", &[".pi/agent/models.json", ".pi/agent/settings.json"]),
+            ("aider", &[".gitconfig"]),
+        ];
+        for (agent, files) in cases {
+            let home = root.join(agent).join("home");
+            let l =
+                offline_launch(agent, "1.0.0", &model, &home, &root, &root, Seed::Full).unwrap();
+            assert!(
+                !l.args.iter().any(|a| a.contains(model.api_key())),
+                "{agent}: key in argv {:?}",
+                l.args
+            );
+            assert!(l.env.iter().any(|(k, _)| k == "HOME"), "{agent}");
+            for f in *files {
+                assert!(home.join(f).is_file(), "{agent}: {f} not written");
+            }
+            // The fake model's address reaches the agent through its config or its environment.
+            let config = std::fs::read_to_string(home.join(files[0])).unwrap();
+            let base = model.base_url();
+            assert!(
+                config.contains(&base) || l.env.iter().any(|(_, v)| v.starts_with(&base)),
+                "{agent}: base url in neither config nor env"
+            );
+        }
+        assert!(offline_launch("nope", "1", &model, &root, &root, &root, Seed::Full).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn versions_are_read_from_each_clis_banner() {
         let cases = [
             ("2.1.197 (Claude Code)", Some("2.1.197")),

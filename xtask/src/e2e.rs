@@ -705,8 +705,13 @@ fn turn_flow_in(pin: &Pin, row: &mut Row, world: &World) -> Result<(), String> {
             row.set("complete", Outcome::Ok(turn_time, note));
         }
         step(row, "file", || {
-            let got = std::fs::read_to_string(workdir.join(FILE))
-                .map_err(|e| format!("{FILE} not created: {e}"))?;
+            let got = std::fs::read_to_string(workdir.join(FILE)).map_err(|e| {
+                let out = done.as_ref().map(|(o, _)| o.as_str()).unwrap_or("");
+                format!(
+                    "{FILE} not created ({e}); the turn output was:\n{out}\nscreen now:\n{}",
+                    screen_text(&manager, &id)
+                )
+            })?;
             if got.trim_end() == FILE_CONTENT.trim_end() {
                 Ok(((), String::new()))
             } else {
