@@ -157,3 +157,36 @@ fn a_busy_screen_quoting_a_dialog_stays_busy() {
         );
     }
 }
+
+#[test]
+fn a_reply_row_naming_a_notice_is_not_the_notice() {
+    // Rows a reply may start with (its continuation rows are indented like a notice's).
+    const ROWS: &[&str] = &[
+        "Context limit reached is what Claude says when the window is full.",
+        "Credit balance too low is the billing notice.",
+        "Claude usage limit reached · resets 5pm is how the limit looks.",
+        "Update available! Run: npm i -g @anthropic-ai/claude-code [y/n]",
+        "You've hit your usage limit is Codex's notice.",
+        "Error loading config.toml is Codex's config error.",
+        "Unable to connect to Anthropic services",
+        "Warning: No models available. Use /login is Pi's warning.",
+        "litellm.AuthenticationError: is what Aider prints for a bad key.",
+        "Resume this session with:",
+        "To continue this session, run:",
+    ];
+    let mut failures = Vec::new();
+    for agent in AgentType::ALL {
+        for row in ROWS {
+            // First row of the reply, and a continuation row (indented) after a first row.
+            for reply in [&[*row][..], &["As the docs say:", row][..]] {
+                let screen = finished_turn(agent, reply, 120);
+                let e = explain(agent, &screen, 120);
+                if e.state != expected_idle(agent) {
+                    let ids: Vec<_> = e.matches.iter().map(|m| m.id.clone()).collect();
+                    failures.push(format!("{agent}: {:?} {ids:?} for {row:?}", e.state));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
