@@ -2,6 +2,7 @@
 //! `coding-agent-adapters`.
 
 use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,8 @@ struct State {
     hooks: HashMap<String, (HookEndpoint, AgentType, ApprovalPreset)>,
     /// Where agents POST their hooks, once the server listens.
     hook_url: Option<String>,
+    /// Each agent session's private directory (settings, hook headers), removed when it stops.
+    private_dirs: HashMap<String, PathBuf>,
 }
 
 /// Where supervision events go, if a coordinator runs.
@@ -181,6 +184,13 @@ impl ManagedPty {
     }
 }
 
+impl Drop for ManagedPty {
+    fn drop(&mut self) {
+        // Private directories of sessions that never reported their stop.
+        let _ = std::fs::remove_dir_all(&self.private_root);
+    }
+}
+
 /// Sends supervision events to `sink`, or, without a coordinator, the chat notices of
 /// BEHAVIOR.md §10.2; delivers pending tasks on `ready`; keeps the audit ring.
 fn route_event(
@@ -293,6 +303,10 @@ fn route_event(
             }
         }
         SessionEvent::Stopped { session, .. } => {
+            let private = lock(state).private_dirs.remove(&session.id);
+            if let Some(dir) = private {
+                let _ = std::fs::remove_dir_all(dir);
+            }
             if let Some(sink) = sink {
                 sink.event(Sup::Stopped {
                     session_id: session.id,
@@ -402,6 +416,7 @@ impl PtyService for ManagedPty {
         let mut post_ready_ms = 0;
         let mut pending_task = None;
         let mut session_id: Option<String> = None;
+        let mut private: Option<PathBuf> = None;
         let mut cfg = if req.agent_type == "shell" {
             pending_task = req.initial_task.clone();
             SpawnConfig::with_adapter(Arc::new(ShellAdapter::from_env()))
@@ -430,10 +445,16 @@ impl PtyService for ManagedPty {
                 .ok()
                 .ok_or_else(|| Error::InvalidParameter(format!("unknown preset: {preset}")))?;
             let private_dir = self.private_root.join(crate::actions::new_id());
-            std::fs::create_dir_all(&private_dir).map_err(|e| Error::Io {
-                context: format!("creating {}", private_dir.display()),
-                source: e,
-            })?;
+            private = Some(private_dir.clone());
+            // Settings and hook headers live here: only this user may read them.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&private_dir)
+                .map_err(|e| Error::Io {
+                    context: format!("creating {}", private_dir.display()),
+                    source: e,
+                })?;
             let creds = &req.credentials;
             let hook_url = lock(&self.state).hook_url.clone();
             let hooks = match hook_url {
@@ -529,7 +550,13 @@ impl PtyService for ManagedPty {
             .manager
             .spawn(cfg)
             .map_err(|e| Error::service("spawning the session", e))?;
-        lock(&self.state).spawned.push(info.id.clone());
+        {
+            let mut st = lock(&self.state);
+            st.spawned.push(info.id.clone());
+            if let Some(p) = private {
+                st.private_dirs.insert(info.id.clone(), p);
+            }
+        }
         {
             let mut st = lock(&self.state);
             st.reported.insert(
