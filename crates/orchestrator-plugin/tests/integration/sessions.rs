@@ -111,3 +111,24 @@ fn an_idle_session_past_the_timeout_is_stopped_and_reported() {
     assert!(note.ends_with("minutes with no progress."), "{note}");
     assert!(!pty.get_session(&s.id).unwrap().status.is_live());
 }
+
+#[test]
+fn the_session_limit_is_enforced() {
+    let tmp = TempDir::new("sessions-limit");
+    let config = PtyServiceConfig {
+        max_concurrent_sessions: 1,
+        ..PtyServiceConfig::default()
+    };
+    let pty = ManagedPty::start(config, |_| {}).unwrap();
+    let req = || SpawnRequest {
+        agent_type: "shell".into(),
+        workdir: tmp.0.clone(),
+        ..SpawnRequest::default()
+    };
+    let first = pty.spawn_session(req()).unwrap();
+    let err = pty.spawn_session(req()).unwrap_err();
+    assert_eq!(err.to_string(), "Concurrent session limit reached (1)");
+    pty.stop_session(&first.id, true).unwrap();
+    let again = pty.spawn_session(req()).unwrap();
+    pty.stop_session(&again.id, true).unwrap();
+}
