@@ -122,3 +122,42 @@ fn aider_questions_wrapped_at_narrow_widths_are_still_questions() {
         ScreenState::TaskComplete
     );
 }
+
+#[test]
+fn claude_file_dialog_with_a_long_path_wrapped_at_narrow_widths() {
+    let path = "src/components/settings/advanced/NotificationPreferencesPanel.tsx";
+    for (question, id) in [
+        (
+            format!("Do you want to create {path}?"),
+            "claude.file-create",
+        ),
+        (
+            format!("Do you want to make this edit to {path}?"),
+            "claude.file-edit",
+        ),
+    ] {
+        for cols in [50usize, 60, 80, 120] {
+            // Ink wraps at spaces: the path moves to the next row when it does not fit.
+            let mut rows = vec![String::new()];
+            for word in question.split(' ') {
+                let last = rows.last_mut().unwrap();
+                if !last.is_empty() && last.chars().count() + 1 + word.chars().count() > cols - 1 {
+                    rows.push(word.to_owned());
+                } else {
+                    if !last.is_empty() {
+                        last.push(' ');
+                    }
+                    last.push_str(word);
+                }
+            }
+            let s = format!(
+                "● Write({path})\n\n{}\n Create file\n {path}\n\n {}\n ❯ 1. Yes\n   2. Yes, allow all edits during this session (shift+tab)\n   3. No\n\n Esc to cancel · Tab to amend\n",
+                "─".repeat(cols),
+                rows.join("\n ")
+            );
+            let e = explain(AgentType::Claude, &s, cols as u16);
+            let p = e.prompt.unwrap_or_else(|| panic!("{cols}: no prompt\n{s}"));
+            assert_eq!(p.rule_id, id, "{cols}");
+        }
+    }
+}
