@@ -3,9 +3,10 @@
 //! start to the moment the scenario names, as `<out>/<agent>/<scenario>-<cols>x<rows>.raw`, with
 //! a label entry appended to `<out>/index.yaml` (the format of `../shared/fixtures/agents`).
 //!
-//! Scenarios: `ready`, `busy`, `permission`, `done`, `login`, `trust`. The recording session
-//! answers nothing on its own (empty answer policy), so dialogs stay on screen; only `done`
-//! answers the permission prompt, as a user would.
+//! Scenarios: `ready`, `busy`, `permission`, `done`, `again` (a second, text-only turn after
+//! `done`), `login`, `trust`. The recording session answers nothing on its own (empty answer
+//! policy), so dialogs stay on screen; only `done` and `again` answer the permission prompt, as a
+//! user would.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,6 +47,11 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "done",
+        seed: Seed::Full,
+        state: "task_complete",
+    },
+    Scenario {
+        name: "again",
         seed: Seed::Full,
         state: "task_complete",
     },
@@ -243,7 +249,18 @@ fn record_in(
                         SessionEvent::TaskComplete { .. } => Some(()),
                         _ => None,
                     })
-                    .ok_or("no task_complete"),
+                    .ok_or("no task_complete")
+                    .and_then(|()| {
+                        if scenario.name != "again" {
+                            return Ok(());
+                        }
+                        // A second, text-only turn under the first one.
+                        manager.send(&id, "Say hello").map_err(|_| "second send failed")?;
+                        e2e::wait_event(&events, &id, timeout, &mut seen, |ev| {
+                            matches!(ev, SessionEvent::TaskComplete { .. }).then_some(())
+                        })
+                        .ok_or("no second task_complete")
+                    }),
                 }
             }
         }
