@@ -255,7 +255,9 @@ fn record_in(
                             return Ok(());
                         }
                         // A second, text-only turn under the first one.
-                        manager.send(&id, "Say hello").map_err(|_| "second send failed")?;
+                        manager
+                            .send(&id, "Say hello")
+                            .map_err(|_| "second send failed")?;
                         e2e::wait_event(&events, &id, timeout, &mut seen, |ev| {
                             matches!(ev, SessionEvent::TaskComplete { .. }).then_some(())
                         })
