@@ -21,6 +21,23 @@ fn wrap(text: &str, cols: usize) -> String {
     out.join("\n")
 }
 
+/// Breaks `text` into rows of at most `cols` characters at spaces, as Ink does.
+fn word_wrap(text: &str, cols: usize) -> Vec<String> {
+    let mut rows = vec![String::new()];
+    for word in text.split(' ') {
+        let last = rows.last_mut().unwrap();
+        if !last.is_empty() && last.chars().count() + 1 + word.chars().count() > cols {
+            rows.push(word.to_owned());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    rows
+}
+
 #[test]
 fn pi_spinner_with_any_status_is_busy() {
     let r = "─".repeat(100);
@@ -138,18 +155,7 @@ fn claude_file_dialog_with_a_long_path_wrapped_at_narrow_widths() {
     ] {
         for cols in [50usize, 60, 80, 120] {
             // Ink wraps at spaces: the path moves to the next row when it does not fit.
-            let mut rows = vec![String::new()];
-            for word in question.split(' ') {
-                let last = rows.last_mut().unwrap();
-                if !last.is_empty() && last.chars().count() + 1 + word.chars().count() > cols - 1 {
-                    rows.push(word.to_owned());
-                } else {
-                    if !last.is_empty() {
-                        last.push(' ');
-                    }
-                    last.push_str(word);
-                }
-            }
+            let rows = word_wrap(&question, cols - 1);
             let s = format!(
                 "● Write({path})\n\n{}\n Create file\n {path}\n\n {}\n ❯ 1. Yes\n   2. Yes, allow all edits during this session (shift+tab)\n   3. No\n\n Esc to cancel · Tab to amend\n",
                 "─".repeat(cols),
@@ -158,6 +164,30 @@ fn claude_file_dialog_with_a_long_path_wrapped_at_narrow_widths() {
             let e = explain(AgentType::Claude, &s, cols as u16);
             let p = e.prompt.unwrap_or_else(|| panic!("{cols}: no prompt\n{s}"));
             assert_eq!(p.rule_id, id, "{cols}");
+        }
+    }
+}
+
+#[test]
+fn gemini_spinner_phrases_at_any_width_are_busy_without_the_title() {
+    let phrases = [
+        "Thinking...",
+        "Counting electrons...",
+        "Constructing additional pylons while reticulating the remaining splines...",
+    ];
+    for phrase in phrases {
+        for cols in [40usize, 50, 60, 70, 80, 120] {
+            let (top, bottom) = ("▄".repeat(cols), "▀".repeat(cols));
+            let status = format!(" ⠙ {phrase} (esc to cancel, 12s)");
+            // Ink breaks the long row at a space.
+            let rows = word_wrap(&status, cols);
+            let s = format!(
+                "{top}\n > Say hello\n{bottom}\n\n{}\n{}\n Shift+Tab to accept edits\n{top}\n >   Type your message or @path/to/file\n{bottom}\n /w  no sandbox\n",
+                rows.join("\n"),
+                "─".repeat(cols)
+            );
+            let e = explain(AgentType::Gemini, &s, cols as u16);
+            assert_eq!(e.state, ScreenState::Busy, "{cols}: {phrase}\n{s}");
         }
     }
 }
