@@ -7,7 +7,7 @@
 //! screen and whose chunks follow with nothing missing or doubled; when the manager reports that
 //! the client lagged, the client is started again from a fresh attachment (see [`crate::feed`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pty_manager::{
-    OutputChunk, PtyManager, QueueReceiver, SessionEvent, SessionInfo, events::now_ms,
+    AuditRecord, AuditSource, BlockingPromptInfo, OutputChunk, PtyManager, QueueReceiver, RuleSpec,
+    SessionEvent, SessionInfo, SessionStatus, events::now_ms,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,6 +29,10 @@ use crate::{Error, Result};
 pub const MAX_BUFFERED_BYTES: usize = 100_000;
 /// Status messages one client may have queued before it misses some and is resynced.
 pub const STATUS_QUEUE: usize = 256;
+/// Audit records a snapshot carries (BEHAVIOR.md §9: the last 20).
+pub const SNAPSHOT_AUDIT: usize = 20;
+/// Answers given by people kept per session (the manager keeps 200 automatic ones).
+const HUMAN_AUDIT: usize = 200;
 /// Output chunks and status messages handled in one [`ClientFeed::poll`] before frames go out.
 const DRAIN_BATCH: usize = 512;
 
@@ -47,6 +52,48 @@ struct Hub {
     subs: HashMap<String, Vec<StatusSub>>,
     /// When each session entered its current status, ms since the Unix epoch.
     since: HashMap<String, u64>,
+    /// The prompt each blocked session waits on, from its last unanswered `blocking_prompt`.
+    waiting: HashMap<String, BlockingPromptInfo>,
+    /// Prompts people answered through the console, per session, oldest first.
+    human: HashMap<String, VecDeque<AuditRecord>>,
+}
+
+impl Hub {
+    /// Queues `text` for every client of session `id`; a client whose queue is full is marked
+    /// for a resync.
+    fn broadcast(&mut self, id: &str, text: &str) {
+        let Some(subs) = self.subs.get_mut(id) else {
+            return;
+        };
+        subs.retain(|s| match s.tx.try_send(text.to_owned()) {
+            Ok(()) => true,
+            Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                s.missed.store(true, Ordering::Relaxed);
+                true
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => false,
+        });
+    }
+
+    /// Tracks the waiting prompt from the manager's events.
+    fn track_prompt(&mut self, event: &SessionEvent) {
+        match event {
+            SessionEvent::BlockingPrompt {
+                session,
+                info,
+                auto_responded: false,
+            } => {
+                self.waiting.insert(session.id.clone(), info.clone());
+            }
+            SessionEvent::StatusChanged { session, to, .. } if *to != SessionStatus::Blocked => {
+                self.waiting.remove(&session.id);
+            }
+            SessionEvent::Stopped { session, .. } => {
+                self.waiting.remove(&session.id);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The bridge between one [`PtyManager`] and the people watching it.
@@ -87,6 +134,13 @@ pub struct SessionSnapshot {
     pub formatted: Vec<u8>,
     /// The newest raw output, at most [`MAX_BUFFERED_BYTES`].
     pub raw: Vec<u8>,
+    /// The prompt waiting for a person (with its rule id and suggested response), if any.
+    pub prompt_info: Option<BlockingPromptInfo>,
+    /// The last [`SNAPSHOT_AUDIT`] answers given to this session's prompts, oldest first: the
+    /// manager's automatic ones and those people gave through the console (`supervisor:human`).
+    pub audit: Vec<AuditRecord>,
+    /// The session's runtime auto-response rules, in matching order.
+    pub rules: Vec<RuleSpec>,
 }
 
 impl SessionSnapshot {
@@ -105,6 +159,9 @@ impl SessionSnapshot {
                 "formatted": String::from_utf8_lossy(&self.formatted),
             },
             "prompt": self.session.prompt,
+            "promptInfo": self.prompt_info,
+            "audit": self.audit,
+            "rules": self.rules,
             "raw": String::from_utf8_lossy(&self.raw),
             "bufferedLen": self.raw.len(),
         })
@@ -162,11 +219,25 @@ pub enum Control {
         #[serde(default, rename = "graceMs")]
         grace_ms: Option<u64>,
     },
-    /// Answer the waiting prompt with its suggested response.
-    Approve,
-    /// Refuse the waiting prompt.
-    Deny,
-    /// Add an auto-response rule.
+    /// Answer the waiting prompt with its suggested response, only if it is still the prompt the
+    /// client saw (its text, and its rule id when given); otherwise [`Error::StalePrompt`].
+    Approve {
+        /// The prompt text the client saw (`promptInfo.prompt` / the `blocking_prompt` event's).
+        prompt: String,
+        /// The rule id the client saw, checked when given.
+        #[serde(default, rename = "ruleId")]
+        rule_id: Option<String>,
+    },
+    /// Refuse the waiting prompt (see [`decline_for`]), under the same check as `Approve`.
+    Deny {
+        /// The prompt text the client saw.
+        prompt: String,
+        /// The rule id the client saw, checked when given.
+        #[serde(default, rename = "ruleId")]
+        rule_id: Option<String>,
+    },
+    /// Add (or replace, by id) a session auto-response rule (BEHAVIOR.md §4.3): a `prompt` rule in
+    /// the manifest's rule form.
     AddRule {
         /// The rule.
         rule: Value,
@@ -333,8 +404,31 @@ impl Console {
         if raw.len() > MAX_BUFFERED_BYTES {
             raw.drain(..raw.len() - MAX_BUFFERED_BYTES);
         }
+        let (prompt_info, human) = {
+            let hub = lock(&self.hub);
+            let waiting = (session.status == SessionStatus::Blocked)
+                .then(|| hub.waiting.get(id).cloned())
+                .flatten();
+            let human: Vec<AuditRecord> = hub
+                .human
+                .get(id)
+                .map(|h| h.iter().cloned().collect())
+                .unwrap_or_default();
+            (waiting, human)
+        };
+        // Sessions spawned without an adapter have no detection, hence no rules or audit.
+        let mut audit = self.manager.audit(id).unwrap_or_default();
+        audit.extend(human);
+        audit.sort_by_key(|r| r.at_ms);
+        if audit.len() > SNAPSHOT_AUDIT {
+            audit.drain(..audit.len() - SNAPSHOT_AUDIT);
+        }
+        let rules = self.manager.rules(id).unwrap_or_default();
         Ok(SessionSnapshot {
             status_since_ms: self.status_since(&session),
+            prompt_info,
+            audit,
+            rules,
             session,
             lines: screen.lines,
             cols: screen.cols,
@@ -375,22 +469,124 @@ impl Console {
             Control::Stop { grace_ms, .. } => {
                 m.stop(id, grace_ms.map(Duration::from_millis))?;
             }
-            Control::Approve | Control::Deny => {
-                // Needs the prompt's suggested response from the detection engine, which the
-                // manager does not expose yet; typing a guess would answer prompts wrongly.
-                m.get(id)?;
-                return Err(Error::NotImplemented(
-                    "approve/deny need the detection engine's prompt info, not yet in pty-manager",
-                ));
+            Control::Approve { prompt, rule_id } => {
+                self.answer(id, Decision::Approve, &prompt, rule_id.as_deref())?;
             }
-            Control::AddRule { .. } | Control::RemoveRule { .. } | Control::ClearRules => {
-                m.get(id)?;
-                return Err(Error::NotImplemented(
-                    "auto-response rules are not yet exposed by pty-manager",
-                ));
+            Control::Deny { prompt, rule_id } => {
+                self.answer(id, Decision::Deny, &prompt, rule_id.as_deref())?;
             }
+            Control::AddRule { rule } => {
+                let spec: RuleSpec = serde_json::from_value(rule)
+                    .map_err(|e| Error::BadRequest(format!("rule spec: {e}")))?;
+                m.add_rule(id, spec)?;
+            }
+            Control::RemoveRule { id: rule_id } => {
+                if !m.remove_rule(id, &rule_id)? {
+                    return Err(Error::RuleNotFound(rule_id));
+                }
+            }
+            Control::ClearRules => m.clear_rules(id)?,
         }
         Ok(())
+    }
+
+    /// The prompt session `id` waits on, if it is the one the client saw.
+    fn current_prompt(
+        &self,
+        id: &str,
+        seen: &str,
+        seen_rule: Option<&str>,
+    ) -> Result<(SessionInfo, BlockingPromptInfo)> {
+        let session = self.manager.get(id)?;
+        let stale = |why: &str| Err(Error::StalePrompt(format!("session {id}: {why}")));
+        if session.status != SessionStatus::Blocked {
+            return stale(&format!("no prompt is waiting (status {})", session.status));
+        }
+        let Some(info) = lock(&self.hub).waiting.get(id).cloned() else {
+            return stale("no prompt is waiting");
+        };
+        // The manager's own view decides when the pump has not yet seen a newer prompt.
+        if session
+            .prompt
+            .as_deref()
+            .is_some_and(|p| collapse(p) != collapse(&info.prompt))
+        {
+            return stale("the prompt on screen changed; look again");
+        }
+        if collapse(seen) != collapse(&info.prompt) {
+            return stale("the waiting prompt is not the one shown to you; look again");
+        }
+        if let Some(rule) = seen_rule
+            && info.rule_id.as_deref() != Some(rule)
+        {
+            return stale(&format!(
+                "the waiting prompt is from rule {:?}, not {rule:?}",
+                info.rule_id.as_deref().unwrap_or("classifier")
+            ));
+        }
+        Ok((session, info))
+    }
+
+    /// Approves or declines the waiting prompt for a person, records it and tells the watchers.
+    fn answer(
+        &self,
+        id: &str,
+        decision: Decision,
+        seen: &str,
+        seen_rule: Option<&str>,
+    ) -> Result<AuditRecord> {
+        let (session, info) = self.current_prompt(id, seen, seen_rule)?;
+        let reply = match decision {
+            Decision::Approve => {
+                let Some(suggested) = info.suggested_response.as_deref() else {
+                    return Err(Error::StalePrompt(format!(
+                        "session {id}: the waiting prompt has no suggested response; answer it in \
+                         the terminal"
+                    )));
+                };
+                Reply::parse(suggested)?
+            }
+            Decision::Deny => decline_for(&info),
+        };
+        match &reply {
+            Reply::Keys(keys) => self.manager.send_keys(id, keys)?,
+            Reply::Text(text) => {
+                self.manager.send(id, text)?;
+            }
+        }
+        // Known prompts are consumed once answered; a repeated click must not answer the next one.
+        lock(&self.hub).waiting.remove(id);
+        let record = AuditRecord {
+            at_ms: now_ms(),
+            session_id: id.to_owned(),
+            turn: session.turn,
+            rule_id: "supervisor:human".to_owned(),
+            source: AuditSource::Supervisor,
+            prompt_type: info.prompt_type,
+            prompt_excerpt: excerpt(&info.prompt, 200),
+            sent: reply.describe(),
+        };
+        let event = json!({
+            "type": "status",
+            "kind": "human_response",
+            "event": {
+                "event": "human_response",
+                "session": session,
+                "decision": decision.as_str(),
+                "by": "console",
+                "promptRuleId": info.rule_id,
+                "record": record,
+            },
+        })
+        .to_string();
+        let mut hub = lock(&self.hub);
+        let ring = hub.human.entry(id.to_owned()).or_default();
+        ring.push_back(record.clone());
+        if ring.len() > HUMAN_AUDIT {
+            ring.pop_front();
+        }
+        hub.broadcast(id, &event);
+        Ok(record)
     }
 
     /// Opens a live feed of session `id` for one client: a snapshot, then output and status in
@@ -430,18 +626,11 @@ fn pump(events: QueueReceiver<SessionEvent>, hub: &Mutex<Hub>) {
         if let SessionEvent::StatusChanged { .. } | SessionEvent::Started { .. } = &event {
             hub.since.insert(id.clone(), now_ms());
         }
-        let Some(subs) = hub.subs.get_mut(&id) else {
-            continue;
-        };
-        let text = status_json(&event).to_string();
-        subs.retain(|s| match s.tx.try_send(text.clone()) {
-            Ok(()) => true,
-            Err(std::sync::mpsc::TrySendError::Full(_)) => {
-                s.missed.store(true, Ordering::Relaxed);
-                true
-            }
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => false,
-        });
+        hub.track_prompt(&event);
+        if hub.subs.contains_key(&id) {
+            let text = status_json(&event).to_string();
+            hub.broadcast(&id, &text);
+        }
     }
 }
 
@@ -619,6 +808,94 @@ impl ClientFeed {
     }
 }
 
+/// A person's answer to a waiting prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Approve,
+    Deny,
+}
+
+impl Decision {
+    fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Deny => "deny",
+        }
+    }
+}
+
+/// What gets typed into a waiting prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Key names, sent with the manager's key path.
+    Keys(Vec<String>),
+    /// A line, typed then Enter (the manager's text path).
+    Text(String),
+}
+
+impl Reply {
+    /// Reads a `suggested_response`: `keys:down,enter` (a rule's keys), `text:y` (a rule's text),
+    /// or a classifier's plain one-line answer.
+    pub fn parse(suggested: &str) -> Result<Reply> {
+        if let Some(keys) = suggested.strip_prefix("keys:") {
+            let keys: Vec<String> = keys
+                .split(',')
+                .map(|k| k.trim().to_owned())
+                .filter(|k| !k.is_empty())
+                .collect();
+            if keys.is_empty() {
+                return Err(Error::BadRequest(format!(
+                    "suggested response {suggested:?} names no keys"
+                )));
+            }
+            return Ok(Reply::Keys(keys));
+        }
+        let text = suggested.strip_prefix("text:").unwrap_or(suggested);
+        if text.chars().any(char::is_control) || text.chars().count() > 200 {
+            return Err(Error::BadRequest(format!(
+                "suggested response {suggested:?} is not one short line"
+            )));
+        }
+        Ok(Reply::Text(text.to_owned()))
+    }
+
+    /// The audit form: `keys:escape`, `text:y`.
+    pub fn describe(&self) -> String {
+        match self {
+            Reply::Keys(k) => format!("keys:{}", k.join(",")),
+            Reply::Text(t) => format!("text:{t}"),
+        }
+    }
+}
+
+/// How a person declines a prompt. A menu (the rule answers with keys, or options were read
+/// from its rows) is dismissed with Escape, which every menu-driven CLI treats as "no / cancel"
+/// without choosing an option; a text prompt gets `n` then Enter, the refusal of `(y/n)`
+/// questions. Nothing else is guessed: a prompt whose answer is free text is better refused in
+/// the terminal itself.
+pub fn decline_for(info: &BlockingPromptInfo) -> Reply {
+    let menu = !info.options.is_empty()
+        || info
+            .suggested_response
+            .as_deref()
+            .is_some_and(|s| s.starts_with("keys:"));
+    if menu {
+        Reply::Keys(vec!["escape".to_owned()])
+    } else {
+        Reply::Text("n".to_owned())
+    }
+}
+
+/// Whitespace runs to one space, trimmed (the prompt rows re-wrap between reads).
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// At most `max` chars of `text`, whitespace collapsed.
+fn excerpt(text: &str, max: usize) -> String {
+    collapse(text).chars().take(max).collect()
+}
+
 /// Where a new session's working directory must be: an existing directory.
 pub(crate) fn check_workdir(path: &std::path::Path) -> Result<PathBuf> {
     if !path.is_absolute() {
@@ -704,7 +981,13 @@ mod tests {
                     grace_ms: Some(100),
                 },
             ),
-            (r#"{"type":"approve"}"#, Control::Approve),
+            (
+                r#"{"type":"approve","prompt":"Allow? (y/n)","ruleId":"t.ask"}"#,
+                Control::Approve {
+                    prompt: "Allow? (y/n)".into(),
+                    rule_id: Some("t.ask".into()),
+                },
+            ),
             (r#"{"type":"clear_rules"}"#, Control::ClearRules),
         ];
         for (text, want) in cases {
@@ -713,6 +996,7 @@ mod tests {
         }
         for bad in [
             r#"{"type":"rm"}"#,
+            r#"{"type":"approve"}"#,
             r#"{"type":"resize","cols":-1,"rows":2}"#,
             "[]",
         ] {

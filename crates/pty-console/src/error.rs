@@ -39,6 +39,12 @@ pub enum Error {
     /// The operation needs something the session manager does not offer yet.
     #[error("not implemented: {0}")]
     NotImplemented(&'static str),
+    /// Approve/deny named a prompt that is no longer the one waiting (or none waits).
+    #[error("stale prompt: {0}")]
+    StalePrompt(String),
+    /// `remove_rule` named a rule the session does not have.
+    #[error("no session rule with id {0:?}")]
+    RuleNotFound(String),
     /// The spawn form named an agent this console cannot start.
     #[error("unknown agent type: {0}")]
     UnknownAgent(String),

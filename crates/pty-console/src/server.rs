@@ -381,11 +381,17 @@ pub(crate) fn error_response(e: &Error) -> HttpResponse {
         Error::ForeignOrigin { .. } => 403,
         Error::BadRequest(_) | Error::UnknownAgent(_) | Error::InvalidToken => 400,
         Error::NotImplemented(_) => 501,
-        Error::Manager(M::SessionNotFound(_)) => 404,
+        Error::StalePrompt(_) => 409,
+        Error::RuleNotFound(_) | Error::Manager(M::SessionNotFound(_)) => 404,
         Error::Manager(
-            M::UnknownKey(_) | M::InvalidId(_) | M::InvalidSize { .. } | M::WorkdirNotFound(_),
+            M::UnknownKey(_)
+            | M::InvalidId(_)
+            | M::InvalidSize { .. }
+            | M::WorkdirNotFound(_)
+            | M::InvalidRule { .. }
+            | M::InvalidRegion(_),
         ) => 400,
-        Error::Manager(M::SessionExists(_) | M::SessionNotRunning(_)) => 409,
+        Error::Manager(M::SessionExists(_) | M::SessionNotRunning(_) | M::NoDetection(_)) => 409,
         _ => 500,
     };
     HttpResponse::error(status, &e.to_string())

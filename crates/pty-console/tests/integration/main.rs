@@ -4,5 +4,6 @@ mod bridge;
 mod browser;
 mod cdp;
 mod load;
+mod prompts;
 mod server;
 mod support;
