@@ -48,12 +48,31 @@
     tile.root.classList.toggle('blocked', status === 'blocked');
     const waiting = status === 'blocked';
     tile.prompt.hidden = !waiting;
+    if (!waiting) tile.promptInfo = null;
     if (waiting) tile.promptText.textContent = session.prompt || 'A prompt waits for an answer.';
+    showPromptInfo(tile);
     const live = !['stopped', 'error', 'stopping'].includes(status);
     tile.stopButton.disabled = !live;
     tile.root.dataset.status = status;
     updateSince(tile);
     if (tiles.get(tile.id) === tile) updateSummary();
+  }
+
+  // The approve button says what it would type; both buttons need the prompt the server reported.
+  function showPromptInfo(tile) {
+    const info = tile.promptInfo;
+    const suggested = info && info.suggested_response;
+    tile.approveButton.disabled = !suggested;
+    tile.approveButton.title = suggested ? 'sends ' + suggested : 'no suggested answer: type it in the terminal';
+    tile.denyButton.disabled = !info;
+    if (info && info.prompt) tile.promptText.textContent = info.prompt;
+  }
+
+  // Approve and deny name the prompt this page shows; the server refuses (409) if another waits.
+  function answer(tile, type) {
+    const info = tile.promptInfo;
+    if (!info) { setMessage(tile, 'no prompt is waiting', true); return; }
+    send(tile, { type, prompt: info.prompt, ruleId: info.rule_id || undefined });
   }
 
   function updateSince(tile) {
@@ -71,8 +90,14 @@
   function onStatus(tile, msg) {
     const ev = msg.event || {};
     if (ev.session) applySession(tile, ev.session, Date.now());
-    if (msg.kind === 'blocking_prompt' && ev.info) {
-      tile.promptText.textContent = ev.info.prompt || tile.promptText.textContent;
+    if (msg.kind === 'blocking_prompt' && ev.info && !ev.auto_responded) {
+      tile.promptInfo = ev.info;
+      showPromptInfo(tile);
+    }
+    if (msg.kind === 'human_response' && ev.record) {
+      tile.promptInfo = null;
+      showPromptInfo(tile);
+      setMessage(tile, (ev.decision === 'approve' ? 'approved' : 'declined') + ' by ' + ev.by + ': sent ' + ev.record.sent, false);
     }
     if (msg.kind === 'stopped') setMessage(tile, 'stopped: ' + (ev.reason || ''), false);
     if (msg.kind === 'error') setMessage(tile, ev.error || 'error', true);
@@ -93,6 +118,7 @@
         // A fresh start: the next binary frame paints the whole screen at the session's size.
         tile.term.reset();
         tile.term.resize(msg.screen.cols, msg.screen.rows);
+        tile.promptInfo = msg.promptInfo || null;
         applySession(tile, msg.session, msg.statusSince);
         tile.snapshots += 1;
       } else if (msg.type === 'status') {
@@ -126,6 +152,7 @@
       badge: q('.badge'), name: q('.name'), agent: q('.agent'), workdir: q('.workdir'),
       sinceEl: q('.since'), prompt: q('.prompt'), promptText: q('.prompt-text'),
       message: q('.message'), stopButton: q('.stop'),
+      approveButton: q('.approve'), denyButton: q('.deny'), promptInfo: null,
     };
     root.dataset.session = session.id;
     grid.appendChild(root);
@@ -153,8 +180,8 @@
       setMessage(tile, 'stopping…', false);
       send(tile, { type: 'stop' });
     });
-    q('.approve').addEventListener('click', () => send(tile, { type: 'approve' }));
-    q('.deny').addEventListener('click', () => send(tile, { type: 'deny' }));
+    q('.approve').addEventListener('click', () => answer(tile, 'approve'));
+    q('.deny').addEventListener('click', () => answer(tile, 'deny'));
     applySession(tile, session, since);
     tiles.set(session.id, tile);
     connect(tile);

@@ -134,7 +134,7 @@ type: asker
 command: /bin/sh
 args: ["-c", "printf 'Proceed? [y/N] '; read a; echo answered-$a; sleep 60"]
 rules:
-  - { id: asker.proceed, signal: prompt, pattern: 'Proceed\? \[y/N\]', region: cursor_row, type: permission }
+  - { id: asker.proceed, signal: prompt, pattern: 'Proceed\? \[y/N\]', region: cursor_row, type: permission, response: { text: y } }
 "#,
         )?;
         let cfg =
@@ -199,27 +199,31 @@ fn a_prompt_waiting_for_a_person_is_highlighted_in_the_dashboard() {
         &format!("[document.getElementById('summary').textContent, typeof Terminal, performance.getEntriesByType('resource').map(e => e.name + ' ' + e.responseStatus + ' ' + e.duration), {tile} && {tile}.outerHTML]"),
     );
     b.screenshot(&target_dir().join("console-blocked-prompt.png"));
-    // Approve is refused honestly until the manager can type a prompt's suggested answer.
+    // Approve types the rule's suggested answer (it is not `safe`, so only a person may send it).
+    b.wait_for(
+        "approve to offer the suggested answer",
+        &format!("{tile}.querySelector('.approve').title === 'sends text:y'"),
+        &format!("{tile}.querySelector('.approve').outerHTML"),
+    );
     b.eval(&format!("{tile}.querySelector('.approve').click(); true"));
     b.wait_for(
-        "the not-implemented answer to approve",
-        &format!("{tile}.querySelector('.message').textContent.includes('not implemented')"),
-        &format!("{tile}.querySelector('.message').textContent"),
-    );
-    // A person answers by typing; the prompt leaves the cursor row and the highlight goes.
-    b.eval(&format!(
-        "{tile}.querySelector('.xterm-helper-textarea').focus()"
-    ));
-    b.insert_text("y");
-    b.press_enter();
-    b.wait_for(
-        "the answer and the highlight gone",
+        "the answer, the highlight gone and who answered",
         &format!(
             "(() => {{ const t = {tile}; return !t.classList.contains('blocked') && t.querySelector('.prompt').hidden && \
+             t.querySelector('.message').textContent.includes('approved by console: sent text:y') && \
              Array.from(t.querySelectorAll('.xterm-rows > div')).some(d => d.textContent.includes('answered-y')); }})()"
         ),
         &format!("{tile}.outerHTML"),
     );
+    assert_ne!(
+        manager.get(&id).unwrap().status,
+        pty_manager::SessionStatus::Blocked
+    );
+    let audit = console.snapshot(&id).unwrap().audit;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].rule_id, "supervisor:human");
+    assert_eq!(audit[0].sent, "text:y");
+    b.screenshot(&target_dir().join("console-prompt-approved.png"));
     drop(b);
     manager.stop_all(Some(std::time::Duration::from_millis(500)));
     let _ = std::fs::remove_dir_all(&dir);
