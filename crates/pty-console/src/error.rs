@@ -45,6 +45,14 @@ pub enum Error {
     /// `remove_rule` named a rule the session does not have.
     #[error("no session rule with id {0:?}")]
     RuleNotFound(String),
+    /// A launcher could not start the agent the spawn form asked for.
+    #[error("could not start agent {agent}: {reason}")]
+    Launch {
+        /// The agent type asked for.
+        agent: String,
+        /// What went wrong, as the launcher reported it.
+        reason: String,
+    },
     /// The spawn form named an agent this console cannot start.
     #[error("unknown agent type: {0}")]
     UnknownAgent(String),

@@ -3,8 +3,9 @@
 //! Starts a [`PtyManager`], a [`Console`] over it and a [`ConsoleServer`] on `--bind` (loopback
 //! unless `--allow-remote`), opens one shell session in the current directory so the dashboard is
 //! never empty, and prints the dashboard's address with the access token. Works with no agent CLI
-//! installed: the spawn form always offers the built-in shell agent, and lists every agent CLI
-//! with what preflight found (starting those from the dashboard is not wired yet).
+//! installed: the spawn form always offers the built-in shell agent, and every agent CLI preflight
+//! found installed (started through the plugin's PTY service); the others are listed with their
+//! install command.
 //!
 //! The token is never taken from the command line (an argv is readable by every local user): it
 //! comes from `--token-file`, else `AGENT_ORCHESTRATOR_CONSOLE_TOKEN`, else it is random. It is
@@ -17,39 +18,46 @@ use std::sync::{Arc, Mutex};
 
 use coding_agent_adapters::Registry;
 use coding_agent_adapters::preflight::{VERSION_TIMEOUT, preflight_all};
+use orchestrator_plugin::SettingsStore;
+use orchestrator_plugin::services::{ManagedPty, PtyService, SpawnRequest as PluginSpawn};
+use orchestrator_plugin::settings::PtyServiceConfig;
 use pty_console::{
     AccessToken, AgentChoice, Console, ConsoleServer, Launcher, ServerConfig, ShellLauncher,
     SpawnRequest,
 };
 use pty_manager::{PtyManager, SessionInfo};
 
-/// The spawn form's agents: the shell agent (startable), then each agent CLI with what preflight
-/// found. Starting an agent CLI from the dashboard is not wired yet, so those entries are listed
-/// as not available, with the reason and what was found.
+/// The spawn form's agents: the shell agent, then each agent CLI with what preflight found.
+/// Installed ones are started through the plugin's PTY service ([`ManagedPty`]), the same path
+/// the `CREATE_CODING_AGENT` action takes (manifest, `plan_launch`, approval preset, config
+/// files, task typed after ready); the others stay listed with their install command.
 struct ServeLauncher {
     /// Filled by a background preflight (version commands can take seconds each).
     found: Arc<Mutex<Vec<AgentChoice>>>,
+    /// Starts agent CLIs over the console's manager.
+    pty: Option<Arc<ManagedPty>>,
 }
 
 impl ServeLauncher {
     /// Starts preflight in the background (version commands as argv, 5 s timeout each); until it
     /// is done the list holds only the shell agent.
-    fn new() -> Self {
+    fn new(pty: Option<Arc<ManagedPty>>) -> Self {
         let found = Arc::new(Mutex::new(Vec::new()));
         let slot = found.clone();
+        let can_start = pty.is_some();
         let spawned = std::thread::Builder::new()
             .name("serve-preflight".to_owned())
             .spawn(move || {
-                let list = Self::preflight();
+                let list = Self::preflight(can_start);
                 *slot.lock().unwrap_or_else(|e| e.into_inner()) = list;
             });
         if let Err(e) = spawned {
             eprintln!("agent-orchestrator serve: could not start preflight: {e}");
         }
-        ServeLauncher { found }
+        ServeLauncher { found, pty }
     }
 
-    fn preflight() -> Vec<AgentChoice> {
+    fn preflight(can_start: bool) -> Vec<AgentChoice> {
         match Registry::from_env() {
             Ok(registry) => {
                 let path = std::env::var_os("PATH");
@@ -58,11 +66,15 @@ impl ServeLauncher {
                     .map(|r| AgentChoice {
                         agent_type: r.agent.as_str().to_owned(),
                         label: r.name.clone(),
-                        available: false,
+                        available: can_start && r.path.is_some(),
                         detail: match (&r.path, &r.version) {
-                            (Some(p), v) => format!(
-                                "found {} at {}; starting it from the dashboard is not implemented yet",
+                            (Some(p), v) if can_start => format!(
+                                "{} at {}",
                                 v.as_deref().unwrap_or("(version unknown)"),
+                                p.display()
+                            ),
+                            (Some(p), _) => format!(
+                                "found at {}, but the PTY service did not start (see the log)",
                                 p.display()
                             ),
                             (None, _) => format!("not installed; install: {}", r.install_command),
@@ -75,6 +87,22 @@ impl ServeLauncher {
                 Vec::new()
             }
         }
+    }
+}
+
+/// The plugin's error as the console reports it: the caller's mistakes as bad requests (400),
+/// anything else as a failed launch.
+fn launch_error(agent: &str, e: orchestrator_plugin::Error) -> pty_console::Error {
+    use orchestrator_plugin::Error as E;
+    match e {
+        E::UnknownAgentType(t) => pty_console::Error::UnknownAgent(t),
+        E::InvalidParameter(_) | E::AgentNotInstalled { .. } | E::SessionLimit(_) => {
+            pty_console::Error::BadRequest(e.to_string())
+        }
+        other => pty_console::Error::Launch {
+            agent: agent.to_owned(),
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -92,8 +120,46 @@ impl Launcher for ServeLauncher {
     }
 
     fn launch(&self, manager: &PtyManager, req: &SpawnRequest) -> pty_console::Result<SessionInfo> {
-        ShellLauncher.launch(manager, req)
+        if req.agent == "shell" {
+            return ShellLauncher.launch(manager, req);
+        }
+        let Some(pty) = &self.pty else {
+            return Err(pty_console::Error::Launch {
+                agent: req.agent.clone(),
+                reason: "the PTY service did not start (see the log)".to_owned(),
+            });
+        };
+        let task = req.task.trim();
+        let spawn = PluginSpawn {
+            agent_type: req.agent.clone(),
+            name: req.name.clone(),
+            workdir: req.workdir.clone(),
+            initial_task: (!task.is_empty()).then(|| task.to_owned()),
+            memory_content: None,
+            approval_preset: None,
+            credentials: Vec::new(),
+            model: None,
+            supervised: false,
+        };
+        let started = pty
+            .spawn_session(spawn)
+            .map_err(|e| launch_error(&req.agent, e))?;
+        Ok(manager.get(&started.id)?)
     }
+}
+
+/// The PTY service the spawn form starts agent CLIs with, over the console's manager, with the
+/// settings `run` and `mcp` read (environment and `AGENT_ORCHESTRATOR_CONFIG`).
+fn agent_service(manager: Arc<PtyManager>) -> Result<ManagedPty, String> {
+    let file = std::env::var_os("AGENT_ORCHESTRATOR_CONFIG").map(PathBuf::from);
+    let settings =
+        SettingsStore::load(std::env::vars(), file.as_deref()).map_err(|e| e.to_string())?;
+    let config =
+        PtyServiceConfig::from_settings(&|k| settings.get(k)).map_err(|e| e.to_string())?;
+    ManagedPty::with_manager(manager, config, |t: &str| {
+        eprintln!("agent-orchestrator serve: {t}")
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// Arguments of `agent-orchestrator serve`.
@@ -174,7 +240,16 @@ fn serve(args: Args) -> Result<(), String> {
         );
     }
     let manager = Arc::new(PtyManager::new().map_err(|e| format!("starting the manager: {e}"))?);
-    let console = Console::new(manager.clone(), Arc::new(ServeLauncher::new()))
+    let pty = match agent_service(manager.clone()) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(e) => {
+            eprintln!(
+                "agent-orchestrator serve: the dashboard can start only the shell agent: {e}"
+            );
+            None
+        }
+    };
+    let console = Console::new(manager.clone(), Arc::new(ServeLauncher::new(pty)))
         .map_err(|e| format!("starting the console: {e}"))?;
     let cwd = std::env::current_dir().map_err(|e| format!("reading the current directory: {e}"))?;
     console.set_default_workdir(cwd.clone());
@@ -226,5 +301,60 @@ fn serve(args: Args) -> Result<(), String> {
     // Serve until the process is stopped; dropping the manager then ends every session.
     loop {
         std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The launcher over a real manager and PTY service: the shell agent starts, an unknown agent
+    /// is the caller's mistake (`UnknownAgent`, 400), and a missing service is said plainly.
+    #[test]
+    fn the_launcher_starts_shells_and_refuses_unknown_agents() {
+        let manager = Arc::new(PtyManager::new().unwrap());
+        let dir = std::env::temp_dir();
+        let req = |agent: &str| SpawnRequest {
+            agent: agent.to_owned(),
+            workdir: dir.clone(),
+            task: String::new(),
+            name: None,
+        };
+        let with = ServeLauncher {
+            found: Arc::default(),
+            pty: Some(Arc::new(agent_service(manager.clone()).unwrap())),
+        };
+        let shell = with.launch(&manager, &req("shell")).unwrap();
+        assert_eq!(shell.agent_type, "shell");
+        let err = with.launch(&manager, &req("nonesuch")).unwrap_err();
+        assert!(
+            matches!(&err, pty_console::Error::UnknownAgent(a) if a == "nonesuch"),
+            "{err}"
+        );
+        let without = ServeLauncher {
+            found: Arc::default(),
+            pty: None,
+        };
+        let err = without.launch(&manager, &req("claude")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("could not start agent claude: the PTY service did not start"),
+            "{err}"
+        );
+        manager.stop_all(Some(std::time::Duration::from_millis(200)));
+    }
+
+    #[test]
+    fn plugin_errors_map_to_console_errors() {
+        use orchestrator_plugin::Error as E;
+        let bad = launch_error("claude", E::InvalidParameter("workdir x".into()));
+        assert!(matches!(bad, pty_console::Error::BadRequest(_)), "{bad}");
+        let limit = launch_error("claude", E::SessionLimit(2));
+        assert!(
+            matches!(limit, pty_console::Error::BadRequest(_)),
+            "{limit}"
+        );
+        let unknown = launch_error("x", E::UnknownAgentType("x".into()));
+        assert!(matches!(unknown, pty_console::Error::UnknownAgent(_)));
     }
 }
