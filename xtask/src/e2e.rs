@@ -620,6 +620,7 @@ fn turn_flow_in(pin: &Pin, row: &mut Row, world: &World) -> Result<(), String> {
         let t = Instant::now();
         let mut prompt_note = None;
         let mut answered_at = None;
+        let mut answered: Vec<String> = Vec::new();
         let done = wait_event(&events, &id, TURN_TIMEOUT, &mut seen, |ev| match ev {
             SessionEvent::BlockingPrompt {
                 info,
@@ -631,19 +632,29 @@ fn turn_flow_in(pin: &Pin, row: &mut Row, world: &World) -> Result<(), String> {
                         "answered by rule {:?} (not by the user)",
                         info.rule_id
                     ));
-                } else if prompt_note.is_none() {
-                    let answer = info.suggested_response.clone().unwrap_or_default();
-                    let r = answer_prompt(&manager, &id, &answer);
-                    answered_at = Some(t.elapsed());
-                    prompt_note = Some(match r {
-                        Ok(()) => format!(
-                            "{:?} prompt `{}` answered `{answer}` after {:.1}s",
-                            info.prompt_type,
-                            info.prompt.lines().next().unwrap_or("").trim(),
-                            t.elapsed().as_secs_f64()
-                        ),
-                        Err(e) => format!("answering failed: {e}"),
-                    });
+                } else if let Some(answer) = info
+                    .suggested_response
+                    .clone()
+                    .filter(|a| !a.trim().is_empty())
+                {
+                    // Each distinct prompt is answered once. A signal without a suggested answer
+                    // (Codex's OSC 7501 `blocked` arrives before its dialog is drawn) is not
+                    // answered: keys sent before the dialog exists would be lost.
+                    let key = format!("{:?}\u{1f}{}", info.rule_id, info.prompt);
+                    if !answered.contains(&key) {
+                        answered.push(key);
+                        let r = answer_prompt(&manager, &id, &answer);
+                        answered_at.get_or_insert(t.elapsed());
+                        prompt_note = Some(match r {
+                            Ok(()) => format!(
+                                "{:?} prompt `{}` answered `{answer}` after {:.1}s",
+                                info.prompt_type,
+                                info.prompt.lines().next().unwrap_or("").trim(),
+                                t.elapsed().as_secs_f64()
+                            ),
+                            Err(e) => format!("answering failed: {e}"),
+                        });
+                    }
                 }
                 None
             }
