@@ -358,6 +358,8 @@ pub struct SessionMachine {
     last_hook: Option<Instant>,
     sync_since: Option<Instant>,
     audit: VecDeque<AuditRecord>,
+    /// A process group other than the program's holds the terminal (a tool it started).
+    foreground_child: bool,
 }
 
 impl SessionMachine {
@@ -405,6 +407,7 @@ impl SessionMachine {
             last_hook: None,
             sync_since: None,
             audit: VecDeque::new(),
+            foreground_child: false,
         }
     }
 
@@ -1348,13 +1351,22 @@ impl SessionMachine {
             return;
         };
         // §1.3 #12: a finished turn on screen completes it.
-        if self.status == Busy && obs.has(Signal::TaskComplete) && !self.busy_live(now, &obs) {
+        // (A ready signal is a finished turn too, BEHAVIOR.md §1.3 #10: "task_complete, else ready".)
+        if self.status == Busy
+            && self.idle_signal(now, &obs)
+            && obs.prompts.is_empty()
+            && self.turn_start_hash != Some(obs.hash)
+        {
             self.complete_turn(now, CompletionSource::Screen, None, out);
             return;
         }
         // A visible busy signal, a running tool or a usage-limit notice re-arms silently, up to
         // the loading cap.
-        if obs.has(Signal::Busy) || self.tool.is_some() || obs.has(Signal::UsageLimit) {
+        if obs.has(Signal::Busy)
+            || self.tool.is_some()
+            || self.foreground_child
+            || obs.has(Signal::UsageLimit)
+        {
             // Measured from the last meaningful change: how long the screen has been frozen.
             let since = self.stall.last_change;
             if now.duration_since(since) < Duration::from_millis(self.cfg.stall.loading_cap_ms) {
@@ -1387,6 +1399,13 @@ impl SessionMachine {
         // No answer yet counts as `still_working`: the next check waits twice as long.
         self.stall.backoff_ms = (self.stall.backoff_ms * 2).min(self.cfg.stall.max_backoff_ms);
         self.stall.deadline = Some(now + Duration::from_millis(self.stall.backoff_ms));
+    }
+
+    /// Whether a process group other than the program's is in the terminal's foreground (the
+    /// reactor reads it with `tcgetpgrp` before stall timers fire): it counts as a running tool,
+    /// which keeps a stall silent up to the loading cap (BEHAVIOR.md §5.1).
+    pub fn set_foreground_child(&mut self, running: bool) {
+        self.foreground_child = running;
     }
 
     /// The current stall backoff (for tests and diagnostics).

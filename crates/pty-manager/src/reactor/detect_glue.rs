@@ -265,6 +265,12 @@ impl Reactor {
                 if !core_allows(&lock(&live.state)) {
                     return;
                 }
+                // A tool the program started in the foreground (its own process group) counts as
+                // running work for the stall timer.
+                let leader = live.child.id() as i32;
+                let foreground = nix::unistd::tcgetpgrp(&live.master)
+                    .is_ok_and(|pg| pg.as_raw() > 0 && pg.as_raw() != leader);
+                d.machine.set_foreground_child(foreground);
                 let actions = d.machine.tick(now);
                 self.detect_apply(slot, actions);
                 self.detect_arm(slot);

@@ -225,6 +225,35 @@ fn runtime_rules_audit_and_hooks_through_the_manager() {
     mgr.kill(&s.id).unwrap();
 }
 
+#[test]
+fn a_foreground_tool_keeps_the_stall_timer_silent() {
+    let mgr = PtyManager::new().unwrap();
+    let rx = mgr.events();
+    let sh = Arc::new(ShellAdapter::with_shell("/bin/bash"));
+    let options = DetectionOptions {
+        stall: pty_manager::StallConfig {
+            timeout_ms: 200,
+            ..pty_manager::StallConfig::on()
+        },
+        ..Default::default()
+    };
+    let s = mgr
+        .spawn(SpawnConfig::with_adapter(sh).id("sh-fg").detection(options))
+        .unwrap();
+    wait_event(&rx, is(&s.id, "session_ready"));
+    // `sleep` runs in its own foreground process group: a running tool, not a stall.
+    mgr.send(&s.id, "sleep 3; echo slept").unwrap();
+    let ev = wait_event(&rx, |e| {
+        e.session_id() == s.id && matches!(e.name(), "stall_detected" | "task_complete")
+    });
+    assert_eq!(
+        ev.name(),
+        "task_complete",
+        "stalled while a tool ran: {ev:?}"
+    );
+    mgr.kill(&s.id).unwrap();
+}
+
 struct Finished;
 
 impl pty_manager::StallClassifier for Finished {
@@ -255,7 +284,8 @@ fn a_stall_asks_the_classifier_and_its_answer_completes_the_turn() {
         )
         .unwrap();
     wait_event(&rx, is(&s.id, "session_ready"));
-    mgr.send(&s.id, "sleep 30").unwrap();
+    // `read` is a builtin: the shell itself waits, no tool holds the terminal.
+    mgr.send(&s.id, "read -r answer").unwrap();
     let ev = wait_event(&rx, is(&s.id, "stall_detected"));
     let SessionEvent::StallDetected { emission, .. } = ev else {
         unreachable!()
