@@ -191,3 +191,35 @@ fn gemini_spinner_phrases_at_any_width_are_busy_without_the_title() {
         }
     }
 }
+
+#[test]
+fn claude_not_logged_in_footer_at_any_width() {
+    for (cols, footer) in [
+        (
+            60usize,
+            "  ? for shortcuts   Not logged in · Run /login\n  ● high · /effort",
+        ),
+        (
+            80,
+            "  ? for shortcuts · ← for agents    Not logged in · Run /login  ● high",
+        ),
+        (
+            120,
+            "  ? for shortcuts · ← for agents                    Not logged in · Run /login",
+        ),
+    ] {
+        let r = "─".repeat(cols);
+        let s = format!("{r}\n❯ \n{r}\n{footer}\n");
+        let e = explain(AgentType::Claude, &s, cols as u16);
+        assert_eq!(e.state, ScreenState::LoginRequired, "{cols}");
+    }
+    // The transcript form stays on screen after a successful login: not a login.
+    let r = "─".repeat(100);
+    let s = format!(
+        "❯ hi\n  ⎿  Not logged in · Please run /login\n\n✻ Brewed for 0s\n\n{r}\n❯ \n{r}\n  ? for shortcuts\n"
+    );
+    assert_ne!(
+        explain(AgentType::Claude, &s, 100).state,
+        ScreenState::LoginRequired
+    );
+}
