@@ -949,6 +949,52 @@ mod tests {
     }
 
     #[test]
+    fn suggested_responses_become_keys_or_a_line() {
+        let ok: &[(&str, Reply)] = &[
+            ("text:y", Reply::Text("y".into())),
+            (
+                "keys:down, enter",
+                Reply::Keys(vec!["down".into(), "enter".into()]),
+            ),
+            ("yes please", Reply::Text("yes please".into())),
+        ];
+        for (s, want) in ok {
+            assert_eq!(&Reply::parse(s).unwrap(), want, "{s}");
+            assert!(Reply::parse(s).unwrap().describe().contains(':'));
+        }
+        for bad in ["keys:", "keys: , ", "text:y\nrm -rf /", "a\x1b[A"] {
+            assert!(Reply::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn deny_escapes_menus_and_answers_n_to_text_prompts() {
+        let info = |options: &[&str], suggested: Option<&str>| BlockingPromptInfo {
+            prompt_type: pty_manager::PromptType::Permission,
+            kind: None,
+            prompt: "Proceed?".into(),
+            options: options.iter().map(|o| o.to_string()).collect(),
+            can_auto_respond: false,
+            suggested_response: suggested.map(str::to_owned),
+            instructions: None,
+            url: None,
+            rule_id: Some("r".into()),
+        };
+        let escape = Reply::Keys(vec!["escape".into()]);
+        let n = Reply::Text("n".into());
+        let cases = [
+            (info(&["1. Yes", "2. No"], Some("keys:enter")), &escape),
+            (info(&["1. Yes", "2. No"], None), &escape),
+            (info(&[], Some("keys:enter")), &escape),
+            (info(&[], Some("text:y")), &n),
+            (info(&[], None), &n),
+        ];
+        for (i, want) in &cases {
+            assert_eq!(&decline_for(i), *want, "{i:?}");
+        }
+    }
+
+    #[test]
     fn control_messages_parse_from_client_json() {
         let cases: &[(&str, Control)] = &[
             (

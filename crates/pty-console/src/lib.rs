@@ -18,8 +18,8 @@ mod token;
 mod ws;
 
 pub use bridge::{
-    ClientFeed, Console, Control, MAX_BUFFERED_BYTES, STATUS_QUEUE, SessionSnapshot,
-    is_terminal_report, status_json,
+    ClientFeed, Console, Control, MAX_BUFFERED_BYTES, Reply, SNAPSHOT_AUDIT, STATUS_QUEUE,
+    SessionSnapshot, decline_for, is_terminal_report, status_json,
 };
 pub use error::Error;
 pub use http::{HttpRequest, HttpResponse, MAX_BODY_BYTES, Routes};

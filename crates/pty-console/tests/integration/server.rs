@@ -157,7 +157,10 @@ fn spawn_and_control_over_http_map_errors_to_statuses() {
         (r#"{"type":"keys","keys":["ctrl+nope"]}"#, 400),
         (r#"{"type":"resize","cols":0,"rows":10}"#, 400),
         (r#"{"type":"resize","cols":100,"rows":30}"#, 200),
-        (r#"{"type":"approve"}"#, 501),
+        (r#"{"type":"approve"}"#, 400),
+        (r#"{"type":"approve","prompt":"Proceed?"}"#, 409),
+        (r#"{"type":"deny","prompt":"Proceed?"}"#, 409),
+        (r#"{"type":"remove_rule","id":"none"}"#, 404),
         (r#"{"type":"nonsense"}"#, 400),
     ];
     for (body, want) in cases {
