@@ -164,4 +164,11 @@ pub enum Error {
         /// What went wrong (never the token).
         reason: String,
     },
+    /// A sealed token file did not open: the key or passphrase is wrong, or the file was
+    /// altered (authenticated encryption refuses both). The file is left as it was.
+    #[error("cannot open token file {path}: wrong key or passphrase, or the file was altered")]
+    TokenStoreUnseal {
+        /// The token file.
+        path: PathBuf,
+    },
 }

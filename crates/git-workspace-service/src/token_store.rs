@@ -1,5 +1,7 @@
 //! OAuth tokens at rest: in memory, or in files sealed with XChaCha20-Poly1305 (authenticated
-//! encryption: a wrong key or an altered file is an error, never garbage).
+//! encryption: a wrong key or an altered file is an error, never garbage). The key is either 32
+//! raw bytes or derived from a passphrase with salted Argon2id (fresh salt and nonce per write,
+//! the Argon2 costs carried in the file's versioned header).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -173,23 +175,149 @@ impl TokenKey {
     }
 }
 
-/// The sealed file format.
+/// Argon2id costs for deriving a store key from a passphrase. Every passphrase-sealed file
+/// records the costs it was sealed with, so a file keeps opening after the defaults change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfParams {
+    m_cost_kib: u32,
+    t_cost: u32,
+    p_cost: u32,
+}
+
+impl Default for KdfParams {
+    /// 19 MiB, 2 passes, 1 lane: the OWASP minimum for Argon2id.
+    fn default() -> Self {
+        Self {
+            m_cost_kib: 19 * 1024,
+            t_cost: 2,
+            p_cost: 1,
+        }
+    }
+}
+
+impl KdfParams {
+    /// Largest memory cost a file header may ask for (1 GiB), so an altered header cannot make
+    /// a read allocate without bound.
+    pub const MAX_M_COST_KIB: u32 = 1 << 20;
+    /// Largest pass count a file header may ask for.
+    pub const MAX_T_COST: u32 = 64;
+    /// Largest lane count a file header may ask for.
+    pub const MAX_P_COST: u32 = 16;
+
+    /// Costs other than the default: memory in KiB, passes, lanes. Small costs make tests
+    /// fast; production stores should keep [`KdfParams::default`] or raise it.
+    ///
+    /// ```
+    /// use git_workspace_service::token_store::KdfParams;
+    /// assert!(KdfParams::new(64, 1, 1).is_ok());
+    /// assert!(KdfParams::new(1, 1, 1).is_err()); // below Argon2's minimum memory
+    /// ```
+    pub fn new(m_cost_kib: u32, t_cost: u32, p_cost: u32) -> Result<Self> {
+        let p = Self {
+            m_cost_kib,
+            t_cost,
+            p_cost,
+        };
+        p.argon2().map_err(|reason| Error::InvalidInput {
+            what: "argon2 parameters",
+            reason,
+        })?;
+        Ok(p)
+    }
+
+    /// Memory cost in KiB.
+    pub fn m_cost_kib(&self) -> u32 {
+        self.m_cost_kib
+    }
+    /// Number of passes.
+    pub fn t_cost(&self) -> u32 {
+        self.t_cost
+    }
+    /// Number of lanes.
+    pub fn p_cost(&self) -> u32 {
+        self.p_cost
+    }
+
+    fn argon2(&self) -> std::result::Result<argon2::Argon2<'static>, String> {
+        if self.m_cost_kib > Self::MAX_M_COST_KIB
+            || self.t_cost > Self::MAX_T_COST
+            || self.p_cost > Self::MAX_P_COST
+        {
+            return Err(format!(
+                "m={} KiB t={} p={} exceed the limits m<={} t<={} p<={}",
+                self.m_cost_kib,
+                self.t_cost,
+                self.p_cost,
+                Self::MAX_M_COST_KIB,
+                Self::MAX_T_COST,
+                Self::MAX_P_COST
+            ));
+        }
+        let params = argon2::Params::new(self.m_cost_kib, self.t_cost, self.p_cost, Some(32))
+            .map_err(|e| {
+                format!(
+                    "m={} t={} p={}: {e}",
+                    self.m_cost_kib, self.t_cost, self.p_cost
+                )
+            })?;
+        Ok(argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            params,
+        ))
+    }
+
+    /// Derives the 256-bit key for `passphrase` and `salt`.
+    fn derive(&self, passphrase: &Secret, salt: &[u8]) -> std::result::Result<TokenKey, String> {
+        let mut out = [0u8; 32];
+        self.argon2()?
+            .hash_password_into(passphrase.expose().as_bytes(), salt, &mut out)
+            .map_err(|e| format!("argon2id failed: {e}"))?;
+        Ok(TokenKey(out))
+    }
+}
+
+/// How a [`FileTokenStore`] seals its files.
+#[derive(Clone)]
+enum Sealing {
+    Key(TokenKey),
+    Passphrase {
+        passphrase: Secret,
+        params: KdfParams,
+    },
+}
+
+/// The sealed file format. Version 1: a raw key, no `kdf`. Version 2: the key comes from a
+/// passphrase; `kdf` names Argon2id, its costs and the file's own salt.
 #[derive(Serialize, Deserialize)]
 struct Sealed {
     version: u32,
     alg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kdf: Option<KdfHeader>,
     nonce: String,
     ciphertext: String,
 }
 
+#[derive(Serialize, Deserialize)]
+struct KdfHeader {
+    alg: String,
+    m_cost_kib: u32,
+    t_cost: u32,
+    p_cost: u32,
+    salt: String,
+}
+
 const ALG: &str = "xchacha20poly1305";
+const KDF_ALG: &str = "argon2id-v19";
+const SALT_LEN: usize = 16;
 
 /// Tokens in `<dir>/<provider>.token`: directory 0700, files 0600 written atomically, each
 /// sealed with its own random nonce and the provider name as associated data (a file renamed to
 /// another provider does not open).
 pub struct FileTokenStore {
     dir: PathBuf,
-    key: Option<TokenKey>,
+    key: Option<Sealing>,
     plaintext: bool,
 }
 
@@ -206,9 +334,44 @@ impl FileTokenStore {
     pub fn new(dir: impl Into<PathBuf>, key: TokenKey) -> Self {
         Self {
             dir: dir.into(),
-            key: Some(key),
+            key: Some(Sealing::Key(key)),
             plaintext: false,
         }
+    }
+
+    /// A store in `dir` whose key comes from `passphrase` by Argon2id with the default costs
+    /// ([`KdfParams::default`]); every write draws a fresh salt and nonce.
+    ///
+    /// ```
+    /// use git_workspace_service::token_store::FileTokenStore;
+    /// assert!(FileTokenStore::with_passphrase("/tmp/tokens", "").is_err());
+    /// ```
+    pub fn with_passphrase(dir: impl Into<PathBuf>, passphrase: impl Into<String>) -> Result<Self> {
+        Self::with_passphrase_params(dir, passphrase, KdfParams::default())
+    }
+
+    /// Like [`FileTokenStore::with_passphrase`] with other Argon2id costs for new writes (reads
+    /// use the costs in each file's header, within [`KdfParams`]' limits).
+    pub fn with_passphrase_params(
+        dir: impl Into<PathBuf>,
+        passphrase: impl Into<String>,
+        params: KdfParams,
+    ) -> Result<Self> {
+        let passphrase = passphrase.into();
+        if passphrase.is_empty() {
+            return Err(Error::InvalidInput {
+                what: "token store passphrase",
+                reason: "must not be empty".into(),
+            });
+        }
+        Ok(Self {
+            dir: dir.into(),
+            key: Some(Sealing::Passphrase {
+                passphrase: Secret::new(passphrase),
+                params,
+            }),
+            plaintext: false,
+        })
     }
 
     /// A store without a key: it refuses to write unless `plaintext` is set.
@@ -250,10 +413,29 @@ impl TokenStore for FileTokenStore {
             source,
         })?;
         let body = match &self.key {
-            Some(key) => {
+            Some(sealing) => {
                 let mut nonce = [0u8; 24];
                 getrandom::fill(&mut nonce)
                     .map_err(|e| self.err(&path, &format!("no randomness: {e}")))?;
+                let (key, kdf) = match sealing {
+                    Sealing::Key(key) => (key.clone(), None),
+                    Sealing::Passphrase { passphrase, params } => {
+                        let mut salt = [0u8; SALT_LEN];
+                        getrandom::fill(&mut salt)
+                            .map_err(|e| self.err(&path, &format!("no randomness: {e}")))?;
+                        let key = params
+                            .derive(passphrase, &salt)
+                            .map_err(|e| self.err(&path, &e))?;
+                        let header = KdfHeader {
+                            alg: KDF_ALG.into(),
+                            m_cost_kib: params.m_cost_kib,
+                            t_cost: params.t_cost,
+                            p_cost: params.p_cost,
+                            salt: b64::encode(&salt),
+                        };
+                        (key, Some(header))
+                    }
+                };
                 let cipher = XChaCha20Poly1305::new(&key.0.into());
                 let ct = cipher
                     .encrypt(
@@ -265,8 +447,9 @@ impl TokenStore for FileTokenStore {
                     )
                     .map_err(|_| self.err(&path, "encryption failed"))?;
                 serde_json::to_vec(&Sealed {
-                    version: 1,
+                    version: if kdf.is_some() { 2 } else { 1 },
                     alg: ALG.into(),
+                    kdf,
                     nonce: b64::encode(&nonce),
                     ciphertext: b64::encode(&ct),
                 })
@@ -301,10 +484,42 @@ impl TokenStore for FileTokenStore {
             }
         };
         let json = match (&self.key, serde_json::from_slice::<Sealed>(&bytes)) {
-            (Some(key), Ok(sealed)) => {
-                if sealed.version != 1 || sealed.alg != ALG {
-                    return Err(self.err(&path, "unknown format version"));
+            (Some(sealing), Ok(sealed)) => {
+                if sealed.alg != ALG {
+                    return Err(self.err(&path, "unknown cipher"));
                 }
+                let key = match (sealed.version, &sealed.kdf, sealing) {
+                    (1, None, Sealing::Key(key)) => key.clone(),
+                    (2, Some(h), Sealing::Passphrase { passphrase, .. }) => {
+                        if h.alg != KDF_ALG {
+                            return Err(self.err(&path, "unknown key derivation"));
+                        }
+                        let params = KdfParams {
+                            m_cost_kib: h.m_cost_kib,
+                            t_cost: h.t_cost,
+                            p_cost: h.p_cost,
+                        };
+                        let salt = b64::decode(&h.salt)
+                            .filter(|s| s.len() >= 8)
+                            .ok_or_else(|| self.err(&path, "bad salt"))?;
+                        params
+                            .derive(passphrase, &salt)
+                            .map_err(|e| self.err(&path, &e))?
+                    }
+                    (1, None, Sealing::Passphrase { .. }) => {
+                        return Err(self.err(
+                            &path,
+                            "file is sealed with a raw key but a passphrase is configured",
+                        ));
+                    }
+                    (2, Some(_), Sealing::Key(_)) => {
+                        return Err(self.err(
+                            &path,
+                            "file is sealed with a passphrase but a raw key is configured",
+                        ));
+                    }
+                    _ => return Err(self.err(&path, "unknown format version")),
+                };
                 let nonce: [u8; 24] = b64::decode(&sealed.nonce)
                     .and_then(|n| n.try_into().ok())
                     .ok_or_else(|| self.err(&path, "bad nonce"))?;
@@ -318,7 +533,7 @@ impl TokenStore for FileTokenStore {
                             aad: provider.as_bytes(),
                         },
                     )
-                    .map_err(|_| self.err(&path, "cannot decrypt: wrong key or altered file"))?
+                    .map_err(|_| Error::TokenStoreUnseal { path: path.clone() })?
             }
             (Some(_), Err(_)) => return Err(self.err(&path, "not a sealed token file")),
             (None, Ok(_)) => return Err(self.err(&path, "file is sealed but no key is configured")),
@@ -473,5 +688,114 @@ mod tests {
             assert!(TokenKey::load_or_create(&path).is_err());
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn fast() -> KdfParams {
+        KdfParams::new(64, 1, 1).unwrap()
+    }
+
+    #[test]
+    fn passphrase_round_trip_wrong_passphrase_tamper_and_fresh_salt() {
+        let dir = tmp();
+        let store = FileTokenStore::with_passphrase_params(&dir, "correct horse", fast()).unwrap();
+        store.save(&token("github")).unwrap();
+        assert_eq!(store.get("github").unwrap(), Some(token("github")));
+        let file = dir.join("github.token");
+        let first = std::fs::read_to_string(&file).unwrap();
+        assert!(!first.contains("gho_storetest123") && !first.contains("correct horse"));
+        let header: serde_json::Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(header["version"], 2);
+        assert_eq!(header["kdf"]["alg"], KDF_ALG);
+        assert_eq!(header["kdf"]["m_cost_kib"], 64);
+        assert_eq!(header["kdf"]["t_cost"], 1);
+
+        // A second write of the same token: fresh salt, fresh nonce, other ciphertext.
+        store.save(&token("github")).unwrap();
+        let second: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_ne!(header["kdf"]["salt"], second["kdf"]["salt"]);
+        assert_ne!(header["nonce"], second["nonce"]);
+        assert_ne!(header["ciphertext"], second["ciphertext"]);
+        // Reads use the costs in the header, not the reader's defaults.
+        let default_costs = FileTokenStore::with_passphrase(&dir, "correct horse").unwrap();
+        assert_eq!(default_costs.get("github").unwrap(), Some(token("github")));
+
+        // Wrong passphrase: a typed error, and the file is left exactly as it was.
+        let before = std::fs::read(&file).unwrap();
+        let wrong = FileTokenStore::with_passphrase_params(&dir, "wrong horse", fast()).unwrap();
+        match wrong.get("github") {
+            Err(Error::TokenStoreUnseal { path }) => assert_eq!(path, file),
+            other => panic!("expected TokenStoreUnseal, got {other:?}"),
+        }
+        assert_eq!(std::fs::read(&file).unwrap(), before);
+        let msg = wrong.get("github").unwrap_err().to_string();
+        assert!(!msg.contains("horse"), "{msg}");
+
+        // A raw-key store refuses a passphrase file (and the reverse) with a clear reason.
+        let raw = FileTokenStore::new(&dir, TokenKey::generate().unwrap());
+        assert!(
+            matches!(raw.get("github"), Err(Error::TokenStore { ref reason, .. }) if reason.contains("passphrase"))
+        );
+
+        // Altered ciphertext, salt or cost: a typed error.
+        let alter = |field: &[&str], value: serde_json::Value| {
+            let mut v: serde_json::Value = serde_json::from_slice(&before).unwrap();
+            let mut slot = &mut v;
+            for f in field {
+                slot = &mut slot[*f];
+            }
+            *slot = value;
+            std::fs::write(&file, v.to_string()).unwrap();
+            store.get("github")
+        };
+        let ct = second["ciphertext"].as_str().unwrap();
+        let flipped = format!(
+            "{}{}",
+            if ct.starts_with('A') { 'B' } else { 'A' },
+            &ct[1..]
+        );
+        let header_before: serde_json::Value = serde_json::from_slice(&before).unwrap();
+        let ct_before = header_before["ciphertext"].as_str().unwrap();
+        let flipped_before = format!(
+            "{}{}",
+            if ct_before.starts_with('A') { 'B' } else { 'A' },
+            &ct_before[1..]
+        );
+        assert_ne!(flipped, ct);
+        assert!(matches!(
+            alter(&["ciphertext"], flipped_before.into()),
+            Err(Error::TokenStoreUnseal { .. })
+        ));
+        assert!(matches!(
+            alter(&["kdf", "salt"], b64::encode(&[9u8; 16]).into()),
+            Err(Error::TokenStoreUnseal { .. })
+        ));
+        assert!(matches!(
+            alter(&["kdf", "t_cost"], 2.into()),
+            Err(Error::TokenStoreUnseal { .. })
+        ));
+        // An altered header cannot make a read allocate without bound.
+        assert!(matches!(
+            alter(&["kdf", "m_cost_kib"], u32::MAX.into()),
+            Err(Error::TokenStore { .. })
+        ));
+        std::fs::write(&file, &before).unwrap();
+        assert_eq!(store.get("github").unwrap(), Some(token("github")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn passphrase_and_costs_are_validated() {
+        assert!(FileTokenStore::with_passphrase(tmp(), "").is_err());
+        assert!(KdfParams::new(1, 1, 1).is_err());
+        assert!(KdfParams::new(64, 0, 1).is_err());
+        assert!(KdfParams::new(KdfParams::MAX_M_COST_KIB + 1, 1, 1).is_err());
+        let d = KdfParams::default();
+        assert_eq!((d.m_cost_kib(), d.t_cost(), d.p_cost()), (19 * 1024, 2, 1));
+        let dbg = format!(
+            "{:?}",
+            FileTokenStore::with_passphrase(tmp(), "s3cret-pass").unwrap()
+        );
+        assert!(!dbg.contains("s3cret-pass"));
     }
 }
