@@ -36,9 +36,6 @@ pub enum Error {
     /// The manager refused or failed an operation.
     #[error(transparent)]
     Manager(#[from] pty_manager::Error),
-    /// The operation needs something the session manager does not offer yet.
-    #[error("not implemented: {0}")]
-    NotImplemented(&'static str),
     /// Approve/deny named a prompt that is no longer the one waiting (or none waits).
     #[error("stale prompt: {0}")]
     StalePrompt(String),

@@ -380,7 +380,6 @@ pub(crate) fn error_response(e: &Error) -> HttpResponse {
         Error::Unauthorized => 401,
         Error::ForeignOrigin { .. } => 403,
         Error::BadRequest(_) | Error::UnknownAgent(_) | Error::InvalidToken => 400,
-        Error::NotImplemented(_) => 501,
         Error::StalePrompt(_) => 409,
         Error::RuleNotFound(_) | Error::Manager(M::SessionNotFound(_)) => 404,
         Error::Manager(
