@@ -157,6 +157,14 @@ struct Submit {
     attempts: u32,
 }
 
+/// A `send` whose text waits for the previous send's Enter (see `Reactor::send`).
+struct HeldSend {
+    bytes: Vec<u8>,
+    delay: Duration,
+    turn: u64,
+    submit: Submit,
+}
+
 /// The reactor's side of a session: fds, child, queues, timers' bookkeeping.
 pub(crate) struct Live {
     id: String,
@@ -179,6 +187,10 @@ pub(crate) struct Live {
     keys: VecDeque<String>,
     keys_timer: bool,
     submit: Option<Submit>,
+    /// The turn whose text is on the terminal still waiting for its Enter (see `send`).
+    enter_for: Option<u64>,
+    /// Later sends waiting for that Enter: their framed text, Enter delay, turn and submit.
+    held: VecDeque<HeldSend>,
     turn: u64,
     dirty: bool,
     /// The detection engine's state machine, when the session has an adapter.
@@ -211,6 +223,8 @@ impl Live {
             keys: VecDeque::new(),
             keys_timer: false,
             submit: None,
+            enter_for: None,
+            held: VecDeque::new(),
             turn: 0,
             dirty: false,
             detect: cfg
@@ -298,7 +312,8 @@ pub(crate) enum Command {
 /// What a timer does when it fires. Turn-guarded kinds are dropped if the session's turn moved on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum TimerKind {
-    /// Enter after the text of a `send`.
+    /// Enter after the text of a `send`. Guarded by the turn of that text (`Live::enter_for`)
+    /// rather than the current turn: a later `send` must not cancel it (see `Reactor::send`).
     Enter,
     /// Check that Enter took.
     SubmitCheck,
@@ -317,10 +332,7 @@ pub(crate) enum TimerKind {
 
 impl TimerKind {
     fn turn_guarded(self) -> bool {
-        matches!(
-            self,
-            TimerKind::Enter | TimerKind::SubmitCheck | TimerKind::KeyStagger
-        )
+        matches!(self, TimerKind::SubmitCheck | TimerKind::KeyStagger)
     }
 }
 
@@ -462,6 +474,20 @@ impl Reactor {
     }
 
     fn schedule(&mut self, slot: usize, after: Duration, kind: TimerKind) {
+        let Some(turn) = self
+            .slots
+            .get(slot)
+            .and_then(Option::as_ref)
+            .map(|l| l.turn)
+        else {
+            return;
+        };
+        self.schedule_for(slot, after, kind, turn);
+    }
+
+    /// `schedule` for a given turn (an Enter belongs to the turn of its text, which may be older
+    /// than the session's current turn while later sends are held).
+    fn schedule_for(&mut self, slot: usize, after: Duration, kind: TimerKind, turn: u64) {
         let Some(live) = self.slots.get(slot).and_then(Option::as_ref) else {
             return;
         };
@@ -471,7 +497,7 @@ impl Reactor {
             seq: self.seq,
             slot,
             serial: live.serial,
-            turn: live.turn,
+            turn,
             kind,
         };
         self.timers.push(Reverse(timer));
@@ -707,14 +733,35 @@ impl Reactor {
             events.push(SessionEvent::Message { message: msg });
             (bytes, id)
         };
-        live.submit = Some(Submit {
+        let submit = Submit {
             message_id: message_id.clone(),
             probe: submit_probe(&text),
             attempts: 0,
-        });
+        };
         let delay = enter_delay(live.min_enter_delay, text.len());
-        self.queue_write(slot, &bytes);
-        self.schedule(slot, delay, TimerKind::Enter);
+        if live.enter_for.is_some() {
+            // The previous send's text is on the terminal and its Enter has not been written yet.
+            // Cancelling that Enter (as other turn timers are cancelled) would leave the text in
+            // the input line for this text to be appended to: two messages merged into one.
+            // Writing it at once instead would break the Enter delay TUIs need (Codex and
+            // Gemini fold an Enter that follows typing too fast into the text, and this text
+            // would then join it). So this text waits: the pending Enter fires at its time, then
+            // this text is written and gets its own Enter delay. Each text is written exactly
+            // once; only the last of such a burst gets the verified-submit retries, because a
+            // retry Enter for an earlier message would land in a later message's text.
+            live.submit = None;
+            live.held.push_back(HeldSend {
+                bytes,
+                delay,
+                turn,
+                submit,
+            });
+        } else {
+            live.submit = Some(submit);
+            live.enter_for = Some(turn);
+            self.queue_write(slot, &bytes);
+            self.schedule_for(slot, delay, TimerKind::Enter, turn);
+        }
         for e in events {
             self.shared.emit(e);
         }
@@ -1050,11 +1097,26 @@ impl Reactor {
             }
             match t.kind {
                 TimerKind::Enter => {
-                    self.queue_write(t.slot, b"\r");
-                    if let Some(s) = self.live(t.slot).and_then(|l| l.submit.as_mut()) {
-                        s.attempts = 1;
+                    if live.enter_for != Some(t.turn) || live.stopping || live.exited {
+                        continue;
                     }
-                    self.schedule(t.slot, SUBMIT_CHECK, TimerKind::SubmitCheck);
+                    live.enter_for = None;
+                    self.queue_write(t.slot, b"\r");
+                    let Some(live) = self.live(t.slot) else {
+                        continue;
+                    };
+                    if let Some(next) = live.held.pop_front() {
+                        // A later send waited for this Enter: its text now, its Enter later.
+                        live.enter_for = Some(next.turn);
+                        live.submit = live.held.is_empty().then_some(next.submit);
+                        self.queue_write(t.slot, &next.bytes);
+                        self.schedule_for(t.slot, next.delay, TimerKind::Enter, next.turn);
+                    } else {
+                        if let Some(s) = live.submit.as_mut() {
+                            s.attempts = 1;
+                        }
+                        self.schedule(t.slot, SUBMIT_CHECK, TimerKind::SubmitCheck);
+                    }
                 }
                 TimerKind::SubmitCheck => self.check_submit(t.slot),
                 TimerKind::KeyStagger => self.next_key(t.slot),

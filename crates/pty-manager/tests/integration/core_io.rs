@@ -168,3 +168,28 @@ fn late_joiner_gets_the_screen_then_the_stream() {
         viewer.lines()[3] == "after"
     });
 }
+
+/// Sends issued back to back (no wait for the first one's Enter) used to cancel the pending Enter,
+/// so `cat` got `hiecho hi` as one line. Each send must arrive as its own line, written once.
+#[test]
+fn back_to_back_sends_are_two_lines() {
+    let mgr = PtyManager::new().unwrap();
+    // The terminal echo is turned off so each line appears once, as the script saw it.
+    let s = mgr
+        .spawn(sh(
+            "stty -echo; echo READY; while IFS= read -r l; do echo \"got<$l>\"; done",
+        ))
+        .unwrap();
+    wait_screen(&mgr, &s.id, "READY");
+    mgr.send(&s.id, "hi").unwrap();
+    mgr.send(&s.id, "echo hi").unwrap();
+    mgr.send(&s.id, "third").unwrap();
+    let text = wait_screen(&mgr, &s.id, "got<third>");
+    let got: Vec<&str> = text.lines().filter(|l| l.starts_with("got<")).collect();
+    assert_eq!(got, ["got<hi>", "got<echo hi>", "got<third>"], "{text}");
+    // Nothing typed twice, no stray Enter: no further line shows up.
+    std::thread::sleep(Duration::from_millis(1500));
+    let text = mgr.snapshot(&s.id).unwrap().lines.join("\n");
+    let got = text.lines().filter(|l| l.starts_with("got<")).count();
+    assert_eq!(got, 3, "{text}");
+}
