@@ -209,3 +209,32 @@ fn rules_added_over_http_answer_prompts_and_can_be_cleared() {
     let snap = h.console.snapshot(&id).unwrap().to_json();
     assert_eq!(snap["rules"], json!([]));
 }
+
+#[test]
+fn deny_dismisses_a_keys_prompt_with_escape() {
+    let h = Harness::start("deny-menu");
+    let id = h.shell("deny-menu");
+    h.wait_screen(&id, "the prompt", has_prompt);
+    let mut menu = rule(false);
+    menu["pattern"] = json!(r"Pick one:");
+    menu["response"] = json!({ "keys": ["enter"] });
+    let (status, _) = control(&h, &id, &json!({"type": "add_rule", "rule": menu}));
+    assert_eq!(status, 200);
+    // One key, shown quoted: Escape prints as $'\E'.
+    h.console
+        .manager()
+        .send(
+            &id,
+            r#"printf 'Pi''ck one: '; read -rsn1 k; printf 'key=%q\n' "$k""#,
+        )
+        .unwrap();
+    let info = wait_prompt(&h, &id);
+    assert_eq!(info["suggested_response"], "keys:enter");
+    let (status, body) = control(&h, &id, &json!({"type": "deny", "prompt": info["prompt"]}));
+    assert_eq!(status, 200, "{body}");
+    h.wait_screen(&id, "Escape read by the program", |l| {
+        l.iter().any(|l| l.contains(r"key=$'\E'"))
+    });
+    let snap = h.console.snapshot(&id).unwrap().to_json();
+    assert_eq!(snap["audit"][0]["sent"], "keys:escape");
+}
