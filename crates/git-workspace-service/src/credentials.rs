@@ -325,12 +325,13 @@ impl CredentialService {
         }
         // (4) The device flow.
         if let Some((app, observer)) = &self.oauth {
-            match device_flow::run_device_flow(
+            match device_flow::run_device_flow_with_user(
                 app,
                 req.permissions,
                 self.clock.as_ref(),
                 observer.as_ref(),
                 &self.redactor,
+                &self.forge,
             ) {
                 Ok(t) => {
                     self.store.save(&t)?;

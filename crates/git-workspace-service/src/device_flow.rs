@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::clock::Clock;
-use crate::forge::agent;
+use crate::forge::{GitHub, GitHubConfig, agent};
 use crate::redact::{Redactor, Secret};
 use crate::token_store::OAuthToken;
 use crate::{Error, Result};
@@ -147,6 +147,31 @@ pub trait DeviceFlowObserver: Send + Sync {
     fn on_pending(&self, _seconds_remaining: u64) {}
     /// Finished: success, the provider, and the error message if it failed.
     fn on_complete(&self, _success: bool, _provider: &str, _error: Option<&str>) {}
+    /// Finished, with the GitHub username when it is known. The default forwards to
+    /// [`DeviceFlowObserver::on_complete`], so observers written before usernames keep working;
+    /// implement this one to see the username.
+    fn on_completed(&self, completion: &DeviceCompletion) {
+        self.on_complete(
+            completion.success,
+            &completion.provider,
+            completion.error.as_deref(),
+        );
+    }
+}
+
+/// How a device flow ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCompletion {
+    /// A token was obtained.
+    pub success: bool,
+    /// The provider.
+    pub provider: String,
+    /// The login of the token's owner (`GET /user` with the new token); `None` when the flow
+    /// failed, no API was given ([`run_device_flow`]), or `GET /user` failed (the token still
+    /// counts: the username is a courtesy for the prompt, not a condition of success).
+    pub username: Option<String>,
+    /// The error message, when it failed.
+    pub error: Option<String>,
 }
 
 fn post(app: &OAuthApp, path: &str, body: &Value, redactor: &Redactor) -> Result<(u16, Value)> {
@@ -204,8 +229,9 @@ fn token_from(
     })
 }
 
-/// Runs the device flow to a token or an error. Every failure is also reported through
-/// `on_complete`.
+/// Runs the device flow to a token or an error. Every outcome is also reported through
+/// [`DeviceFlowObserver::on_completed`], without a username (no API is known here; see
+/// [`run_device_flow_with_user`]).
 pub fn run_device_flow(
     app: &OAuthApp,
     permissions: Permissions,
@@ -213,11 +239,54 @@ pub fn run_device_flow(
     observer: &dyn DeviceFlowObserver,
     redactor: &Redactor,
 ) -> Result<OAuthToken> {
+    run_flow(app, permissions, clock, observer, redactor, None)
+}
+
+/// Like [`run_device_flow`], and on success asks `api` for `GET /user` with the new token so the
+/// completion reports the GitHub username.
+pub fn run_device_flow_with_user(
+    app: &OAuthApp,
+    permissions: Permissions,
+    clock: &dyn Clock,
+    observer: &dyn DeviceFlowObserver,
+    redactor: &Redactor,
+    api: &GitHubConfig,
+) -> Result<OAuthToken> {
+    run_flow(app, permissions, clock, observer, redactor, Some(api))
+}
+
+fn run_flow(
+    app: &OAuthApp,
+    permissions: Permissions,
+    clock: &dyn Clock,
+    observer: &dyn DeviceFlowObserver,
+    redactor: &Redactor,
+    api: Option<&GitHubConfig>,
+) -> Result<OAuthToken> {
     let result = device_flow_inner(app, permissions, clock, observer, redactor);
-    match &result {
-        Ok(_) => observer.on_complete(true, &app.provider, None),
-        Err(e) => observer.on_complete(false, &app.provider, Some(&e.to_string())),
-    }
+    let completion = match &result {
+        Ok(token) => DeviceCompletion {
+            success: true,
+            provider: app.provider.clone(),
+            username: api.and_then(|api| {
+                GitHub::new(
+                    api.clone(),
+                    Some(token.access_token.clone()),
+                    redactor.clone(),
+                )
+                .current_user()
+                .ok()
+            }),
+            error: None,
+        },
+        Err(e) => DeviceCompletion {
+            success: false,
+            provider: app.provider.clone(),
+            username: None,
+            error: Some(e.to_string()),
+        },
+    };
+    observer.on_completed(&completion);
     result
 }
 

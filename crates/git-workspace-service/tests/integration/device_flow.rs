@@ -172,3 +172,88 @@ fn device_flow_table() {
         );
     }
 }
+
+#[test]
+fn completion_reports_the_username_from_get_user_with_the_new_token() {
+    use git_workspace_service::device_flow::{DeviceCompletion, run_device_flow_with_user};
+    use git_workspace_service::forge::GitHubConfig;
+
+    #[derive(Default)]
+    struct Done(Mutex<Vec<DeviceCompletion>>);
+    impl DeviceFlowObserver for Done {
+        fn on_prompt(&self, _: &DevicePrompt) {}
+        fn on_completed(&self, c: &DeviceCompletion) {
+            self.0.lock().unwrap().push(c.clone());
+        }
+    }
+
+    let gh = FakeGitHub::start().unwrap();
+    let app = OAuthApp::github(&gh.base_url(), "client-123");
+    let api = GitHubConfig::with_api_url(&gh.base_url());
+    let redactor = Redactor::new();
+
+    // Success: GET /user is called once, with the token the flow just obtained.
+    gh.script_device_flow(
+        vec![DeviceStep::Success {
+            token: "gho_userflow_0001".into(),
+        }],
+        5,
+        900,
+    );
+    let done = Done::default();
+    let clock = FakeClock::new(0);
+    let t = run_device_flow_with_user(&app, Permissions::WRITE, &clock, &done, &redactor, &api)
+        .unwrap();
+    assert_eq!(t.access_token.expose(), "gho_userflow_0001");
+    let c = done.0.lock().unwrap().clone();
+    assert_eq!(
+        c,
+        [DeviceCompletion {
+            success: true,
+            provider: "github".into(),
+            username: Some(test_support::github::DEFAULT_LOGIN.into()),
+            error: None,
+        }]
+    );
+    let user_calls: Vec<_> = gh
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/user")
+        .collect();
+    assert_eq!(user_calls.len(), 1);
+    let label = user_calls[0].auth.clone().unwrap();
+    assert!(
+        label.starts_with("oauth-"),
+        "called with the new token: {label}"
+    );
+
+    // Failure: no /user call, no username, the error is reported.
+    gh.clear_requests();
+    gh.script_device_flow(vec![DeviceStep::Denied], 5, 900);
+    let done = Done::default();
+    assert!(
+        run_device_flow_with_user(&app, Permissions::WRITE, &clock, &done, &redactor, &api)
+            .is_err()
+    );
+    let c = done.0.lock().unwrap().clone();
+    assert_eq!(c.len(), 1);
+    assert!(!c[0].success && c[0].username.is_none());
+    assert!(c[0].error.as_deref().unwrap().contains("denied"));
+    assert!(gh.requests().iter().all(|r| r.path != "/user"));
+
+    // /user failing leaves the token valid and the username unknown.
+    gh.script_device_flow(
+        vec![DeviceStep::Success {
+            token: "gho_userflow_0002".into(),
+        }],
+        5,
+        900,
+    );
+    gh.fail_next("GET", "/user", 500, "boom");
+    let done = Done::default();
+    assert!(
+        run_device_flow_with_user(&app, Permissions::WRITE, &clock, &done, &redactor, &api).is_ok()
+    );
+    let c = done.0.lock().unwrap().clone();
+    assert!(c[0].success && c[0].username.is_none());
+}
