@@ -3,6 +3,7 @@
 //! flow, or nothing. Grants have a TTL and can be revoked; tokens are registered with the
 //! redactor the moment they are known.
 
+use crate::app_jwt::GitHubAppKey;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -116,16 +117,28 @@ pub struct CredentialRequest {
     pub optional: bool,
 }
 
-/// A GitHub App installation: its pre-signed JWT and installation id.
+/// A GitHub App installation: a JWT the caller signed, and the installation id.
 ///
-/// Signing the App JWT (RS256 over the App's private key) is left to the caller: this crate
-/// carries no RSA implementation. Give a JWT valid for the session (GitHub allows ≤ 10 min).
+/// Give a JWT valid for the session (GitHub allows ≤ 10 min). To have this crate sign a fresh
+/// JWT for every token request from the App's id and private key, use
+/// [`CredentialService::with_app_key`] instead.
 #[derive(Debug, Clone)]
 pub struct GitHubAppConfig {
     /// The installation.
     pub installation_id: u64,
     /// The App's JWT.
     pub jwt: Secret,
+}
+
+/// How App installation tokens are asked for.
+enum AppAuth {
+    /// A JWT signed by the caller.
+    Jwt(GitHubAppConfig),
+    /// A JWT signed here, fresh for each request.
+    Key {
+        installation_id: u64,
+        key: Box<GitHubAppKey>,
+    },
 }
 
 /// A credential found: its kind, token (none for SSH) and the token's own expiry.
@@ -140,7 +153,7 @@ struct Held {
 pub struct CredentialService {
     forge: GitHubConfig,
     store: Box<dyn TokenStore>,
-    app: Option<GitHubAppConfig>,
+    app: Option<AppAuth>,
     oauth: Option<(OAuthApp, Arc<dyn DeviceFlowObserver>)>,
     clock: Arc<dyn Clock>,
     redactor: Redactor,
@@ -202,7 +215,17 @@ impl CredentialService {
     /// Enables GitHub App installation tokens (priority 3).
     pub fn with_app(mut self, app: GitHubAppConfig) -> Self {
         self.redactor.add(app.jwt.expose());
-        self.app = Some(app);
+        self.app = Some(AppAuth::Jwt(app));
+        self
+    }
+
+    /// Enables GitHub App installation tokens (priority 3), signing an RS256 App JWT with `key`
+    /// for each token request (`iat` now − 60 s, `exp` now + 9 min by the service's clock).
+    pub fn with_app_key(mut self, installation_id: u64, key: GitHubAppKey) -> Self {
+        self.app = Some(AppAuth::Key {
+            installation_id,
+            key: Box::new(key),
+        });
         self
     }
 
@@ -302,6 +325,17 @@ impl CredentialService {
         }
         // (3) A GitHub App installation token.
         if let Some(app) = &self.app {
+            let (installation_id, jwt) = match app {
+                AppAuth::Jwt(c) => (c.installation_id, c.jwt.clone()),
+                AppAuth::Key {
+                    installation_id,
+                    key,
+                } => {
+                    let jwt = key.sign_jwt(self.clock.now_ms() / 1000);
+                    self.redactor.add(jwt.expose());
+                    (*installation_id, jwt)
+                }
+            };
             let write = req.permissions.contents == device_flow::Level::Write;
             let perms = if write {
                 serde_json::json!({"contents": "write", "pull_requests": "write", "metadata": "read"})
@@ -313,12 +347,8 @@ impl CredentialService {
                 .owner_repo()
                 .map(|(_, r)| vec![r])
                 .unwrap_or_default();
-            let gh = GitHub::new(
-                self.forge.clone(),
-                Some(app.jwt.clone()),
-                self.redactor.clone(),
-            );
-            match gh.create_installation_token(app.installation_id, &repos, &perms) {
+            let gh = GitHub::new(self.forge.clone(), Some(jwt), self.redactor.clone());
+            match gh.create_installation_token(installation_id, &repos, &perms) {
                 Ok(t) => return Ok(Some((CredentialKind::GithubApp, Some(t.token), None))),
                 Err(e) => self.events.log(&format!("github app token failed: {e}")),
             }

@@ -30,6 +30,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod app_jwt;
 mod atomic;
 mod b64;
 pub mod branch;

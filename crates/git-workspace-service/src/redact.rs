@@ -61,6 +61,17 @@ impl Redactor {
         self.add(&b64::encode(format!("x-access-token:{token}").as_bytes()));
     }
 
+    /// Registers a PEM private key: the whole text, and each line of its base64 body (a
+    /// message that quotes part of the key, or the key re-wrapped, is still hidden).
+    pub fn add_pem(&self, pem: &str) {
+        self.add(pem.trim());
+        for line in pem.lines().map(str::trim) {
+            if !line.is_empty() && !line.starts_with("-----") && !line.contains(':') {
+                self.add(line);
+            }
+        }
+    }
+
     /// Returns `text` with every registered secret replaced.
     pub fn redact(&self, text: &str) -> String {
         let secrets = self.secrets.lock().unwrap_or_else(|e| e.into_inner());

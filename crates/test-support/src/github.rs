@@ -15,7 +15,7 @@
 //! | `GET /user` | `{login}` of the token's owner |
 //! | `POST /login/device/code`, `POST /login/oauth/access_token` | device flow, answers from [`FakeGitHub::script_device_flow`]; `grant_type=refresh_token` issues a fresh token |
 //! | `GET /app/installations`, `GET /app/installations/{id}` | installation 42 of account `octo` (need the App JWT) |
-//! | `POST /app/installations/{id}/access_tokens`, `GET /installation/repositories`, `DELETE /installation/token` | installation tokens (issued for the App JWT); the repositories are every added repo, paginated |
+//! | `POST /app/installations/{id}/access_tokens`, `GET /installation/repositories`, `DELETE /installation/token` | installation tokens (issued for the App JWT: [`DEFAULT_APP_JWT`], or an RS256 JWT verified with the key given to [`FakeGitHub::set_app_key`]); the repositories are every added repo, paginated |
 //!
 //! REST calls need `Authorization: Bearer <token>` with a token the server knows
 //! ([`FakeGitHub::token`], the App JWT, or one it issued); others get 401. Every request is logged
@@ -148,6 +148,14 @@ struct State {
     failures: Vec<Failure>,
     next_token: u64,
     next_comment: u64,
+    app_key: Option<AppKey>,
+}
+
+/// A GitHub App whose RS256 JWTs the server verifies.
+#[derive(Debug)]
+struct AppKey {
+    app_id: String,
+    key: rsa::pkcs1v15::VerifyingKey<rsa::sha2::Sha256>,
 }
 
 struct Shared {
@@ -202,6 +210,7 @@ impl FakeGitHub {
                 failures: Vec::new(),
                 next_token: 1,
                 next_comment: 1,
+                app_key: None,
             }),
             log: Mutex::new(Vec::new()),
             base_url: format!("http://{addr}"),
@@ -246,6 +255,15 @@ impl FakeGitHub {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes the server accept App JWTs signed with the private half of `public_key_pem`
+    /// (SPKI `BEGIN PUBLIC KEY` or PKCS#1 `BEGIN RSA PUBLIC KEY`) for App `app_id`, verified by
+    /// [`verify_app_jwt_with`]'s rules against the real time. Panics on a malformed key (a test
+    /// setup error).
+    pub fn set_app_key(&self, app_id: &str, public_key_pem: &str) {
+        let key = app_key(app_id, public_key_pem).expect("a valid RSA public key PEM");
+        self.state().app_key = Some(key);
     }
 
     /// Accepts another token, reported as `label` in [`GitHubRequest::auth`].
@@ -406,7 +424,13 @@ fn handle(mut request: tiny_http::Request, shared: &Shared) {
         .read_to_string(&mut body);
     let (status, reply, auth) = {
         let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-        let auth = bearer.as_ref().and_then(|t| st.tokens.get(t).cloned());
+        let auth = bearer.as_ref().and_then(|t| {
+            st.tokens.get(t).cloned().or_else(|| {
+                let key = st.app_key.as_ref()?;
+                verify_app_jwt(key, t, unix_now()).ok()?;
+                Some("app".to_owned())
+            })
+        });
         let (status, reply) = route(
             &mut st,
             shared,
@@ -447,6 +471,100 @@ fn handle(mut request: tiny_http::Request, shared: &Shared) {
             .expect("static header"),
         );
     let _ = request.respond(resp);
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Checks an App JWT as GitHub does: header `{"alg":"RS256","typ":"JWT"}`, an RS256 signature
+/// by the App's key, `iss` = the App id, `iat` not in the future (60 s of drift allowed), `exp`
+/// in the future and at most 10 minutes ahead. The error says which check failed.
+pub fn verify_app_jwt_with(
+    app_id: &str,
+    public_key_pem: &str,
+    jwt: &str,
+    now: u64,
+) -> Result<(), String> {
+    verify_app_jwt(&app_key(app_id, public_key_pem)?, jwt, now)
+}
+
+fn app_key(app_id: &str, public_key_pem: &str) -> Result<AppKey, String> {
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    use rsa::pkcs8::DecodePublicKey;
+    let pem = public_key_pem.trim();
+    let key = rsa::PublicKey::from_public_key_pem(pem)
+        .or_else(|_| rsa::PublicKey::from_pkcs1_pem(pem))
+        .map_err(|e| format!("not an RSA public key PEM: {e}"))?;
+    Ok(AppKey {
+        app_id: app_id.to_owned(),
+        key: rsa::pkcs1v15::VerifyingKey::new(key),
+    })
+}
+
+fn verify_app_jwt(key: &AppKey, jwt: &str, now: u64) -> Result<(), String> {
+    use rsa::signature::Verifier;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [header, claims, sig] = parts.as_slice() else {
+        return Err("not three dot-separated parts".into());
+    };
+    let header: Value = url64_decode(header)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("header is not base64url JSON")?;
+    if header != json!({"alg": "RS256", "typ": "JWT"}) {
+        return Err(format!("header {header} is not RS256/JWT"));
+    }
+    let sig = url64_decode(sig).ok_or("signature is not base64url")?;
+    let sig = rsa::pkcs1v15::Signature::try_from(sig.as_slice())
+        .map_err(|e| format!("bad signature encoding: {e}"))?;
+    let signed = &jwt[..jwt.rfind('.').unwrap_or(0)];
+    key.key
+        .verify(signed.as_bytes(), &sig)
+        .map_err(|_| "signature does not verify with the app's public key".to_owned())?;
+    let claims: Value = url64_decode(claims)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("claims are not base64url JSON")?;
+    let (Some(iat), Some(exp)) = (claims["iat"].as_u64(), claims["exp"].as_u64()) else {
+        return Err(format!("claims {claims} lack numeric iat/exp"));
+    };
+    let iss = match &claims["iss"] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err("claims lack iss".into()),
+    };
+    if iss != key.app_id {
+        return Err(format!("iss {iss} is not app {}", key.app_id));
+    }
+    if iat > now + 60 {
+        return Err(format!("iat {iat} is in the future (now {now})"));
+    }
+    if exp <= now {
+        return Err(format!("exp {exp} has passed (now {now})"));
+    }
+    if exp > now + 600 {
+        return Err(format!(
+            "exp {exp} is more than 10 minutes ahead (now {now})"
+        ));
+    }
+    Ok(())
+}
+
+fn url64_decode(s: &str) -> Option<Vec<u8>> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes() {
+        bits = (bits << 6) | A.iter().position(|&a| a == c)? as u32;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    Some(out)
 }
 
 /// The password of `Basic base64(user:password)` (how git sends `x-access-token:<token>`).
