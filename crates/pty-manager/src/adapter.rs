@@ -1,7 +1,7 @@
 //! What a CLI is: the [`Adapter`] trait, the built-in [`ShellAdapter`], and the
 //! [`DeclarativeAdapter`] loaded from a YAML manifest (so an agent can be added with no Rust).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::Result;
 use crate::explain::{Detector, Explanation};
@@ -70,10 +70,21 @@ pub struct ShellAdapter {
 impl ShellAdapter {
     /// The shell at this path (bash gets `--noprofile --norc`, zsh `-f`).
     pub fn with_shell(shell: impl Into<String>) -> Self {
-        let rules = RuleSet::compile(&Self::rule_specs()).expect("built-in shell rules compile");
+        // Callers build one adapter per session (the plugin, the console, the bench driver), and
+        // compiling the built-in rules per adapter cost every shell session its own regexes and
+        // match caches (~130 kB). The rules are a constant, so they are compiled once per process
+        // and every adapter shares them (an immutable cache, not mutable global state).
+        static DETECTOR: OnceLock<Detector> = OnceLock::new();
+        let detector = DETECTOR
+            .get_or_init(|| {
+                let rules =
+                    RuleSet::compile(&Self::rule_specs()).expect("built-in shell rules compile");
+                Detector::new(Arc::new(rules), &[])
+            })
+            .clone();
         ShellAdapter {
             shell: shell.into(),
-            detector: Detector::new(Arc::new(rules), &[]),
+            detector,
         }
     }
 

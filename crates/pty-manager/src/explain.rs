@@ -168,9 +168,19 @@ impl Observation {
 }
 
 /// A [`RuleSet`] plus what turns matches into observations (prompt-box rows, the normaliser).
+///
+/// Cloning is cheap and shares every compiled regex: each session of an adapter clones its
+/// detector, and a `Regex` clone would get its own match-cache pool (tens of kB per regex once
+/// used), so the regexes sit behind one `Arc` and all clones use the same pools.
 #[derive(Debug, Clone)]
 pub struct Detector {
     rules: Arc<RuleSet>,
+    compiled: Arc<Compiled>,
+}
+
+/// The detector's own regexes, shared by its clones.
+#[derive(Debug)]
+struct Compiled {
     prompt_box: Vec<Regex>,
     normalizer: Normalizer,
     url_re: Regex,
@@ -183,13 +193,15 @@ impl Detector {
     pub fn new(rules: Arc<RuleSet>, prompt_box: &[String]) -> Self {
         Detector {
             rules,
-            prompt_box: prompt_box
-                .iter()
-                .filter_map(|p| Regex::new(p).ok())
-                .collect(),
-            normalizer: Normalizer::new(),
-            url_re: Regex::new(r#"https?://[^\s"'<>()\]]+"#).expect("static regex"),
-            code_re: Regex::new(r"\b[A-Z0-9]{3,}(?:-[A-Z0-9]{3,})+\b").expect("static regex"),
+            compiled: Arc::new(Compiled {
+                prompt_box: prompt_box
+                    .iter()
+                    .filter_map(|p| Regex::new(p).ok())
+                    .collect(),
+                normalizer: Normalizer::new(),
+                url_re: Regex::new(r#"https?://[^\s"'<>()\]]+"#).expect("static regex"),
+                code_re: Regex::new(r"\b[A-Z0-9]{3,}(?:-[A-Z0-9]{3,})+\b").expect("static regex"),
+            }),
         }
     }
 
@@ -251,7 +263,7 @@ impl Detector {
             }
         }
         prompts.extend(report_only);
-        let hash = self.normalizer.hash(&snap);
+        let hash = self.compiled.normalizer.hash(&snap);
         Observation {
             hits,
             prompts,
@@ -273,16 +285,17 @@ impl Detector {
         let rule = &self.rules.rules()[h.rule];
         let screen = region_text(snap, crate::rules::Region::Screen);
         let url = h.url.clone().or_else(|| {
-            self.url_re
+            self.compiled
+                .url_re
                 .find(&h.text)
-                .or_else(|| self.url_re.find(&screen))
+                .or_else(|| self.compiled.url_re.find(&screen))
                 .map(|m| m.as_str().trim_end_matches(['.', ',', ';', ':']).to_owned())
         });
         let device_code = h.device_code.clone().or_else(|| {
             screen
                 .lines()
                 .filter(|l| l.to_lowercase().contains("code"))
-                .find_map(|l| self.code_re.find(l).map(|m| m.as_str().to_owned()))
+                .find_map(|l| self.compiled.code_re.find(l).map(|m| m.as_str().to_owned()))
         });
         let method = match (method, &device_code) {
             (Some(m), _) => m,
@@ -302,7 +315,13 @@ impl Detector {
     /// prompt-box rows; trailing blank rows dropped; at most [`TURN_OUTPUT_MAX`] bytes (tail).
     pub fn turn_output(&self, snap: &ScreenSnapshot) -> String {
         let mut out = String::new();
-        let keep = |l: &str| !self.prompt_box.iter().any(|re| re.is_match(l.trim()));
+        let keep = |l: &str| {
+            !self
+                .compiled
+                .prompt_box
+                .iter()
+                .any(|re| re.is_match(l.trim()))
+        };
         for l in snap.scrolled.iter().chain(snap.lines.iter()) {
             let l = l.trim_end();
             if keep(l) {
