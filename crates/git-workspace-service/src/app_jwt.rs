@@ -40,7 +40,14 @@ impl GitHubAppKey {
     pub fn from_pem(app_id: impl Into<String>, pem: &str, redactor: &Redactor) -> Result<Self> {
         redactor.add_pem(pem);
         let app_id = app_id.into();
-        if app_id.is_empty() || !app_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        // The numeric App id, or the App's client id (`Iv1.8a61…`, `Iv23li…`), both accepted
+        // by GitHub as `iss`.
+        if app_id.is_empty()
+            || app_id.len() > 64
+            || !app_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
             return Err(Error::InvalidInput {
                 what: "github app id",
                 reason: format!("{app_id:?} must be the numeric app id or the client id"),
@@ -116,11 +123,13 @@ mod tests {
             "body [redacted] end"
         );
         assert!(GitHubAppKey::from_pem("12 3", pem, &r).is_err());
+        assert!(GitHubAppKey::from_pem("", pem, &r).is_err());
     }
 
     #[test]
     fn claims_are_iat_minus_60_exp_plus_540_iss_app_id() {
         let pem = include_str!("../tests/integration/data/throwaway-test-only-github-app-key.pem");
+        assert!(GitHubAppKey::from_pem("Iv1.8a61f9b3a7aba766", pem, &Redactor::new()).is_ok());
         let key = GitHubAppKey::from_pem("4242", pem, &Redactor::new()).unwrap();
         let jwt = key.sign_jwt(1_000_000);
         let claims = jwt.expose().split('.').nth(1).unwrap();
