@@ -1,8 +1,8 @@
 //! Opening a pseudo-terminal and starting a program in it. The only module with `unsafe`.
 //!
 //! The child leads a new session whose controlling terminal is the PTY slave (`setsid` +
-//! `TIOCSCTTY` in `pre_exec`, nothing else there: after `fork` only async-signal-safe calls are
-//! allowed). The master is non-blocking and close-on-exec from the moment it is opened, so no
+//! `TIOCSCTTY` in `pre_exec`, after resetting inherited signal dispositions to default; after
+//! `fork` only async-signal-safe calls are allowed). The master is non-blocking and close-on-exec from the moment it is opened, so no
 //! other child spawned concurrently inherits it.
 
 use std::collections::BTreeMap;
@@ -18,6 +18,19 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 use crate::{Error, Result};
+
+/// Signals whose disposition the child gets back to default before `exec` (see `spawn`).
+const RESET_SIGNALS: [libc::c_int; 9] = [
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGHUP,
+    libc::SIGTERM,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGCHLD,
+    libc::SIGPIPE,
+];
 
 /// A started program and the master side of its terminal.
 pub(crate) struct Spawned {
@@ -99,10 +112,17 @@ pub(crate) fn spawn(program: &Program<'_>) -> Result<Spawned> {
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(slave));
-    // SAFETY: the closure only makes async-signal-safe system calls (setsid, ioctl) and allocates
-    // nothing, as required between fork and exec.
+    // SAFETY: the closure only makes async-signal-safe system calls (signal, setsid, ioctl) and
+    // allocates nothing, as required between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
+            // Ignored signals survive `exec`. A manager started from a script's background job or
+            // under `nohup` ignores SIGINT/SIGQUIT/SIGHUP, and without this reset its agents would
+            // too: Ctrl-C typed into a session would never interrupt anything. Terminals give
+            // their programs default dispositions; so do we.
+            for sig in RESET_SIGNALS {
+                libc::signal(sig, libc::SIG_DFL);
+            }
             if libc::setsid() == -1 {
                 return Err(io::Error::last_os_error());
             }

@@ -76,6 +76,27 @@ fn ctrl_c_interrupts_sleep() {
     }
 }
 
+/// Regression: run from a background job of a non-interactive shell (as CI scripts do), the test
+/// process ignored SIGINT, `sleep` inherited that, and Ctrl-C did nothing.
+#[test]
+fn ctrl_c_interrupts_a_child_even_when_the_manager_ignores_sigint() {
+    // SAFETY: setting a disposition to SIG_IGN and back is sound at any time; other tests' children
+    // are unaffected because every spawn resets dispositions before exec, which is what this tests.
+    let previous = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    let mgr = PtyManager::new().unwrap();
+    let events = mgr.events();
+    let s = mgr.spawn(SpawnConfig::new("sleep").args(["100"]));
+    // SAFETY: as above; restores what the test runner had.
+    unsafe { libc::signal(libc::SIGINT, previous) };
+    let s = s.unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    mgr.send_keys(&s.id, &["ctrl+c"]).unwrap();
+    match wait_stopped(&events, &s.id) {
+        SessionEvent::Stopped { signal, .. } => assert_eq!(signal, Some(libc::SIGINT)),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn paste_100k_into_cat_is_byte_exact() {
     let dir = temp_dir("paste");
