@@ -43,15 +43,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Read;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::Error;
+use crate::server::Loopback;
 
 /// The default token REST calls must carry.
 pub const DEFAULT_TOKEN: &str = "ghp_fakeLoopbackToken0123456789abcdef";
@@ -166,17 +163,14 @@ struct Shared {
 
 /// A running fake GitHub; stops when dropped.
 pub struct FakeGitHub {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    server: Arc<tiny_http::Server>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    server: Loopback,
 }
 
 impl std::fmt::Debug for FakeGitHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeGitHub")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish_non_exhaustive()
     }
 }
@@ -184,17 +178,8 @@ impl std::fmt::Debug for FakeGitHub {
 impl FakeGitHub {
     /// Starts a server on `127.0.0.1:0` accepting [`DEFAULT_TOKEN`] and [`DEFAULT_APP_JWT`].
     pub fn start() -> Result<Self, Error> {
-        let server =
-            Arc::new(
-                tiny_http::Server::http("127.0.0.1:0").map_err(|source| Error::Bind {
-                    server: "fake github",
-                    source,
-                })?,
-            );
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .expect("a tcp listener has an ip address");
+        let mut server = Loopback::bind("fake github")?;
+        let addr = server.addr();
         let mut tokens = BTreeMap::new();
         tokens.insert(DEFAULT_TOKEN.to_owned(), "user".to_owned());
         tokens.insert(DEFAULT_APP_JWT.to_owned(), "app".to_owned());
@@ -215,32 +200,9 @@ impl FakeGitHub {
             log: Mutex::new(Vec::new()),
             base_url: format!("http://{addr}"),
         });
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (server, shared, stop) = (server.clone(), shared.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("fake-github".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::SeqCst) {
-                        match server.recv_timeout(Duration::from_millis(200)) {
-                            Ok(Some(r)) => handle(r, &shared),
-                            Ok(None) => continue,
-                            Err(_) => break,
-                        }
-                    }
-                })
-                .map_err(|source| Error::Thread {
-                    server: "fake github",
-                    source,
-                })?
-        };
-        Ok(Self {
-            addr,
-            shared,
-            server,
-            stop,
-            thread: Some(thread),
-        })
+        let handler_shared = shared.clone();
+        server.serve(move |request| handle(request, &handler_shared))?;
+        Ok(Self { shared, server })
     }
 
     /// `http://127.0.0.1:<port>`: the API base URL and the web base URL.
@@ -381,16 +343,6 @@ impl FakeGitHub {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-    }
-}
-
-impl Drop for FakeGitHub {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

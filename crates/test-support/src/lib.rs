@@ -7,5 +7,6 @@
 mod error;
 pub mod github;
 pub mod model;
+mod server;
 
 pub use error::Error;

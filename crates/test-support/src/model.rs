@@ -53,15 +53,14 @@ mod sse;
 pub use script::{DEFAULT_FILE_CONTENT, HELLO_TEXT, Reply, ReplyKind, TURN_COMPLETE_MARKER};
 
 use std::io::Read;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::Error;
+use crate::server::Loopback;
 use script::{ScriptOptions, Turn};
 
 /// The model id the server lists and that agent configs should name.
@@ -195,17 +194,14 @@ struct Shared {
 
 /// A running fake model server; it stops when dropped.
 pub struct FakeModel {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    server: Arc<tiny_http::Server>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    server: Loopback,
 }
 
 impl std::fmt::Debug for FakeModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeModel")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish_non_exhaustive()
     }
 }
@@ -218,50 +214,25 @@ impl FakeModel {
 
     /// Starts a server on `127.0.0.1:0` with `options`.
     pub fn start_with(options: FakeModelOptions) -> Result<Self, Error> {
-        let server =
-            Arc::new(
-                tiny_http::Server::http("127.0.0.1:0").map_err(|source| Error::Bind {
-                    server: "fake model",
-                    source,
-                })?,
-            );
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .expect("a tcp listener has an ip address");
+        let mut server = Loopback::bind("fake model")?;
         let shared = Arc::new(Shared {
             options,
             log: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
         });
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (server, shared, stop) = (server.clone(), shared.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("fake-model".into())
-                .spawn(move || accept_loop(&server, &shared, &stop))
-                .map_err(|source| Error::Thread {
-                    server: "fake model",
-                    source,
-                })?
-        };
-        Ok(Self {
-            addr,
-            shared,
-            server,
-            stop,
-            thread: Some(thread),
-        })
+        let handler_shared = shared.clone();
+        server.serve(move |request| spawn_handler(request, &handler_shared))?;
+        Ok(Self { shared, server })
     }
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.server.addr().port()
     }
 
     /// `http://127.0.0.1:<port>`, without a trailing slash or `/v1`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// The key requests must carry.
@@ -297,35 +268,15 @@ impl FakeModel {
     }
 }
 
-impl Drop for FakeModel {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            // A panic in the accept loop has already been reported by the test harness.
-            let _ = t.join();
-        }
-    }
-}
-
-fn accept_loop(server: &tiny_http::Server, shared: &Arc<Shared>, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        let request = match server.recv_timeout(Duration::from_millis(200)) {
-            Ok(Some(r)) => r,
-            Ok(None) => continue,
-            Err(_) => break,
-        };
-        // One thread per request: a delayed or long stream must not hold up the agent's other
-        // requests (titles, token counts) that arrive meanwhile.
-        let shared = shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name("fake-model-req".into())
-            .spawn(move || handle(request, &shared));
-        if spawned.is_err() {
-            // Out of threads: the request is dropped and the client sees the connection close.
-            continue;
-        }
-    }
+/// Serves `request` on its own thread: a delayed or long stream must not hold up the agent's other
+/// requests (titles, token counts) that arrive meanwhile.
+fn spawn_handler(request: tiny_http::Request, shared: &Arc<Shared>) {
+    let shared = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("fake-model-req".into())
+        .spawn(move || handle(request, &shared));
+    // Out of threads: the request is dropped and the client sees the connection close.
+    drop(spawned);
 }
 
 /// An answer before it is written.
