@@ -559,45 +559,30 @@ impl Supervisor {
         }
         let mut out = vec![ev("blocked", id, json!({"prompt": prompt}))];
         if task.auto_resolved_count >= MAX_AUTO_RESPONSES {
-            record(
-                task,
-                now,
-                "blocked",
-                &prompt,
-                "escalate",
-                None,
-                "too many automatic answers in a row",
-            );
-            out.push(ev(
-                "escalation",
-                id,
-                json!({"reason": "max_auto_responses_exceeded", "prompt": prompt}),
-            ));
-            out.push(Effect::Chat(format!(
+            let chat = format!(
                 "[{label}] Needs your attention: {MAX_AUTO_RESPONSES} prompts in a row were answered automatically; this one waits for you: \"{}\"",
                 prompt.trim()
-            )));
+            );
+            let why = "too many automatic answers in a row";
+            escalate_blocked(
+                &mut out,
+                task,
+                now,
+                id,
+                &prompt,
+                "max_auto_responses_exceeded",
+                why,
+                chat,
+            );
             return out;
         }
         if level == Level::Notify {
-            record(
-                task,
-                now,
-                "blocked",
-                &prompt,
-                "escalate",
-                None,
-                "supervision level is notify",
-            );
-            out.push(ev(
-                "escalation",
-                id,
-                json!({"reason": "notify", "prompt": prompt}),
-            ));
-            out.push(Effect::Chat(format!(
+            let chat = format!(
                 "[{label}] Needs your attention: waiting for input: \"{}\"",
                 prompt.trim()
-            )));
+            );
+            let why = "supervision level is notify";
+            escalate_blocked(&mut out, task, now, id, &prompt, "notify", why, chat);
             return out;
         }
         let text = prompts::blocked(task, &prompt, &recent, &shared);
@@ -1072,6 +1057,28 @@ impl Supervisor {
             )),
         ]
     }
+}
+
+/// Escalates a blocked prompt without asking the model: records the decision, emits `escalation`
+/// with `reason`, and tells the person with `chat`.
+#[allow(clippy::too_many_arguments)]
+fn escalate_blocked(
+    out: &mut Vec<Effect>,
+    task: &mut Task,
+    now: u64,
+    id: &str,
+    prompt: &str,
+    reason: &str,
+    reasoning: &str,
+    chat: String,
+) {
+    record(task, now, "blocked", prompt, "escalate", None, reasoning);
+    out.push(ev(
+        "escalation",
+        id,
+        json!({"reason": reason, "prompt": prompt}),
+    ));
+    out.push(Effect::Chat(chat));
 }
 
 fn record(
