@@ -97,6 +97,7 @@ impl HttpResponse {
 /// Extra endpoints mounted on the console server. The server authenticates every request first
 /// (token, body size), serves its own paths (`/`, `/assets/…`, `/api/console/…`), and offers every
 /// other request to each registered `Routes` in order; the first `Some` answers. No match is 404.
+/// A route that checks its own credentials says so with [`Routes::self_authenticated`].
 ///
 /// ```
 /// use pty_console::{HttpRequest, HttpResponse, Routes};
@@ -112,6 +113,16 @@ impl HttpResponse {
 pub trait Routes: Send + Sync {
     /// Answers the request, or `None` when the path is not one of these routes.
     fn handle(&self, req: &HttpRequest) -> Option<HttpResponse>;
+
+    /// Whether this exact `method` and `path` (no query, compared byte for byte) authenticate
+    /// their callers themselves, so the server lets them through without its access token (a
+    /// webhook an agent calls with its own per-session secret). Such a request goes to this
+    /// `Routes` only, never to the console's own paths or to other routes; its body is bounded as
+    /// usual. The default is `false`: everything needs the token.
+    fn self_authenticated(&self, method: &str, path: &str) -> bool {
+        let _ = (method, path);
+        false
+    }
 }
 
 /// Percent-decodes a query component (`+` is a space).

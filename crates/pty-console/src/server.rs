@@ -6,7 +6,9 @@
 //! `SameSite=Strict` cookie the server sets when the page is first opened with `/?token=<token>`
 //! (it then redirects to `/`, so the token leaves the address bar). A WebSocket may also carry the
 //! token as its `token` query parameter or as an offered `Sec-WebSocket-Protocol`, and is refused
-//! when its `Origin` is not this server's page.
+//! when its `Origin` is not this server's page. The one exception: an exact method and path a
+//! [`Routes`] declares self-authenticated ([`Routes::self_authenticated`]) reaches that route
+//! without the token, and the route checks its caller itself.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -229,6 +231,28 @@ pub(crate) fn handle(req: RawRequest, shared: &Shared) -> HttpResponse {
             );
         r.status = 303;
         return r;
+    }
+    // A route that checks its own credentials (an agent's hook with its session's secret) is
+    // reached without the console token, and only that route sees the request.
+    let own_auth: Vec<&Arc<dyn Routes>> = shared
+        .routes
+        .iter()
+        .filter(|r| r.self_authenticated(&method, &path))
+        .collect();
+    if !own_auth.is_empty() && !authorized(&headers, shared) {
+        headers.retain(|(k, _)| k != "authorization" && k != "cookie");
+        query.retain(|(k, _)| k != "token");
+        let request = HttpRequest {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        };
+        return own_auth
+            .iter()
+            .find_map(|r| r.handle(&request))
+            .unwrap_or_else(|| HttpResponse::error(404, "Not found"));
     }
     if !authorized(&headers, shared) {
         return if method == "GET" && path == "/" {

@@ -254,6 +254,111 @@ fn extra_routes_are_mounted_behind_the_token() {
     assert_eq!(status, 404);
 }
 
+/// A webhook that checks its own secret: `POST /api/hook` is self-authenticated; `/api/hook/more`
+/// and `/api/hookx` (same prefix) are not. It also claims `GET /api/console/sessions` but answers
+/// nothing there, to show a claimed path reaches only its own route.
+struct Webhook;
+
+impl Routes for Webhook {
+    fn handle(&self, req: &HttpRequest) -> Option<HttpResponse> {
+        match req.path.as_str() {
+            "/api/hook" | "/api/hook/more" | "/api/hookx" => Some({
+                assert!(req.header("authorization").is_none());
+                if req.header("x-secret") == Some("s3cret") {
+                    HttpResponse::json(200, &serde_json::json!({"got": req.body.len()}))
+                } else {
+                    HttpResponse::error(401, "wrong secret")
+                }
+            }),
+            _ => None,
+        }
+    }
+
+    fn self_authenticated(&self, method: &str, path: &str) -> bool {
+        matches!(
+            (method, path),
+            ("POST", "/api/hook") | ("GET", "/api/console/sessions")
+        )
+    }
+}
+
+#[test]
+fn only_declared_self_authenticated_routes_skip_the_token() {
+    let manager = Arc::new(PtyManager::new().unwrap());
+    let console = Console::new(manager, Arc::new(ShellLauncher)).unwrap();
+    let server =
+        ConsoleServer::start(console, ServerConfig::default(), vec![Arc::new(Webhook)]).unwrap();
+    let addr = server.http_addr();
+    let bearer = format!("Bearer {}", server.token().expose());
+    let secret = ("X-Secret", "s3cret");
+
+    // The declared pair: no console token, the route's own secret decides.
+    let (status, _, body) = http(addr, "POST", "/api/hook", &[secret], b"abc");
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["got"],
+        3
+    );
+    let (status, _, body) = http(addr, "POST", "/api/hook", &[("X-Secret", "nope")], b"");
+    assert_eq!(status, 401);
+    assert!(String::from_utf8_lossy(&body).contains("wrong secret"));
+    let (status, _, body) = http(addr, "POST", "/api/hook", &[], b"");
+    assert_eq!(status, 401);
+    assert!(String::from_utf8_lossy(&body).contains("wrong secret"));
+
+    // Everything else still needs the console token, whatever the route's secret.
+    let cases: &[(&str, &str)] = &[
+        ("GET", "/api/hook"),
+        ("PUT", "/api/hook"),
+        ("POST", "/api/hook/"),
+        ("POST", "/api/hook/more"),
+        ("POST", "/api/hookx"),
+        ("POST", "/api/Hook"),
+        ("GET", "/"),
+        ("GET", "/assets/vendor/xterm.js"),
+        ("POST", "/api/console/sessions"),
+        ("GET", "/api/console/config"),
+    ];
+    for (method, path) in cases {
+        let (status, _, body) = http(addr, method, path, &[secret], b"");
+        assert_eq!(status, 401, "{method} {path} without the console token");
+        assert!(
+            !String::from_utf8_lossy(&body).contains("wrong secret"),
+            "{method} {path} was refused by the server, not the route"
+        );
+    }
+    // With the token the unmarked route of the same prefix works as before.
+    let (status, _, _) = http(
+        addr,
+        "POST",
+        "/api/hook/more",
+        &[("Authorization", &bearer), secret],
+        b"",
+    );
+    assert_eq!(status, 200);
+
+    // A claimed path reaches only its route: the console's session list is not served.
+    let (status, _, _) = http(addr, "GET", "/api/console/sessions", &[], b"");
+    assert_eq!(status, 404);
+    let (status, _, body) = http(
+        addr,
+        "GET",
+        "/api/console/sessions",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(status, 200, "with the token the console answers as before");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!([])
+    );
+
+    // Bodies stay bounded without the token too.
+    let big = vec![b'x'; pty_console::MAX_BODY_BYTES + 1];
+    let (status, _, _) = http(addr, "POST", "/api/hook", &[secret], &big);
+    assert_eq!(status, 413);
+}
+
 #[test]
 fn a_non_loopback_bind_needs_the_explicit_flag() {
     let manager = Arc::new(PtyManager::new().unwrap());
