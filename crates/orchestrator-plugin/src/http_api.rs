@@ -35,6 +35,10 @@ fn ok(v: Value) -> HttpResponse {
     HttpResponse::json(200, &v)
 }
 
+/// Where agents post their hooks; the one route reached without the console token (it checks
+/// the session's own `X-Parallax-Hook-Token`, BEHAVIOR.md §10.5).
+pub const HOOKS_PATH: &str = "/api/coding-agents/hooks";
+
 fn err(status: u16, m: impl std::fmt::Display) -> HttpResponse {
     HttpResponse::error(status, &m.to_string())
 }
@@ -336,7 +340,13 @@ impl HttpApi {
             return err(503, "PTY Service is not available.");
         };
         let id = req.header("x-parallax-session-id").unwrap_or("");
-        let token = req.header("x-parallax-hook-token").unwrap_or("");
+        // Reached without the console token (see `self_authenticated`): no hook token, no entry.
+        let Some(token) = req
+            .header("x-parallax-hook-token")
+            .filter(|t| !t.is_empty())
+        else {
+            return err(401, "Invalid hook token");
+        };
         let (status, body) = pty.hook(id, token, &req.body);
         HttpResponse::json(status, &body)
     }
@@ -629,5 +639,11 @@ impl Routes for HttpApi {
             ["api", "issues", rest @ ..] => Some(self.issues(req, rest)),
             _ => None,
         }
+    }
+
+    /// The hooks endpoint is called by agents, which hold their session's hook token and never
+    /// the console token; [`HttpApi`]'s `hooks` handler checks that token itself.
+    fn self_authenticated(&self, _method: &str, path: &str) -> bool {
+        path == HOOKS_PATH
     }
 }

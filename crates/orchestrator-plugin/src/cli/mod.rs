@@ -112,11 +112,12 @@ pub fn build_runtime(
 /// The plugin's HTTP API over an existing manager, for mounting on the console server that
 /// `serve` starts (same manager, so the dashboard and the API see the same sessions). The
 /// coordinator runs when a model is configured. Failures are reported through `sink` and leave
-/// the service out (its routes then answer 503).
+/// the service out (its routes then answer 503). Also returns the PTY service behind the routes:
+/// hook tokens live there, so sessions whose hooks the API should accept must be started with it.
 pub fn api_routes(
     manager: Arc<pty_manager::PtyManager>,
     sink: Arc<dyn Fn(&str) + Send + Sync>,
-) -> orchestrator_plugin::Result<Arc<dyn pty_console::Routes>> {
+) -> orchestrator_plugin::Result<(Arc<dyn pty_console::Routes>, Arc<ManagedPty>)> {
     let from_env = std::env::var_os("AGENT_ORCHESTRATOR_CONFIG").map(PathBuf::from);
     let settings = SettingsStore::load(std::env::vars(), from_env.as_deref())?;
     let pty_config = PtyServiceConfig::from_settings(&|k| settings.get(k))?;
@@ -153,10 +154,10 @@ pub fn api_routes(
         install_classifier(&pty, &runtime, sink.clone());
         c
     });
-    Ok(Arc::new(orchestrator_plugin::http_api::HttpApi::new(
-        runtime,
-        coordinator,
-    )))
+    let routes: Arc<dyn pty_console::Routes> = Arc::new(
+        orchestrator_plugin::http_api::HttpApi::new(runtime, coordinator),
+    );
+    Ok((routes, pty))
 }
 
 /// Installs the model-backed stall classifier on the PTY service's manager.

@@ -18,9 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use coding_agent_adapters::Registry;
 use coding_agent_adapters::preflight::{VERSION_TIMEOUT, preflight_all};
-use orchestrator_plugin::SettingsStore;
 use orchestrator_plugin::services::{ManagedPty, PtyService, SpawnRequest as PluginSpawn};
-use orchestrator_plugin::settings::PtyServiceConfig;
 use pty_console::{
     AccessToken, AgentChoice, Console, ConsoleServer, Launcher, ServerConfig, ShellLauncher,
     SpawnRequest,
@@ -148,14 +146,16 @@ impl Launcher for ServeLauncher {
     }
 }
 
-/// The PTY service the spawn form starts agent CLIs with, over the console's manager, with the
-/// settings `run` and `mcp` read (environment and `AGENT_ORCHESTRATOR_CONFIG`).
+/// A PTY service over the console's manager, with the settings `run` and `mcp` read (environment
+/// and `AGENT_ORCHESTRATOR_CONFIG`); `serve` itself uses the one behind its HTTP API.
+#[cfg(test)]
 fn agent_service(manager: Arc<PtyManager>) -> Result<ManagedPty, String> {
     let file = std::env::var_os("AGENT_ORCHESTRATOR_CONFIG").map(PathBuf::from);
-    let settings =
-        SettingsStore::load(std::env::vars(), file.as_deref()).map_err(|e| e.to_string())?;
+    let settings = orchestrator_plugin::SettingsStore::load(std::env::vars(), file.as_deref())
+        .map_err(|e| e.to_string())?;
     let config =
-        PtyServiceConfig::from_settings(&|k| settings.get(k)).map_err(|e| e.to_string())?;
+        orchestrator_plugin::settings::PtyServiceConfig::from_settings(&|k| settings.get(k))
+            .map_err(|e| e.to_string())?;
     ManagedPty::with_manager(manager, config, |t: &str| {
         eprintln!("agent-orchestrator serve: {t}")
     })
@@ -240,17 +240,19 @@ fn serve(args: Args) -> Result<(), String> {
         );
     }
     let manager = Arc::new(PtyManager::new().map_err(|e| format!("starting the manager: {e}"))?);
-    let pty = match agent_service(manager.clone()) {
-        Ok(p) => Some(Arc::new(p)),
-        Err(e) => {
-            eprintln!(
-                "agent-orchestrator serve: the dashboard can start only the shell agent: {e}"
-            );
-            None
-        }
-    };
-    let console = Console::new(manager.clone(), Arc::new(ServeLauncher::new(pty)))
-        .map_err(|e| format!("starting the console: {e}"))?;
+    // The plugin's HTTP API (BEHAVIOR.md §10.5) on the same server, token and sessions. Its PTY
+    // service also starts the spawn form's agent CLIs, so their hook tokens are the ones the
+    // hooks endpoint checks.
+    let (api, pty) = super::api_routes(
+        manager.clone(),
+        Arc::new(|t: &str| eprintln!("agent-orchestrator serve: {t}")),
+    )
+    .map_err(|e| format!("starting the HTTP API: {e}"))?;
+    let console = Console::new(
+        manager.clone(),
+        Arc::new(ServeLauncher::new(Some(pty.clone()))),
+    )
+    .map_err(|e| format!("starting the console: {e}"))?;
     let cwd = std::env::current_dir().map_err(|e| format!("reading the current directory: {e}"))?;
     console.set_default_workdir(cwd.clone());
     let config = ServerConfig {
@@ -260,14 +262,15 @@ fn serve(args: Args) -> Result<(), String> {
         allow_remote: args.allow_remote,
         ..ServerConfig::default()
     };
-    // The plugin's HTTP API (BEHAVIOR.md §10.5) on the same server, token and sessions.
-    let api = super::api_routes(
-        manager.clone(),
-        Arc::new(|t: &str| eprintln!("agent-orchestrator serve: {t}")),
-    )
-    .map_err(|e| format!("starting the HTTP API: {e}"))?;
     let server = ConsoleServer::start(console.clone(), config, vec![api])
         .map_err(|e| format!("starting the server: {e}"))?;
+    // Claude and Gemini sessions started from now on report hooks here, authenticated by their
+    // own per-session token (the console server lets this one path through without its token).
+    pty.set_hook_url(format!(
+        "http://{}{}",
+        server.http_addr(),
+        orchestrator_plugin::http_api::HOOKS_PATH
+    ));
     if let Some(path) = token_path(&args) {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);

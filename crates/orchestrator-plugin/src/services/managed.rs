@@ -720,6 +720,136 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// One raw HTTP/1.1 request over loopback; the status and the body (JSON when it parses).
+    fn http(
+        addr: std::net::SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, serde_json::Value) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out[9..12].parse().unwrap();
+        let body = out.split_once("\r\n\r\n").unwrap().1;
+        (status, serde_json::from_str(body).unwrap_or(json!(body)))
+    }
+
+    /// Through the real console server on 127.0.0.1:0, with no console token: the session's hook
+    /// token alone gets the hook in; a wrong or missing one is 401; other methods 405.
+    #[test]
+    fn hooks_pass_the_console_server_on_the_session_token_alone() {
+        let manager = Arc::new(PtyManager::new().unwrap());
+        let pty = Arc::new(
+            ManagedPty::with_manager(manager.clone(), PtyServiceConfig::default(), |_| {}).unwrap(),
+        );
+        let info = pty
+            .spawn_session(SpawnRequest {
+                agent_type: "shell".into(),
+                workdir: std::env::temp_dir(),
+                ..SpawnRequest::default()
+            })
+            .unwrap();
+        let token = "fedcba9876543210fedcba9876543210";
+        let ep = HookEndpoint::new(
+            "http://127.0.0.1:9/api/coding-agents/hooks",
+            info.id.clone(),
+            token,
+        )
+        .unwrap();
+        lock(&pty.state).hooks.insert(
+            info.id.clone(),
+            (ep, AgentType::Claude, ApprovalPreset::Readonly),
+        );
+        let runtime =
+            crate::runtime::StandaloneRuntime::new(crate::runtime::SettingsStore::from_pairs::<
+                String,
+                String,
+            >([]))
+            .unwrap()
+            .with_pty(pty.clone());
+        let api: Arc<dyn pty_console::Routes> =
+            Arc::new(crate::http_api::HttpApi::new(Arc::new(runtime), None));
+        let console =
+            pty_console::Console::new(manager, Arc::new(pty_console::ShellLauncher)).unwrap();
+        let server = pty_console::ConsoleServer::start(
+            console,
+            pty_console::ServerConfig::default(),
+            vec![api],
+        )
+        .unwrap();
+        let addr = server.http_addr();
+        let id = info.id.as_str();
+        let body = br#"{"hook_event_name":"PreToolUse","tool_name":"Write","tool_input":{}}"#;
+        let denied = json!({"hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "deny",
+            "permissionDecisionReason": "Write is not allowed by the readonly approval preset"
+        }});
+        let bad = json!({"error": "Invalid hook token"});
+        let ignored = json!({"status": "ignored", "reason": "session_not_found"});
+        let sid = "X-Parallax-Session-Id";
+        let tok = "X-Parallax-Hook-Token";
+        type Row<'a> = (
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            u16,
+            &'a serde_json::Value,
+        );
+        let table: [Row; 6] = [
+            ("POST", &[(sid, id), (tok, token)], 200, &denied),
+            (
+                "POST",
+                &[(sid, id), (tok, "0123456789abcdef0123456789abcdef")],
+                401,
+                &bad,
+            ),
+            ("POST", &[(sid, id), (tok, "")], 401, &bad),
+            ("POST", &[(sid, id)], 401, &bad),
+            (
+                "POST",
+                &[(sid, "no-such-session"), (tok, token)],
+                200,
+                &ignored,
+            ),
+            (
+                "GET",
+                &[(sid, id), (tok, token)],
+                405,
+                &json!({"error": "Method not allowed"}),
+            ),
+        ];
+        for (method, headers, status, reply) in table {
+            assert_eq!(
+                http(addr, method, crate::http_api::HOOKS_PATH, headers, body),
+                (status, reply.clone()),
+                "{method} {headers:?}"
+            );
+        }
+        // The console token is still needed next door.
+        let (status, _) = http(
+            addr,
+            "GET",
+            "/api/coding-agents",
+            &[(sid, id), (tok, token)],
+            b"",
+        );
+        assert_eq!(status, 401);
+    }
+
     #[test]
     fn hooks_need_the_sessions_token_and_reply_by_preset() {
         let pty = ManagedPty::start(PtyServiceConfig::default(), |_| {}).unwrap();

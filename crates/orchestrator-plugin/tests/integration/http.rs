@@ -241,7 +241,8 @@ fn sessions_workspaces_and_supervision_over_http() {
     );
     assert_eq!((st, v), (200, json!({"success": true, "sessionId": id})));
 
-    // Hooks: method, unknown session, and no token accepted for a session without hooks.
+    // Hooks: method, and no hook token is 401 even with the console token (the session's hook
+    // token is the only credential this route takes; see the managed service's loopback test).
     assert_eq!(
         api.call(
             "GET",
@@ -256,13 +257,7 @@ fn sessions_workspaces_and_supervision_over_http() {
         "/api/coding-agents/hooks",
         json!({"hook_event_name": "Stop"}),
     );
-    assert_eq!(
-        (st, v),
-        (
-            200,
-            json!({"status": "ignored", "reason": "session_not_found"})
-        )
-    );
+    assert_eq!((st, v), (401, json!({"error": "Invalid hook token"})));
 
     // Supervision level.
     assert_eq!(
