@@ -586,15 +586,7 @@ impl Supervisor {
             return out;
         }
         let text = prompts::blocked(task, &prompt, &recent, &shared);
-        task.in_flight = Some(Pending {
-            kind: AskKind::Blocked,
-            subject: prompt,
-        });
-        out.push(Effect::AskModel {
-            session_id: id.into(),
-            kind: AskKind::Blocked,
-            prompt: text,
-        });
+        out.push(ask(task, id, AskKind::Blocked, prompt, text));
         out
     }
 
@@ -643,15 +635,7 @@ impl Supervisor {
             return out;
         }
         let text = prompts::turn(task, &output, &shared);
-        task.in_flight = Some(Pending {
-            kind: AskKind::TurnComplete,
-            subject: output,
-        });
-        out.push(Effect::AskModel {
-            session_id: id.into(),
-            kind: AskKind::TurnComplete,
-            prompt: text,
-        });
+        out.push(ask(task, id, AskKind::TurnComplete, output, text));
         out
     }
 
@@ -1022,15 +1006,7 @@ impl Supervisor {
             return out;
         }
         let text = prompts::idle(task, mins, &shared);
-        task.in_flight = Some(Pending {
-            kind: AskKind::Idle,
-            subject: String::new(),
-        });
-        vec![Effect::AskModel {
-            session_id: id.into(),
-            kind: AskKind::Idle,
-            prompt: text,
-        }]
+        vec![ask(task, id, AskKind::Idle, String::new(), text)]
     }
 
     fn swarm_check(&mut self) -> Vec<Effect> {
@@ -1056,6 +1032,17 @@ impl Supervisor {
                 "All {n} coding agents finished ({c} completed, {s} stopped, {e} errored). Review their work when you're ready."
             )),
         ]
+    }
+}
+
+/// Asks the model `prompt` about `subject` for session `id`, marking the question in flight so that
+/// the session has one decision at a time and the answer is matched to what was asked.
+fn ask(task: &mut Task, id: &str, kind: AskKind, subject: String, prompt: String) -> Effect {
+    task.in_flight = Some(Pending { kind, subject });
+    Effect::AskModel {
+        session_id: id.into(),
+        kind,
+        prompt,
     }
 }
 
