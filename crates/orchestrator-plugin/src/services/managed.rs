@@ -748,14 +748,9 @@ mod tests {
         (status, serde_json::from_str(body).unwrap_or(json!(body)))
     }
 
-    /// Through the real console server on 127.0.0.1:0, with no console token: the session's hook
-    /// token alone gets the hook in; a wrong or missing one is 401; other methods 405.
-    #[test]
-    fn hooks_pass_the_console_server_on_the_session_token_alone() {
-        let manager = Arc::new(PtyManager::new().unwrap());
-        let pty = Arc::new(
-            ManagedPty::with_manager(manager.clone(), PtyServiceConfig::default(), |_| {}).unwrap(),
-        );
+    /// A shell session whose hook endpoint is registered as a Claude session's would be, with
+    /// `token` and the `readonly` preset (a real Claude spawn needs the CLI on PATH).
+    fn shell_with_claude_hook(pty: &ManagedPty, token: &str) -> SessionInfo {
         let info = pty
             .spawn_session(SpawnRequest {
                 agent_type: "shell".into(),
@@ -763,7 +758,6 @@ mod tests {
                 ..SpawnRequest::default()
             })
             .unwrap();
-        let token = "fedcba9876543210fedcba9876543210";
         let ep = HookEndpoint::new(
             "http://127.0.0.1:9/api/coding-agents/hooks",
             info.id.clone(),
@@ -774,6 +768,19 @@ mod tests {
             info.id.clone(),
             (ep, AgentType::Claude, ApprovalPreset::Readonly),
         );
+        info
+    }
+
+    /// Through the real console server on 127.0.0.1:0, with no console token: the session's hook
+    /// token alone gets the hook in; a wrong or missing one is 401; other methods 405.
+    #[test]
+    fn hooks_pass_the_console_server_on_the_session_token_alone() {
+        let manager = Arc::new(PtyManager::new().unwrap());
+        let pty = Arc::new(
+            ManagedPty::with_manager(manager.clone(), PtyServiceConfig::default(), |_| {}).unwrap(),
+        );
+        let token = "fedcba9876543210fedcba9876543210";
+        let info = shell_with_claude_hook(&pty, token);
         let runtime =
             crate::runtime::StandaloneRuntime::new(crate::runtime::SettingsStore::from_pairs::<
                 String,
@@ -853,25 +860,8 @@ mod tests {
     #[test]
     fn hooks_need_the_sessions_token_and_reply_by_preset() {
         let pty = ManagedPty::start(PtyServiceConfig::default(), |_| {}).unwrap();
-        let dir = std::env::temp_dir();
-        let info = pty
-            .spawn_session(SpawnRequest {
-                agent_type: "shell".into(),
-                workdir: dir,
-                ..SpawnRequest::default()
-            })
-            .unwrap();
         let token = "0123456789abcdef0123456789abcdef";
-        let ep = HookEndpoint::new(
-            "http://127.0.0.1:9/api/coding-agents/hooks",
-            info.id.clone(),
-            token,
-        )
-        .unwrap();
-        lock(&pty.state).hooks.insert(
-            info.id.clone(),
-            (ep, AgentType::Claude, ApprovalPreset::Readonly),
-        );
+        let info = shell_with_claude_hook(&pty, token);
         let body = br#"{"hook_event_name":"PreToolUse","tool_name":"Write","tool_input":{}}"#;
         let table: [(&str, &str, &[u8], u16, serde_json::Value); 6] = [
             (
