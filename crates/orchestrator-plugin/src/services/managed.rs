@@ -30,8 +30,6 @@ struct State {
     pending_tasks: HashMap<String, String>,
     /// Every session spawned here, oldest first (the manager lists only live ones).
     spawned: Vec<String>,
-    /// When the Enter of each session's last turn has surely been written.
-    enter_due: HashMap<String, Instant>,
     /// Audit records of automatic input per session (newest last, at most 200).
     audit: HashMap<String, Vec<serde_json::Value>>,
     /// Sessions whose events are reported in chat: id → (label, started by START_CODING_TASK).
@@ -593,20 +591,9 @@ impl PtyService for ManagedPty {
     }
 
     fn send_to_session(&self, id: &str, input: &str) -> Result<()> {
-        // The manager writes a turn's Enter after a delay, and a new turn cancels the previous
-        // turn's pending timers; two turns sent back to back would lose the first Enter. So a
-        // turn waits until the previous one's Enter is out.
-        let due = lock(&self.state).enter_due.get(id).copied();
-        if let Some(due) = due {
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-        }
+        // Back-to-back sends are safe: the manager queues a send behind the previous one's pending
+        // Enter, so two messages never merge into one line.
         self.manager.send(id, input).map_err(|e| map_err(id, e))?;
-        lock(&self.state)
-            .enter_due
-            .insert(id.to_string(), Instant::now() + enter_wait(input.len()));
         Ok(())
     }
 
@@ -696,13 +683,6 @@ impl PtyService for ManagedPty {
         self.manager.get(id).map_err(|e| map_err(id, e))?;
         Ok(lock(&self.state).audit.get(id).cloned().unwrap_or_default())
     }
-}
-
-/// An upper bound of the manager's Enter delay (BEHAVIOR.md §2.1: at most 400 ms, or the agent's
-/// minimum of up to 500 ms) plus scheduling slack.
-fn enter_wait(len: usize) -> Duration {
-    let by_len = 50 + 25 * len.div_ceil(1000) as u64;
-    Duration::from_millis(by_len.clamp(500, 600) + 150)
 }
 
 fn map_err(id: &str, e: pty_manager::Error) -> Error {
