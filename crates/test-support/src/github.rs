@@ -540,6 +540,19 @@ fn basic_password(value: &str) -> Option<String> {
     text.split_once(':').map(|(_, p)| p.to_owned())
 }
 
+/// GitHub's pagination of a list request: `(items to skip, page size)` from `page` (1-based,
+/// default 1) and `per_page` (default 30).
+fn page_window(query: &str) -> (usize, usize) {
+    let per: usize = query_param(query, "per_page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let page: usize = query_param(query, "page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    ((page - 1) * per, per)
+}
+
 fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     query.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
@@ -680,17 +693,11 @@ fn route(
             if !auth.starts_with("installation-") {
                 return err(403, "not an installation token");
             }
-            let per: usize = query_param(query, "per_page")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(30);
-            let page: usize = query_param(query, "page")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1)
-                .max(1);
+            let (skip, per) = page_window(query);
             let names: Vec<&String> = st.repos.keys().collect();
             let list: Vec<Value> = names
                 .iter()
-                .skip((page - 1) * per)
+                .skip(skip)
                 .take(per)
                 .map(|n| json!({"full_name": n}))
                 .collect();
@@ -759,17 +766,11 @@ fn repo_route(
             json!({"name": full.split('/').nth(1), "full_name": full, "default_branch": r.default_branch}),
         ),
         ("GET", ["branches"]) => {
-            let per: usize = query_param(query, "per_page")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(30);
-            let page: usize = query_param(query, "page")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1)
-                .max(1);
+            let (skip, per) = page_window(query);
             let list: Vec<Value> = r
                 .branches
                 .iter()
-                .skip((page - 1) * per)
+                .skip(skip)
                 .take(per)
                 .map(|b| json!({"name": b}))
                 .collect();
@@ -864,13 +865,7 @@ fn repo_route(
                 })
                 .unwrap_or_default();
             let assignee = query_param(query, "assignee").map(decode);
-            let per: usize = query_param(query, "per_page")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(30);
-            let page: usize = query_param(query, "page")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1)
-                .max(1);
+            let (skip, per) = page_window(query);
             let list: Vec<Value> = r
                 .items
                 .values()
@@ -889,7 +884,7 @@ fn repo_route(
                             .is_some_and(|x| x.iter().any(|u| u["login"] == a.as_str()))
                     })
                 })
-                .skip((page - 1) * per)
+                .skip(skip)
                 .take(per)
                 .cloned()
                 .collect();
