@@ -3,17 +3,12 @@
 use serde_json::{Value, json};
 
 use super::script::{Reply, Turn};
-use super::sse::{Sse, text_of};
+use super::sse::{Sse, text_of, tool_names};
 
 /// Reads a Messages request. Claude may append `role: "system"` messages after the user's, so the
 /// turn is the last `user` message, not the last message.
 pub(crate) fn parse(body: &Value) -> Turn {
-    let tools = body["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["name"].as_str().map(str::to_owned))
-        .collect();
+    let tools = tool_names(&body["tools"]);
     let mut system = text_of(&body["system"]);
     let mut user_text = String::new();
     let mut after_tool_result = false;

@@ -4,17 +4,12 @@
 use serde_json::{Value, json};
 
 use super::script::{Reply, Turn};
-use super::sse::{Sse, pieces, text_of};
+use super::sse::{Sse, pieces, text_of, tool_names};
 
 /// Reads a Responses request. The turn is after a tool result when the last input item that is a
 /// user message or a tool output is a tool output.
 pub(crate) fn parse(body: &Value) -> Turn {
-    let tools = body["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["name"].as_str().map(str::to_owned))
-        .collect();
+    let tools = tool_names(&body["tools"]);
     let mut system = text_of(&body["instructions"]);
     let mut user_text = String::new();
     let mut after_tool_result = false;

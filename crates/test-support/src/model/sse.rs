@@ -51,6 +51,16 @@ pub(crate) fn pieces(text: &str) -> Vec<&str> {
     out
 }
 
+/// The names of the tools a request offers (`tools[].name`).
+pub(crate) fn tool_names(tools: &Value) -> Vec<String> {
+    tools
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// The text of a content value in any of the shapes the APIs use: a string, an array of parts
 /// with `text`, or an object with `parts`. Parts are joined by newlines.
 pub(crate) fn text_of(v: &Value) -> String {
