@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use pty_console::{HttpRequest, HttpResponse, Routes};
+use std::time::{Duration, Instant};
+
+use pty_console::{HttpRequest, HttpResponse, RouteResponse, Routes, StreamResponse, StreamWriter};
 use serde_json::{Value, json};
 
 use crate::Error;
@@ -17,12 +19,24 @@ use crate::model::{Decision, DecisionAction, parse_key_list};
 use crate::runtime::{Runtime, RuntimeExt};
 use crate::services::{IssueQuery, NewIssue, PrRequest, ProvisionRequest, SpawnRequest};
 use crate::settings::{APPROVAL_PRESETS, PtyServiceConfig, agent_credentials, agent_model};
-use crate::supervision::{Coordinator, Level, task_json};
+use crate::supervision::{Coordinator, EventSubscription, Level, task_json};
+
+/// Default keep-alive interval of the coordinator event stream (BEHAVIOR.md §10.5).
+pub const EVENT_PING_INTERVAL: Duration = Duration::from_secs(30);
+/// Default number of coordinator event streams open at once; more are answered 503.
+pub const MAX_EVENT_STREAMS: usize = 16;
+/// How often an idle event stream looks whether its client left.
+const STREAM_POLL: Duration = Duration::from_millis(200);
+
+/// The path of the coordinator's server-sent-events stream.
+pub const EVENTS_PATH: &str = "/api/coding-agents/coordinator/events";
 
 /// The plugin's routes.
 pub struct HttpApi {
     runtime: Arc<dyn Runtime>,
     coordinator: Option<Arc<Coordinator>>,
+    ping_interval: Duration,
+    max_streams: usize,
 }
 
 impl std::fmt::Debug for HttpApi {
@@ -109,7 +123,40 @@ impl HttpApi {
         HttpApi {
             runtime,
             coordinator,
+            ping_interval: EVENT_PING_INTERVAL,
+            max_streams: MAX_EVENT_STREAMS,
         }
+    }
+
+    /// Sets the event stream's `:ping` interval (default [`EVENT_PING_INTERVAL`]) and how many
+    /// streams may be open at once (default [`MAX_EVENT_STREAMS`]).
+    pub fn with_event_stream(mut self, ping_interval: Duration, max_streams: usize) -> Self {
+        self.ping_interval = ping_interval.max(Duration::from_millis(10));
+        self.max_streams = max_streams;
+        self
+    }
+
+    /// `GET …/coordinator/events`: `:ok`, a `snapshot` event, then one `data:` line per
+    /// coordinator event as it happens and `:ping` whenever the stream was quiet for the ping
+    /// interval, until the client leaves.
+    fn events(&self) -> RouteResponse {
+        let Some(c) = &self.coordinator else {
+            return err(503, "Supervision is not running.").into();
+        };
+        // Subscribe before the snapshot, so nothing falls between them (an event may show in
+        // both; never in neither).
+        let Some(sub) = c.open_stream(self.max_streams) else {
+            return err(503, "Too many open event streams").into();
+        };
+        let snap = c.with(|s, _| (s.snapshot(), Vec::new()));
+        let ping = self.ping_interval;
+        RouteResponse::Stream(
+            StreamResponse::new("text/event-stream", move |w| {
+                write_events(w, &sub, &snap, ping)
+            })
+            .with_header("Cache-Control", "no-cache")
+            .with_header("X-Accel-Buffering", "no"),
+        )
     }
 
     fn agents(&self, req: &HttpRequest, seg: &[&str]) -> HttpResponse {
@@ -357,14 +404,6 @@ impl HttpApi {
         };
         let m = req.method.as_str();
         match (m, rest) {
-            ("GET", ["events"]) => {
-                // The console's route interface answers with one body, so this endpoint sends the
-                // current snapshot and asks the client to reconnect (EventSource does so itself).
-                let snap = c.with(|s, _| (s.snapshot(), Vec::new()));
-                let text = format!(":ok\n\nretry: 3000\nevent: snapshot\ndata: {snap}\n\n");
-                HttpResponse::bytes("text/event-stream", text.into_bytes())
-                    .with_header("Cache-Control", "no-cache")
-            }
             ("GET", ["status"]) => ok(c.with(|s, _| {
                 let tasks: Vec<Value> = s.tasks().map(task_json).collect();
                 (
@@ -630,7 +669,46 @@ impl HttpApi {
     }
 }
 
+/// The body of one event stream; returns when the client leaves, a write fails, the coordinator
+/// drops the subscription (the client fell too far behind) or the server stops.
+fn write_events(w: &mut StreamWriter<'_>, sub: &EventSubscription, snap: &Value, ping: Duration) {
+    let opening = format!(":ok\n\nevent: snapshot\ndata: {snap}\n\n");
+    if w.send(opening.as_bytes()).is_err() {
+        return;
+    }
+    let mut last_write = Instant::now();
+    loop {
+        match sub.recv_timeout(STREAM_POLL.min(ping)) {
+            Ok(event) => {
+                if w.send(format!("data: {event}\n\n").as_bytes()).is_err() {
+                    return;
+                }
+                last_write = Instant::now();
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if w.is_closed() {
+                    return;
+                }
+                if last_write.elapsed() >= ping {
+                    if w.send(b":ping\n\n").is_err() {
+                        return;
+                    }
+                    last_write = Instant::now();
+                }
+            }
+        }
+    }
+}
+
 impl Routes for HttpApi {
+    fn respond(&self, req: &HttpRequest) -> Option<RouteResponse> {
+        if req.method == "GET" && req.path.trim_end_matches('/') == EVENTS_PATH {
+            return Some(self.events());
+        }
+        self.handle(req).map(RouteResponse::Whole)
+    }
+
     fn handle(&self, req: &HttpRequest) -> Option<HttpResponse> {
         let seg = req.segments();
         match seg.as_slice() {

@@ -94,6 +94,132 @@ impl HttpResponse {
     }
 }
 
+/// What a route answers: a whole body, or a stream written over time.
+pub enum RouteResponse {
+    /// A response with its whole body.
+    Whole(HttpResponse),
+    /// Status 200 with a body the route writes while the client stays connected.
+    Stream(StreamResponse),
+}
+
+impl std::fmt::Debug for RouteResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteResponse::Whole(r) => f.debug_tuple("Whole").field(r).finish(),
+            RouteResponse::Stream(s) => f.debug_tuple("Stream").field(s).finish(),
+        }
+    }
+}
+
+impl From<HttpResponse> for RouteResponse {
+    fn from(r: HttpResponse) -> Self {
+        RouteResponse::Whole(r)
+    }
+}
+
+/// The body of a streamed response, written on the connection's own thread.
+pub type StreamBody = Box<dyn FnOnce(&mut StreamWriter<'_>) + Send>;
+
+/// A status-200 response whose body is produced over time (server-sent events). The server sends
+/// the head without a length and with `Connection: close`, then calls `body` on the connection's
+/// thread; the response ends when `body` returns, and the connection is closed.
+pub struct StreamResponse {
+    /// `Content-Type`, e.g. `text/event-stream`.
+    pub content_type: String,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Writes the body; must return soon after [`StreamWriter::is_closed`] turns true or a write
+    /// fails, so that a departed client frees its thread.
+    pub body: StreamBody,
+}
+
+impl StreamResponse {
+    /// A stream of this content type written by `body`.
+    pub fn new(
+        content_type: &str,
+        body: impl FnOnce(&mut StreamWriter<'_>) + Send + 'static,
+    ) -> Self {
+        StreamResponse {
+            content_type: content_type.to_owned(),
+            headers: Vec::new(),
+            body: Box::new(body),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+impl std::fmt::Debug for StreamResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamResponse")
+            .field("content_type", &self.content_type)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a [`StreamResponse`] writes its body: the client's connection.
+pub struct StreamWriter<'a> {
+    pub(crate) stream: &'a mut std::net::TcpStream,
+    pub(crate) stop: &'a std::sync::atomic::AtomicBool,
+    pub(crate) failed: bool,
+}
+
+impl std::fmt::Debug for StreamWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamWriter")
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamWriter<'_> {
+    /// Writes and flushes `bytes`. An error means the client is gone (or stopped reading for the
+    /// server's write timeout); the body should return.
+    pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        if self.failed {
+            return Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        }
+        let r = self
+            .stream
+            .write_all(bytes)
+            .and_then(|()| self.stream.flush());
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    /// Whether the stream should end: the client closed its side of the connection, a write
+    /// failed, or the server is shutting down. Does not block.
+    pub fn is_closed(&mut self) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.failed || self.stop.load(Ordering::SeqCst) {
+            return true;
+        }
+        if self.stream.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        let closed = match self.stream.peek(&mut probe) {
+            // End of stream: the client is gone.
+            Ok(0) => true,
+            // The client sent something more (nothing is expected): still connected.
+            Ok(_) => false,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        };
+        if self.stream.set_nonblocking(false).is_err() {
+            return true;
+        }
+        closed
+    }
+}
+
 /// Extra endpoints mounted on the console server. The server authenticates every request first
 /// (token, body size), serves its own paths (`/`, `/assets/…`, `/api/console/…`), and offers every
 /// other request to each registered `Routes` in order; the first `Some` answers. No match is 404.
@@ -113,6 +239,13 @@ impl HttpResponse {
 pub trait Routes: Send + Sync {
     /// Answers the request, or `None` when the path is not one of these routes.
     fn handle(&self, req: &HttpRequest) -> Option<HttpResponse>;
+
+    /// Like [`Routes::handle`], but may answer with a [`StreamResponse`]. The server calls this
+    /// one; the default answers with [`Routes::handle`]'s whole body. Override it for routes that
+    /// stream (and keep `handle` answering the rest).
+    fn respond(&self, req: &HttpRequest) -> Option<RouteResponse> {
+        self.handle(req).map(RouteResponse::Whole)
+    }
 
     /// Whether this exact `method` and `path` (no query, compared byte for byte) authenticate
     /// their callers themselves, so the server lets them through without its access token (a

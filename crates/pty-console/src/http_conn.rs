@@ -11,15 +11,19 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::http::{HttpResponse, MAX_BODY_BYTES};
+use crate::http::{HttpResponse, MAX_BODY_BYTES, RouteResponse, StreamResponse, StreamWriter};
 use crate::server::Shared;
 
 /// Longest request line plus headers.
 const MAX_HEAD_BYTES: usize = 32 * 1024;
 /// Most HTTP connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 256;
-/// A client must send its request (and read the answer) within this time.
+/// A client must send its request (and read the answer) within this time. A streamed response's
+/// client that stops reading this long ends its stream.
 const IO_TIMEOUT: Duration = Duration::from_secs(15);
+/// Most streamed responses open at once; more are answered 503 (streams hold a connection, and
+/// this keeps most of [`MAX_CONNECTIONS`] for ordinary requests).
+pub(crate) const MAX_STREAMS: usize = 64;
 
 /// A request as read from the socket, before authentication.
 #[derive(Debug)]
@@ -77,12 +81,27 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
         }
         Err(ReadFailure::Gone) => return,
         Err(ReadFailure::Reject(status, message)) => {
-            (HttpResponse::error(status, message), String::new())
+            (HttpResponse::error(status, message).into(), String::new())
         }
     };
-    let bytes = crate::server::render(resp, shared, &host);
-    let _ = stream.write_all(&bytes);
-    let _ = stream.flush();
+    match resp {
+        RouteResponse::Whole(resp) => {
+            let bytes = crate::server::render(resp, shared, &host);
+            let _ = stream.write_all(&bytes);
+            let _ = stream.flush();
+        }
+        RouteResponse::Stream(s) => {
+            if shared.streams.fetch_add(1, Ordering::SeqCst) >= MAX_STREAMS {
+                shared.streams.fetch_sub(1, Ordering::SeqCst);
+                let busy = HttpResponse::error(503, "Too many open streams");
+                let _ = stream.write_all(&crate::server::render(busy, shared, &host));
+                let _ = stream.flush();
+            } else {
+                write_stream(&mut stream, s, shared, &host);
+                shared.streams.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
     let _ = stream.shutdown(std::net::Shutdown::Write);
     // Let the peer read the answer before the socket goes: drain what it still sends, briefly.
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
@@ -94,6 +113,24 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
             break;
         }
     }
+}
+
+/// Sends a streamed response's head, then lets its body write until it returns.
+fn write_stream(stream: &mut TcpStream, s: StreamResponse, shared: &Shared, host: &str) {
+    let head = crate::server::render_head(200, &s.content_type, &s.headers, None, shared, host);
+    if stream
+        .write_all(&head)
+        .and_then(|()| stream.flush())
+        .is_err()
+    {
+        return;
+    }
+    let mut writer = StreamWriter {
+        stream,
+        stop: &shared.stop,
+        failed: false,
+    };
+    (s.body)(&mut writer);
 }
 
 pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -193,6 +230,7 @@ pub(crate) fn reason(status: u16) -> &'static str {
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         501 => "Not Implemented",
+        503 => "Service Unavailable",
         _ => "Status",
     }
 }

@@ -22,7 +22,10 @@ pub use bridge::{
     SessionSnapshot, decline_for, is_terminal_report, status_json,
 };
 pub use error::Error;
-pub use http::{HttpRequest, HttpResponse, MAX_BODY_BYTES, Routes};
+pub use http::{
+    HttpRequest, HttpResponse, MAX_BODY_BYTES, RouteResponse, Routes, StreamBody, StreamResponse,
+    StreamWriter,
+};
 pub use launcher::{AgentChoice, Launcher, MAX_TASK_BYTES, ShellLauncher, SpawnRequest};
 pub use server::{ConsoleServer, ServerConfig};
 pub use token::AccessToken;

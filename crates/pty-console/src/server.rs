@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::bridge::{Console, Control};
-use crate::http::{HttpRequest, HttpResponse, Routes, cookie_value, split_url};
+use crate::http::{HttpRequest, HttpResponse, RouteResponse, Routes, cookie_value, split_url};
 use crate::http_conn::{RawRequest, header};
 use crate::launcher::SpawnRequest;
 use crate::{AccessToken, Error, Result, assets};
@@ -64,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) stop: AtomicBool,
     pub(crate) ws_clients: AtomicUsize,
     pub(crate) http_conns: AtomicUsize,
+    /// Streamed responses open now (bounded by `http_conn::MAX_STREAMS`).
+    pub(crate) streams: AtomicUsize,
     pub(crate) max_ws_clients: usize,
 }
 
@@ -125,6 +127,7 @@ impl ConsoleServer {
             stop: AtomicBool::new(false),
             ws_clients: AtomicUsize::new(0),
             http_conns: AtomicUsize::new(0),
+            streams: AtomicUsize::new(0),
             max_ws_clients: config.max_ws_clients,
         });
         let mut threads = Vec::new();
@@ -202,7 +205,7 @@ impl Drop for ConsoleServer {
 }
 
 /// Authenticates and answers one request.
-pub(crate) fn handle(req: RawRequest, shared: &Shared) -> HttpResponse {
+pub(crate) fn handle(req: RawRequest, shared: &Shared) -> RouteResponse {
     let RawRequest {
         method,
         url,
@@ -221,7 +224,7 @@ pub(crate) fn handle(req: RawRequest, shared: &Shared) -> HttpResponse {
             .map(|(_, v)| v.clone())
     {
         if !shared.token.matches(&t) {
-            return unauthorized_page();
+            return unauthorized_page().into();
         }
         let mut r = HttpResponse::bytes("text/plain; charset=utf-8", b"see /".to_vec())
             .with_header("Location", "/")
@@ -230,7 +233,7 @@ pub(crate) fn handle(req: RawRequest, shared: &Shared) -> HttpResponse {
                 &format!("{COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/"),
             );
         r.status = 303;
-        return r;
+        return r.into();
     }
     // A route that checks its own credentials (an agent's hook with its session's secret) is
     // reached without the console token, and only that route sees the request.
@@ -251,15 +254,16 @@ pub(crate) fn handle(req: RawRequest, shared: &Shared) -> HttpResponse {
         };
         return own_auth
             .iter()
-            .find_map(|r| r.handle(&request))
-            .unwrap_or_else(|| HttpResponse::error(404, "Not found"));
+            .find_map(|r| r.respond(&request))
+            .unwrap_or_else(|| HttpResponse::error(404, "Not found").into());
     }
     if !authorized(&headers, shared) {
         return if method == "GET" && path == "/" {
             unauthorized_page()
         } else {
             HttpResponse::error(401, "missing or wrong access token")
-        };
+        }
+        .into();
     }
     // Credentials stop here: handlers (and the routes of other crates) never see them.
     headers.retain(|(k, _)| k != "authorization" && k != "cookie");
@@ -303,6 +307,27 @@ fn unauthorized_page() -> HttpResponse {
 /// The bytes of a response, with the security headers every answer carries and
 /// `Connection: close`.
 pub(crate) fn render(resp: HttpResponse, shared: &Shared, host: &str) -> Vec<u8> {
+    let mut bytes = render_head(
+        resp.status,
+        &resp.content_type,
+        &resp.headers,
+        Some(resp.body.len()),
+        shared,
+        host,
+    );
+    bytes.extend_from_slice(&resp.body);
+    bytes
+}
+
+/// The head of a response; without `length` the body ends when the connection closes.
+pub(crate) fn render_head(
+    status: u16,
+    content_type: &str,
+    headers: &[(String, String)],
+    length: Option<usize>,
+    shared: &Shared,
+    host: &str,
+) -> Vec<u8> {
     let ws_host = host
         .rsplit_once(':')
         .map(|(h, _)| h)
@@ -313,16 +338,16 @@ pub(crate) fn render(resp: HttpResponse, shared: &Shared, host: &str) -> Vec<u8>
          img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
         shared.ws_addr.port()
     );
+    let length = length
+        .map(|n| format!("Content-Length: {n}\r\n"))
+        .unwrap_or_default();
     let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\n{length}Connection: close\r\n\
          Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
          Referrer-Policy: no-referrer\r\nContent-Security-Policy: {csp}\r\n",
-        resp.status,
-        crate::http_conn::reason(resp.status),
-        resp.content_type,
-        resp.body.len(),
+        crate::http_conn::reason(status),
     );
-    for (k, v) in &resp.headers {
+    for (k, v) in headers {
         // A handler's header must not split the response.
         if k.bytes().all(|b| b.is_ascii_graphic() && b != b':')
             && !v.bytes().any(|b| b == b'\r' || b == b'\n')
@@ -331,27 +356,25 @@ pub(crate) fn render(resp: HttpResponse, shared: &Shared, host: &str) -> Vec<u8>
         }
     }
     out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(&resp.body);
-    bytes
+    out.into_bytes()
 }
 
-fn route(req: &HttpRequest, shared: &Shared) -> HttpResponse {
+fn route(req: &HttpRequest, shared: &Shared) -> RouteResponse {
     if req.method == "GET"
         && let Some((content_type, bytes)) = assets::find(&req.path)
     {
-        return HttpResponse::bytes(content_type, bytes.to_vec());
+        return HttpResponse::bytes(content_type, bytes.to_vec()).into();
     }
     let seg = req.segments();
     if seg.starts_with(&["api", "console"]) {
-        return console_api(req, &seg[2..], shared);
+        return console_api(req, &seg[2..], shared).into();
     }
     for r in &shared.routes {
-        if let Some(resp) = r.handle(req) {
+        if let Some(resp) = r.respond(req) {
             return resp;
         }
     }
-    HttpResponse::error(404, "Not found")
+    HttpResponse::error(404, "Not found").into()
 }
 
 fn console_api(req: &HttpRequest, seg: &[&str], shared: &Shared) -> HttpResponse {

@@ -10,6 +10,53 @@ use crate::runtime::{Runtime, RuntimeExt};
 
 type Listener = Box<dyn Fn(&Value) + Send + Sync>;
 
+/// Broadcast events a stream subscriber may have queued; a subscriber that falls this far behind
+/// is dropped (its stream ends and the client reconnects for a fresh snapshot).
+pub const STREAM_QUEUE: usize = 1024;
+
+#[derive(Default)]
+struct StreamSet {
+    next_id: u64,
+    senders: Vec<(u64, std::sync::mpsc::SyncSender<Value>)>,
+}
+
+/// A live subscription to a coordinator's broadcast events (one per SSE client). Dropping it
+/// unsubscribes.
+pub struct EventSubscription {
+    id: u64,
+    rx: std::sync::mpsc::Receiver<Value>,
+    set: Arc<Mutex<StreamSet>>,
+}
+
+impl std::fmt::Debug for EventSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSubscription")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventSubscription {
+    /// The next event, waiting at most `wait`. `Err(Disconnected)` means the subscription was
+    /// dropped by the coordinator (it fell [`STREAM_QUEUE`] events behind).
+    pub fn recv_timeout(
+        &self,
+        wait: std::time::Duration,
+    ) -> Result<Value, std::sync::mpsc::RecvTimeoutError> {
+        self.rx.recv_timeout(wait)
+    }
+}
+
+impl Drop for EventSubscription {
+    fn drop(&mut self) {
+        lock(&self.set).senders.retain(|(id, _)| *id != self.id);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// What the PTY service tells supervision: new supervised sessions, their events, and periodic
 /// probes for the idle watchdog.
 pub trait Observer: Send + Sync {
@@ -95,6 +142,7 @@ pub struct Coordinator {
     state: Mutex<Supervisor>,
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
     listeners: Mutex<Vec<Listener>>,
+    streams: Arc<Mutex<StreamSet>>,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -115,7 +163,49 @@ impl Coordinator {
             state: Mutex::new(Supervisor::new(level)),
             clock: Box::new(clock),
             listeners: Mutex::new(Vec::new()),
+            streams: Arc::new(Mutex::new(StreamSet::default())),
         }
+    }
+
+    /// Subscribes a stream (an SSE client) to broadcast events, unless `max` streams are open
+    /// already. Events are queued per subscriber (at most [`STREAM_QUEUE`]).
+    pub fn open_stream(&self, max: usize) -> Option<EventSubscription> {
+        let mut set = lock(&self.streams);
+        if set.senders.len() >= max {
+            return None;
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(STREAM_QUEUE);
+        set.next_id += 1;
+        let id = set.next_id;
+        set.senders.push((id, tx));
+        Some(EventSubscription {
+            id,
+            rx,
+            set: self.streams.clone(),
+        })
+    }
+
+    /// How many stream subscriptions are open.
+    pub fn stream_count(&self) -> usize {
+        lock(&self.streams).senders.len()
+    }
+
+    /// Pauses supervision while a person chats with the agents: events are buffered, in order,
+    /// until [`Coordinator::resume`] or until [`super::PAUSE_MS`] have passed (checked at the next
+    /// event or tick). Broadcasts `coordinator_paused`.
+    pub fn pause(&self) {
+        self.with(|s, now| ((), s.pause(now)))
+    }
+
+    /// Ends a pause: broadcasts `coordinator_resumed`, then handles the buffered events in the
+    /// order they came. Does nothing when not paused.
+    pub fn resume(&self) {
+        self.with(|s, now| ((), s.resume(now)))
+    }
+
+    /// Whether supervision is paused now.
+    pub fn is_paused(&self) -> bool {
+        self.with(|s, now| (s.is_paused(now), Vec::new()))
     }
 
     /// Adds a listener for broadcast events.
@@ -216,6 +306,11 @@ impl Coordinator {
                     {
                         l(&v);
                     }
+                    // A stream that is gone or too far behind is dropped here; its reader sees
+                    // the disconnect and ends.
+                    lock(&self.streams)
+                        .senders
+                        .retain(|(_, tx)| tx.try_send(v.clone()).is_ok());
                 }
             }
         }

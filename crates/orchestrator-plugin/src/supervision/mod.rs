@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::model::{Decision, DecisionAction, parse_contract};
 
-pub use driver::{Coordinator, Observer, QueuedObserver};
+pub use driver::{Coordinator, EventSubscription, Observer, QueuedObserver, STREAM_QUEUE};
 
 /// Consecutive rule-answered prompts after which the next prompt goes to a person.
 pub const MAX_AUTO_RESPONSES: u32 = 10;
@@ -408,6 +408,11 @@ impl Supervisor {
     pub fn pause(&mut self, now: u64) -> Vec<Effect> {
         self.paused_until = Some(now + PAUSE_MS);
         vec![Effect::Broadcast(json!({"type": "coordinator_paused"}))]
+    }
+
+    /// Whether events are being buffered by a pause that has not expired at `now`.
+    pub fn is_paused(&self, now: u64) -> bool {
+        self.paused_until.is_some_and(|u| now < u)
     }
 
     /// Ends a pause and handles what was buffered.

@@ -20,6 +20,7 @@ struct Api {
     base: String,
     token: String,
     agent: ureq::Agent,
+    coord: Arc<Coordinator>,
     _server: ConsoleServer,
 }
 
@@ -80,7 +81,9 @@ fn start(tmp: &TempDir) -> Api {
             .with_workspace(Arc::new(ws)),
     );
     let coord = Arc::new(Coordinator::new(rt.clone(), Level::Autonomous, || 0));
-    let api: Arc<dyn Routes> = Arc::new(HttpApi::new(rt, Some(coord)));
+    let api: Arc<dyn Routes> = Arc::new(
+        HttpApi::new(rt, Some(coord.clone())).with_event_stream(Duration::from_millis(100), 2),
+    );
     let console = Console::new(manager, Arc::new(ShellLauncher)).unwrap();
     let token = AccessToken::generate().unwrap();
     let secret = token.expose().to_string();
@@ -102,6 +105,7 @@ fn start(tmp: &TempDir) -> Api {
         base: format!("http://{}", server.http_addr()),
         token: secret,
         agent,
+        coord,
         _server: server,
     }
 }
@@ -288,9 +292,6 @@ fn sessions_workspaces_and_supervision_over_http() {
             .0,
         404
     );
-    let (st, v) = api.get("/api/coding-agents/coordinator/events");
-    assert_eq!(st, 200);
-    assert!(v.as_str().unwrap().starts_with(":ok\n\n"), "{v}");
 
     // Bodies.
     // Invalid JSON (a JSON string, not an object) is refused with the API's error shape.
@@ -338,4 +339,109 @@ fn sessions_workspaces_and_supervision_over_http() {
     );
     assert_eq!(st, 200);
     assert_eq!(api.get("/api/issues").0, 400);
+}
+
+/// An SSE client over ureq: the response's body read line by line as it arrives.
+struct EventStream {
+    lines: std::io::Lines<std::io::BufReader<ureq::BodyReader<'static>>>,
+}
+
+impl EventStream {
+    fn open(api: &Api, token: Option<&str>) -> Result<EventStream, u16> {
+        let mut req = ureq::http::Request::builder()
+            .method("GET")
+            .uri(format!("{}/api/coding-agents/coordinator/events", api.base))
+            .header("Accept", "text/event-stream");
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let resp = api.agent.run(req.body(()).unwrap()).unwrap();
+        if resp.status() != 200 {
+            return Err(resp.status().as_u16());
+        }
+        assert_eq!(
+            resp.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        use std::io::BufRead;
+        let reader = resp.into_body().into_reader();
+        Ok(EventStream {
+            lines: std::io::BufReader::new(reader).lines(),
+        })
+    }
+
+    /// Lines up to and including the first one that satisfies `f`.
+    fn until(&mut self, f: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut seen = Vec::new();
+        for line in self.lines.by_ref() {
+            let line = line.expect("stream read");
+            let done = f(&line);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!("stream ended first: {seen:?}");
+    }
+}
+
+#[test]
+fn coordinator_events_stream_live() {
+    let tmp = TempDir::new("http-sse");
+    let api = start(&tmp);
+    // Same token as every route.
+    assert_eq!(EventStream::open(&api, None).err(), Some(401));
+    assert_eq!(EventStream::open(&api, Some("nope")).err(), Some(401));
+
+    let mut first = EventStream::open(&api, Some(&api.token)).unwrap();
+    let head = first.until(|l| l.starts_with("data: "));
+    assert_eq!(head[..3], [":ok", "", "event: snapshot"], "{head:?}");
+    let snap: Value = serde_json::from_str(head[3].trim_start_matches("data: ")).unwrap();
+    assert_eq!(
+        (
+            snap["supervisionLevel"].as_str(),
+            snap["pendingCount"].as_u64(),
+            snap["tasks"].as_array().map(Vec::len)
+        ),
+        (Some("autonomous"), Some(0), Some(0)),
+        "{snap}"
+    );
+
+    // Events emitted after the client connected arrive, one data line each, in order.
+    api.coord.set_level(Level::Notify);
+    api.coord.pause();
+    let got = first.until(|l| l.contains("coordinator_paused"));
+    let data: Vec<Value> = got
+        .iter()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(
+        data,
+        vec![
+            json!({"type": "supervision_changed", "level": "notify"}),
+            json!({"type": "coordinator_paused"})
+        ]
+    );
+    // Quiet streams get a keep-alive comment (100 ms here; 30 s by default).
+    first.until(|l| l == ":ping");
+
+    // Open streams are bounded (2 here): the third is refused while two are open.
+    let second = EventStream::open(&api, Some(&api.token)).unwrap();
+    assert_eq!(api.coord.stream_count(), 2);
+    assert_eq!(EventStream::open(&api, Some(&api.token)).err(), Some(503));
+
+    // Clients that leave end their streams: the serving threads return and unsubscribe.
+    drop(first);
+    drop(second);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while api.coord.stream_count() != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "streams leaked after the clients left"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut again = EventStream::open(&api, Some(&api.token)).unwrap();
+    again.until(|l| l.starts_with("data: "));
 }

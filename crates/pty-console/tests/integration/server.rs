@@ -508,3 +508,190 @@ fn websocket_gets_the_snapshot_then_live_output_and_controls_the_session() {
             .any(|m| matches!(m, Message::Text(t) if t.contains("\"kind\":\"stopped\"")))
     });
 }
+
+/// A route that streams one line per message it is handed, until the client leaves; it counts the
+/// bodies running so the test can see a departed client's thread end.
+struct Ticker {
+    feed: std::sync::Mutex<Option<std::sync::mpsc::Receiver<String>>>,
+    running: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Routes for Ticker {
+    fn handle(&self, req: &HttpRequest) -> Option<HttpResponse> {
+        (req.path == "/api/plain").then(|| HttpResponse::json(200, &serde_json::json!({})))
+    }
+
+    fn respond(&self, req: &HttpRequest) -> Option<pty_console::RouteResponse> {
+        use std::sync::atomic::Ordering;
+        if req.path != "/api/ticks" {
+            return self.handle(req).map(Into::into);
+        }
+        let rx = self.feed.lock().unwrap().take();
+        let running = self.running.clone();
+        Some(pty_console::RouteResponse::Stream(
+            pty_console::StreamResponse::new("text/event-stream", move |w| {
+                running.fetch_add(1, Ordering::SeqCst);
+                let _ = w.send(b":ok\n\n");
+                loop {
+                    if w.is_closed() {
+                        break;
+                    }
+                    let got = rx
+                        .as_ref()
+                        .map(|rx| rx.recv_timeout(std::time::Duration::from_millis(50)));
+                    match got {
+                        Some(Ok(line)) => {
+                            if w.send(format!("data: {line}\n\n").as_bytes()).is_err() {
+                                break;
+                            }
+                        }
+                        Some(Err(std::sync::mpsc::RecvTimeoutError::Disconnected)) => break,
+                        _ => {
+                            if rx.is_none() {
+                                std::thread::sleep(std::time::Duration::from_millis(50));
+                            }
+                        }
+                    }
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+            .with_header("X-Stream", "yes"),
+        ))
+    }
+}
+
+/// Reads from `s` until `needle` has arrived (or panics after 10 s).
+fn read_until(s: &mut std::net::TcpStream, seen: &mut Vec<u8>, needle: &str) {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    s.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(seen).contains(needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{needle:?} never came; got {:?}",
+            String::from_utf8_lossy(seen)
+        );
+        match s.read(&mut buf) {
+            Ok(0) => panic!(
+                "closed before {needle:?}: {:?}",
+                String::from_utf8_lossy(seen)
+            ),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+}
+
+fn wait_for(what: &str, f: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn streamed_responses_deliver_later_chunks_and_end_with_their_client() {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ticker = Arc::new(Ticker {
+        feed: std::sync::Mutex::new(Some(rx)),
+        running: running.clone(),
+    });
+    let manager = Arc::new(PtyManager::new().unwrap());
+    let console = Console::new(manager, Arc::new(ShellLauncher)).unwrap();
+    let server = ConsoleServer::start(console, ServerConfig::default(), vec![ticker]).unwrap();
+    let addr = server.http_addr();
+    let token = server.token().expose().to_owned();
+
+    // Same token as everything else; ordinary routes of the same Routes still answer whole.
+    let (status, _, _) = http(addr, "GET", "/api/ticks", &[], b"");
+    assert_eq!(status, 401);
+    let bearer = format!("Bearer {token}");
+    let (status, headers, _) = http(
+        addr,
+        "GET",
+        "/api/plain",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert!(headers.iter().any(|(k, _)| k == "content-length"));
+
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /api/ticks HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    read_until(&mut s, &mut seen, ":ok\n\n");
+    let head = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    assert!(head.contains("content-type: text/event-stream\r\n"));
+    assert!(head.contains("connection: close\r\n"));
+    assert!(head.contains("x-stream: yes\r\n"));
+    assert!(!head.contains("content-length"), "{head}");
+    wait_for("the body runs", || running.load(Ordering::SeqCst) == 1);
+
+    // A chunk produced after the client connected arrives.
+    tx.send("later".to_owned()).unwrap();
+    read_until(&mut s, &mut seen, "data: later\n\n");
+
+    // The client leaves; its body notices without any further write and returns.
+    drop(s);
+    wait_for("the body ends after the client left", || {
+        running.load(Ordering::SeqCst) == 0
+    });
+    drop(tx);
+}
+
+#[test]
+fn open_streams_are_bounded_and_end_at_shutdown() {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ticker = Arc::new(Ticker {
+        feed: std::sync::Mutex::new(None),
+        running: running.clone(),
+    });
+    let manager = Arc::new(PtyManager::new().unwrap());
+    let console = Console::new(manager, Arc::new(ShellLauncher)).unwrap();
+    let server = ConsoleServer::start(console, ServerConfig::default(), vec![ticker]).unwrap();
+    let addr = server.http_addr();
+    let token = server.token().expose().to_owned();
+    let open = |seen: &mut Vec<u8>| {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET /api/ticks HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        .unwrap();
+        read_until(&mut s, seen, "\r\n\r\n");
+        s
+    };
+    let mut clients = Vec::new();
+    for _ in 0..64 {
+        let mut seen = Vec::new();
+        clients.push(open(&mut seen));
+        assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
+    }
+    wait_for("64 bodies run", || running.load(Ordering::SeqCst) == 64);
+    let mut seen = Vec::new();
+    let _extra = open(&mut seen);
+    assert!(
+        String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 503"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    // Stopping the server ends every stream, though their clients are still connected.
+    server.shutdown();
+    wait_for("bodies end at shutdown", || {
+        running.load(Ordering::SeqCst) == 0
+    });
+    drop(clients);
+}
