@@ -26,7 +26,7 @@ pub(super) const ACTION: Action = Action {
     ],
     description: "The usual way to get code written: clone the repository (or make a scratch \
         directory), start a coding agent in it and give it the task. `agents` starts up to 8 agents \
-        at once, one workspace each (`task one | codex:task two`).",
+        at once from one clone, each in its own worktree and branch (`task one | codex:task two`).",
     examples: &[
         (
             "Fix the flaky login test in https://github.com/acme/app",
@@ -166,6 +166,27 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
     } else if let Some(r) = &repo {
         ctx.progress(&format!("Cloning {r}..."));
     }
+    let exec = now_ms();
+    let prefix = &config.branch_prefix;
+    // Several agents on a repository share one clone, each in its own worktree on its own
+    // branch: one download, and every agent's work lands on a separate branch.
+    let shared_clone = match (&repo, &ws) {
+        (Some(r), Some(ws)) if n > 1 => {
+            let req = ProvisionRequest {
+                repo: r.clone(),
+                base_branch: "main".into(),
+                branch_name: Some(format!("{prefix}/exec-{exec}/base")),
+                use_worktree: false,
+                parent_workspace_id: None,
+                label: Some(base_label.clone()),
+            };
+            match ws.provision(req) {
+                Ok(w) => Some(w),
+                Err(e) => return ActionResult::fail(format!("Failed to clone repository: {e}")),
+            }
+        }
+        _ => None,
+    };
     let mut launched = Vec::new();
     let mut failed = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
@@ -174,24 +195,20 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
         } else {
             base_label.clone()
         };
-        // Each agent gets its own workspace: a clone of the repo, or a scratch directory.
+        // Each agent gets its own workspace: a clone of the repo (one agent), a worktree of the
+        // shared clone (several), or a scratch directory.
         let (workdir, workspace_id): (PathBuf, Option<String>) = match (&repo, &ws) {
             (Some(r), Some(ws)) => {
                 let req = ProvisionRequest {
                     repo: r.clone(),
                     base_branch: "main".into(),
-                    branch_name: Some(format!(
-                        "{}/exec-{}/coding-agent{}",
-                        config.branch_prefix,
-                        now_ms(),
-                        if n > 1 {
-                            format!("-{}", i + 1)
-                        } else {
-                            String::new()
-                        }
-                    )),
-                    use_worktree: false,
-                    parent_workspace_id: None,
+                    branch_name: Some(if n > 1 {
+                        format!("{prefix}/exec-{exec}/coding-agent-{}", i + 1)
+                    } else {
+                        format!("{prefix}/exec-{exec}/coding-agent")
+                    }),
+                    use_worktree: shared_clone.is_some(),
+                    parent_workspace_id: shared_clone.as_ref().map(|c| c.id.clone()),
                     label: Some(label.clone()),
                 };
                 match ws.provision(req) {
@@ -263,7 +280,8 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
             }
         }
     }
-    let data = json!({"agents": launched, "repo": repo});
+    let data = json!({"agents": launched, "repo": repo,
+        "cloneWorkspaceId": shared_clone.as_ref().map(|c| c.id.clone())});
     if n == 1 {
         let a = &launched[0];
         let with_task = if plans[0].task.is_empty() {

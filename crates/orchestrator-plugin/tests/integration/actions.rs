@@ -562,6 +562,31 @@ fn start_task_single_scratch_and_multi() {
         )
     );
     assert_ne!(spawned[2].workdir, spawned[3].workdir, "one workspace each");
+    // One clone for the swarm, then one worktree (own branch) of it per agent.
+    let prov = rt.ws().provisioned.lock().unwrap().clone();
+    let swarm: Vec<(bool, Option<&str>, &str)> = prov[1..]
+        .iter()
+        .map(|p| {
+            (
+                p.use_worktree,
+                p.parent_workspace_id.as_deref(),
+                p.branch_name
+                    .as_deref()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        swarm,
+        [
+            (false, None, "base"),
+            (true, Some("ws-2"), "coding-agent-1"),
+            (true, Some("ws-2"), "coding-agent-2")
+        ]
+    );
 
     let nine = ["t"; 9].join("|");
     assert_eq!(
