@@ -59,6 +59,9 @@ pub enum Error {
     /// A workspace id is not known to the workspace service.
     #[error("workspace not found: {0}")]
     WorkspaceNotFound(String),
+    /// No scratch workspace belongs to this session id.
+    #[error("Scratch workspace {0} not found")]
+    ScratchNotFound(String),
     /// The concurrent session limit is reached.
     #[error("Concurrent session limit reached ({0})")]
     SessionLimit(usize),

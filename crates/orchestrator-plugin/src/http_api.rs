@@ -60,7 +60,7 @@ fn err(status: u16, m: impl std::fmt::Display) -> HttpResponse {
 /// The status code of a service error.
 fn status_of(e: &Error) -> u16 {
     match e {
-        Error::SessionNotFound(_) | Error::WorkspaceNotFound(_) => 404,
+        Error::SessionNotFound(_) | Error::WorkspaceNotFound(_) | Error::ScratchNotFound(_) => 404,
         Error::InvalidParameter(_)
         | Error::UnknownAgentType(_)
         | Error::AgentNotInstalled { .. } => 400,
@@ -250,7 +250,39 @@ impl HttpApi {
                 }
                 ok(Value::Object(by_type))
             }
-            ("GET", ["scratch"]) => err(501, "not implemented: scratch"),
+            ("GET", ["scratch"]) => {
+                let Some(store) = self.runtime.scratch() else {
+                    return err(503, "Scratch workspaces are not available.");
+                };
+                if let Err(e) = store.sweep(pty.as_ref()) {
+                    return from_err(e);
+                }
+                ok(json!(store.list()))
+            }
+            ("POST", [id, "scratch", op @ ("keep" | "delete" | "promote")]) => {
+                let Some(store) = self.runtime.scratch() else {
+                    return err(503, "Scratch workspaces are not available.");
+                };
+                let b = match body(req) {
+                    Ok(b) => b,
+                    Err(r) => return r,
+                };
+                let r = match *op {
+                    "keep" => store
+                        .keep(id)
+                        .map(|r| json!({"success": true, "scratch": r})),
+                    "promote" => store
+                        .promote(id, s(&b, "name").as_deref(), pty.as_ref())
+                        .map(|r| json!({"success": true, "scratch": r})),
+                    _ => store
+                        .delete(id, pty.as_ref())
+                        .map(|()| json!({"success": true, "deleted": true, "sessionId": id})),
+                };
+                match r {
+                    Ok(v) => ok(v),
+                    Err(e) => from_err(e),
+                }
+            }
             ("POST", ["hooks"]) => self.hooks(req),
             (_, ["hooks"]) => err(405, "Method not allowed"),
             ("GET", ["coordinator", rest @ ..]) | ("POST", ["coordinator", rest @ ..]) => {
@@ -404,11 +436,12 @@ impl HttpApi {
         };
         let m = req.method.as_str();
         match (m, rest) {
-            ("GET", ["status"]) => ok(c.with(|s, _| {
+            ("GET", ["status"]) => ok(c.with(|s, now| {
                 let tasks: Vec<Value> = s.tasks().map(task_json).collect();
                 (
                     json!({"supervisionLevel": s.level().as_str(), "taskCount": tasks.len(),
-                        "pendingCount": s.pending().len(), "tasks": tasks}),
+                        "pendingCount": s.pending().len(), "paused": s.is_paused(now),
+                        "tasks": tasks}),
                     Vec::new(),
                 )
             })),
@@ -464,6 +497,14 @@ impl HttpApi {
                     true => ok(json!({"success": true, "sessionId": id, "approved": approved})),
                     false => err(404, "No pending confirmation"),
                 }
+            }
+            ("POST", ["pause"]) => {
+                c.pause();
+                ok(json!({"success": true, "paused": true}))
+            }
+            ("POST", ["resume"]) => {
+                c.resume();
+                ok(json!({"success": true, "paused": false}))
             }
             ("GET", ["supervision"]) => ok(json!({"level": c.level().as_str()})),
             ("POST", ["supervision"]) => {

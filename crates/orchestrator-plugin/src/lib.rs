@@ -25,6 +25,7 @@ pub mod mcp;
 pub mod model;
 pub mod providers;
 pub mod runtime;
+pub mod scratch;
 pub mod services;
 pub mod settings;
 pub mod supervision;

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::model::{HttpModel, ModelSize};
+use crate::scratch::ScratchStore;
 use crate::services::{PtyService, WorkspaceService};
 use crate::{Error, Result};
 
@@ -17,6 +18,8 @@ use crate::{Error, Result};
 pub const PTY_SERVICE: &str = "PTY_SERVICE";
 /// Name under which the workspace service is registered.
 pub const CODING_WORKSPACE_SERVICE: &str = "CODING_WORKSPACE_SERVICE";
+/// Name under which the scratch workspace records are registered.
+pub const SCRATCH_SERVICE: &str = "SCRATCH_WORKSPACES";
 
 /// A service the runtime can hand out by name.
 #[derive(Clone)]
@@ -25,6 +28,8 @@ pub enum Service {
     Pty(Arc<dyn PtyService>),
     /// `CODING_WORKSPACE_SERVICE`: git workspaces, pull requests and issues.
     Workspace(Arc<dyn WorkspaceService>),
+    /// `SCRATCH_WORKSPACES`: scratch directories and their retention.
+    Scratch(Arc<ScratchStore>),
 }
 
 impl std::fmt::Debug for Service {
@@ -32,6 +37,7 @@ impl std::fmt::Debug for Service {
         match self {
             Service::Pty(_) => f.write_str("Service::Pty"),
             Service::Workspace(_) => f.write_str("Service::Workspace"),
+            Service::Scratch(_) => f.write_str("Service::Scratch"),
         }
     }
 }
@@ -57,6 +63,8 @@ pub trait RuntimeExt {
     fn pty(&self) -> Option<Arc<dyn PtyService>>;
     /// The workspace service, if registered.
     fn workspace(&self) -> Option<Arc<dyn WorkspaceService>>;
+    /// The scratch workspace records, if registered.
+    fn scratch(&self) -> Option<Arc<ScratchStore>>;
 }
 
 impl<R: Runtime + ?Sized> RuntimeExt for R {
@@ -69,6 +77,12 @@ impl<R: Runtime + ?Sized> RuntimeExt for R {
     fn workspace(&self) -> Option<Arc<dyn WorkspaceService>> {
         match self.get_service(CODING_WORKSPACE_SERVICE) {
             Some(Service::Workspace(w)) => Some(w),
+            _ => None,
+        }
+    }
+    fn scratch(&self) -> Option<Arc<ScratchStore>> {
+        match self.get_service(SCRATCH_SERVICE) {
+            Some(Service::Scratch(s)) => Some(s),
             _ => None,
         }
     }
@@ -180,6 +194,7 @@ pub struct StandaloneRuntime {
     settings: SettingsStore,
     pty: Option<Arc<dyn PtyService>>,
     workspace: Option<Arc<dyn WorkspaceService>>,
+    scratch: Option<Arc<ScratchStore>>,
     model: Option<HttpModel>,
     sink: ReplySink,
     replies: Mutex<Vec<String>>,
@@ -205,6 +220,7 @@ impl StandaloneRuntime {
             settings,
             pty: None,
             workspace: None,
+            scratch: None,
             model,
             sink: Box::new(|_| {}),
             replies: Mutex::new(Vec::new()),
@@ -220,6 +236,12 @@ impl StandaloneRuntime {
     /// Registers the workspace service.
     pub fn with_workspace(mut self, ws: Arc<dyn WorkspaceService>) -> Self {
         self.workspace = Some(ws);
+        self
+    }
+
+    /// Registers the scratch workspace records.
+    pub fn with_scratch(mut self, scratch: Arc<ScratchStore>) -> Self {
+        self.scratch = Some(scratch);
         self
     }
 
@@ -254,6 +276,7 @@ impl Runtime for StandaloneRuntime {
         match name {
             PTY_SERVICE => self.pty.clone().map(Service::Pty),
             CODING_WORKSPACE_SERVICE => self.workspace.clone().map(Service::Workspace),
+            SCRATCH_SERVICE => self.scratch.clone().map(Service::Scratch),
             _ => None,
         }
     }

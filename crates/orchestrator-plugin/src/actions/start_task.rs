@@ -190,6 +190,7 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
     let mut launched = Vec::new();
     let mut failed = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
+        let mut scratch_dir = false;
         let label = if n > 1 {
             format!("{base_label}-{}", i + 1)
         } else {
@@ -226,6 +227,7 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
                 }
             }
             _ => {
+                scratch_dir = true;
                 let dir = config.base_dir.join(uuid_v4());
                 if let Err(e) = std::fs::create_dir_all(&dir) {
                     let msg = format!("cannot create scratch directory {}: {e}", dir.display());
@@ -259,6 +261,9 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
         match pty.spawn_session(req) {
             Ok(info) => {
                 ctx.memory.set_session(&ctx.message.room_id, &info.id);
+                if scratch_dir && let Some(store) = ctx.runtime.scratch() {
+                    store.register(&info.id, &label, &workdir);
+                }
                 if n > 1 {
                     ctx.progress(&format!(
                         "[{}/{n}] Spawned {} agent as \"{label}\"",
@@ -273,6 +278,10 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
                 }));
             }
             Err(e) => {
+                if scratch_dir {
+                    // Nothing ran in it: the empty scratch directory goes.
+                    let _ = std::fs::remove_dir(&workdir);
+                }
                 if n == 1 {
                     return ActionResult::fail(spawn_failure(&e, "Failed to start coding agent: "));
                 }

@@ -10,6 +10,7 @@ pub mod workspace;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use orchestrator_plugin::scratch::{ScratchConfig, ScratchStore, system_clock};
 use orchestrator_plugin::services::{GitWorkspaces, ManagedPty};
 use orchestrator_plugin::settings::{PtyServiceConfig, WorkspaceConfig};
 use orchestrator_plugin::supervision::{Coordinator, Level, QueuedObserver};
@@ -80,8 +81,10 @@ pub fn build_runtime(
         .get("ORCHESTRATOR_SUPERVISION_LEVEL")
         .and_then(|l| Level::parse(&l))
         .unwrap_or_default();
-    let mut runtime = StandaloneRuntime::new(services.settings)?;
+    let scratch = scratch_store(&services.settings, &services.ws_config)?;
+    let mut runtime = StandaloneRuntime::new(services.settings)?.with_scratch(scratch.clone());
     if let Some(p) = services.pty.clone() {
+        start_scratch_sweeper(&scratch, p.clone(), sink.clone());
         runtime = runtime.with_pty(p);
     }
     if let Some(w) = services.workspace {
@@ -133,7 +136,11 @@ pub fn api_routes(
         .and_then(|l| Level::parse(&l))
         .unwrap_or_default();
     let oauth = settings.get("GITHUB_OAUTH_CLIENT_ID");
-    let mut runtime = StandaloneRuntime::new(settings)?.with_pty(pty.clone());
+    let scratch = scratch_store(&settings, &ws_config)?;
+    start_scratch_sweeper(&scratch, pty.clone(), sink.clone());
+    let mut runtime = StandaloneRuntime::new(settings)?
+        .with_pty(pty.clone())
+        .with_scratch(scratch);
     match GitWorkspaces::open_with_oauth(&ws_config, api_url.as_deref(), oauth) {
         Ok(w) => runtime = runtime.with_workspace(Arc::new(w)),
         Err(e) => sink(&format!("workspace service unavailable: {e}")),
@@ -158,6 +165,31 @@ pub fn api_routes(
         orchestrator_plugin::http_api::HttpApi::new(runtime, coordinator),
     );
     Ok((routes, pty))
+}
+
+/// The scratch workspace records under the workspace base directory, with the retention
+/// settings (an invalid one is an error).
+fn scratch_store(
+    settings: &SettingsStore,
+    ws_config: &WorkspaceConfig,
+) -> orchestrator_plugin::Result<Arc<ScratchStore>> {
+    let config = ScratchConfig::from_settings(&|k| settings.get(k), &ws_config.base_dir)?;
+    Ok(Arc::new(ScratchStore::new(config, system_clock)))
+}
+
+/// Applies the scratch retention every 30 s (ended tasks, expired decisions).
+fn start_scratch_sweeper(
+    scratch: &Arc<ScratchStore>,
+    pty: Arc<ManagedPty>,
+    sink: Arc<dyn Fn(&str) + Send + Sync>,
+) {
+    let started =
+        ScratchStore::start_sweeper(scratch, pty, std::time::Duration::from_secs(30), move |e| {
+            sink(e)
+        });
+    if let Err(e) = started {
+        eprintln!("scratch retention not started: {e}");
+    }
 }
 
 /// Installs the model-backed stall classifier on the PTY service's manager.

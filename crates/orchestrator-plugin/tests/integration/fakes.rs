@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use orchestrator_plugin::model::ModelSize;
-use orchestrator_plugin::runtime::{CODING_WORKSPACE_SERVICE, PTY_SERVICE, Runtime, Service};
+use orchestrator_plugin::runtime::{
+    CODING_WORKSPACE_SERVICE, PTY_SERVICE, Runtime, SCRATCH_SERVICE, Service,
+};
+use orchestrator_plugin::scratch::ScratchStore;
 use orchestrator_plugin::services::pty::SessionStatus;
 use orchestrator_plugin::services::{
     DeviceCode, Issue, IssueQuery, IssueUpdate, NewIssue, PrRequest, ProvisionRequest, PtyService,
@@ -283,6 +286,7 @@ pub struct TestRuntime {
     pub settings: BTreeMap<String, String>,
     pub pty: Option<Arc<FakePty>>,
     pub workspace: Option<Arc<FakeWorkspace>>,
+    pub scratch: Option<Arc<ScratchStore>>,
     pub model_answers: Mutex<Vec<String>>,
     pub prompts: Mutex<Vec<String>>,
     pub replies: Mutex<Vec<String>>,
@@ -299,6 +303,7 @@ impl TestRuntime {
             settings,
             pty: Some(Arc::new(FakePty::default())),
             workspace: Some(Arc::new(FakeWorkspace::new(base.join("clones")))),
+            scratch: None,
             model_answers: Mutex::new(Vec::new()),
             prompts: Mutex::new(Vec::new()),
             replies: Mutex::new(Vec::new()),
@@ -320,6 +325,7 @@ impl Runtime for TestRuntime {
         match name {
             PTY_SERVICE => self.pty.clone().map(|p| Service::Pty(p)),
             CODING_WORKSPACE_SERVICE => self.workspace.clone().map(|w| Service::Workspace(w)),
+            SCRATCH_SERVICE => self.scratch.clone().map(Service::Scratch),
             _ => None,
         }
     }

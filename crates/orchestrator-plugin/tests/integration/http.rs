@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use orchestrator_plugin::http_api::HttpApi;
 use orchestrator_plugin::runtime::{SettingsStore, StandaloneRuntime};
+use orchestrator_plugin::scratch::{ScratchConfig, ScratchStore};
 use orchestrator_plugin::services::{GitWorkspaces, ManagedPty};
 use orchestrator_plugin::settings::{PtyServiceConfig, WorkspaceConfig};
 use orchestrator_plugin::supervision::{Coordinator, Level};
@@ -78,7 +79,11 @@ fn start(tmp: &TempDir) -> Api {
         StandaloneRuntime::new(settings)
             .unwrap()
             .with_pty(Arc::new(pty))
-            .with_workspace(Arc::new(ws)),
+            .with_workspace(Arc::new(ws))
+            .with_scratch(Arc::new(ScratchStore::new(
+                ScratchConfig::from_settings(&|_| None, &tmp.0.join("ws")).unwrap(),
+                || 0,
+            ))),
     );
     let coord = Arc::new(Coordinator::new(rt.clone(), Level::Autonomous, || 0));
     let api: Arc<dyn Routes> = Arc::new(
@@ -238,7 +243,12 @@ fn sessions_workspaces_and_supervision_over_http() {
     );
     let (st, v) = api.get("/api/coding-agents/metrics");
     assert_eq!((st, v["shell"]["sessions"].as_u64()), (200, Some(1)), "{v}");
-    assert_eq!(api.get("/api/coding-agents/scratch").0, 501);
+    assert_eq!(api.get("/api/coding-agents/scratch"), (200, json!([])));
+    assert_eq!(
+        api.post("/api/coding-agents/nope/scratch/keep", json!({}))
+            .0,
+        404
+    );
     let (st, v) = api.post(
         &format!("/api/coding-agents/{id}/stop"),
         json!({"force": true}),
@@ -409,7 +419,14 @@ fn coordinator_events_stream_live() {
 
     // Events emitted after the client connected arrive, one data line each, in order.
     api.coord.set_level(Level::Notify);
-    api.coord.pause();
+    assert_eq!(
+        api.post("/api/coding-agents/coordinator/pause", json!({})),
+        (200, json!({"success": true, "paused": true}))
+    );
+    assert_eq!(
+        api.get("/api/coding-agents/coordinator/status").1["paused"],
+        true
+    );
     let got = first.until(|l| l.contains("coordinator_paused"));
     let data: Vec<Value> = got
         .iter()

@@ -7,5 +7,6 @@ mod http;
 mod mcp_stdio;
 mod providers;
 mod run_cmd;
+mod scratch;
 mod sessions;
 mod supervision;

@@ -353,3 +353,95 @@ fn a_real_shell_turn_is_assessed_and_completed_end_to_end() {
         PlainStatus::Completed
     );
 }
+
+/// `pause()` while a person chats: events wait, in order, until `resume()` or 30 s (fake clock);
+/// `coordinator_paused` / `coordinator_resumed` are broadcast around them.
+#[test]
+fn pause_buffers_events_until_resumed_or_thirty_seconds() {
+    for explicit_resume in [true, false] {
+        let model = ScriptedModel::start();
+        model.push(r#"{"action": "respond", "response": "1", "reasoning": "first"}"#);
+        model.push(r#"{"action": "respond", "response": "2", "reasoning": "second"}"#);
+        let settings = SettingsStore::from_pairs([
+            ("ORCHESTRATOR_MODEL_PROVIDER", "anthropic".to_string()),
+            ("ORCHESTRATOR_MODEL_BASE_URL", model.base.clone()),
+            ("ANTHROPIC_API_KEY", "sk-ant-test-key".to_string()),
+        ]);
+        let pty = Arc::new(FakePty::default());
+        pty.add("s1", "claude", SessionStatus::Blocked, Some("Allow A?"));
+        let rt = Arc::new(
+            StandaloneRuntime::new(settings)
+                .unwrap()
+                .with_pty(pty.clone()),
+        );
+        let clock = Arc::new(Mutex::new(100_000u64));
+        let c = clock.clone();
+        let coord = Coordinator::new(rt.clone(), Level::Autonomous, move || *c.lock().unwrap());
+        coord.register(TaskSpec {
+            session_id: "s1".into(),
+            label: "app/parser".into(),
+            task: "write the parser".into(),
+            workdir: "/ws/s1".into(),
+            repo: None,
+        });
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let ev = events.clone();
+        coord.subscribe(move |v| {
+            ev.lock()
+                .unwrap()
+                .push(v["type"].as_str().unwrap_or("").to_string())
+        });
+
+        coord.pause();
+        assert!(coord.is_paused());
+        coord.on_event(blocked("Allow A?"));
+        coord.on_event(blocked("Allow B?"));
+        *clock.lock().unwrap() += 29_999;
+        coord.tick(&[]);
+        assert!(coord.is_paused(), "still paused before 30 s");
+        assert!(
+            model.requests.lock().unwrap().is_empty(),
+            "nothing decided while paused"
+        );
+        assert!(pty.sent.lock().unwrap().is_empty());
+        assert_eq!(*events.lock().unwrap(), ["coordinator_paused"]);
+
+        if explicit_resume {
+            coord.resume();
+        } else {
+            *clock.lock().unwrap() += 1;
+            coord.tick(&[]);
+        }
+        assert!(!coord.is_paused());
+        // Both buffered prompts were decided, in the order they came.
+        assert_eq!(
+            *pty.sent.lock().unwrap(),
+            [
+                ("s1".to_string(), "1".to_string()),
+                ("s1".to_string(), "2".to_string())
+            ],
+            "resume explicit: {explicit_resume}"
+        );
+        let reqs = model.requests.lock().unwrap().clone();
+        assert_eq!(reqs.len(), 2);
+        let prompt_of = |i: usize| reqs[i].1.to_string();
+        assert!(prompt_of(0).contains("Allow A?") && prompt_of(1).contains("Allow B?"));
+        let seen = events.lock().unwrap().clone();
+        assert_eq!(
+            seen[..2],
+            ["coordinator_paused", "coordinator_resumed"],
+            "{seen:?}"
+        );
+        // Resuming again does nothing.
+        coord.resume();
+        assert_eq!(
+            events
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|e| *e == "coordinator_resumed")
+                .count(),
+            1
+        );
+    }
+}
