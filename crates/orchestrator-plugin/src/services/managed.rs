@@ -42,6 +42,9 @@ struct State {
     hook_url: Option<String>,
     /// Each agent session's private directory (settings, hook headers), removed when it stops.
     private_dirs: HashMap<String, PathBuf>,
+    /// The login instructions of sessions that asked for a login, shown as their prompt while
+    /// they are `authenticating` (pty-manager's prompt covers `blocked` only).
+    login: HashMap<String, String>,
 }
 
 /// Where supervision events go, if a coordinator runs.
@@ -158,6 +161,11 @@ impl ManagedPty {
 
     fn to_info(&self, s: pty_manager::SessionInfo) -> SessionInfo {
         let st = lock(&self.state);
+        let prompt = s.prompt.or_else(|| {
+            (s.status == SessionStatus::Authenticating)
+                .then(|| st.login.get(&s.id).cloned())
+                .flatten()
+        });
         SessionInfo {
             completed: st.completed.contains(&s.id),
             error: st.errors.get(&s.id).cloned(),
@@ -168,7 +176,7 @@ impl ManagedPty {
             workdir: s.workdir,
             created_at_ms: s.started_at_ms,
             last_activity_ms: s.last_activity_ms,
-            prompt: s.prompt,
+            prompt,
         }
     }
 
@@ -292,6 +300,17 @@ fn route_event(
                 }
             }
         }
+        SessionEvent::LoginRequired {
+            session,
+            instructions,
+            url,
+        } => {
+            let text = match url {
+                Some(u) if !instructions.contains(&u) => format!("{instructions}\n{u}"),
+                _ => instructions,
+            };
+            lock(state).login.insert(session.id, text);
+        }
         SessionEvent::AutoResponse { session, record } => {
             let mut st = lock(state);
             let ring = st.audit.entry(session.id).or_default();
@@ -301,7 +320,11 @@ fn route_event(
             }
         }
         SessionEvent::Stopped { session, .. } => {
-            let private = lock(state).private_dirs.remove(&session.id);
+            let private = {
+                let mut st = lock(state);
+                st.login.remove(&session.id);
+                st.private_dirs.remove(&session.id)
+            };
             if let Some(dir) = private {
                 let _ = std::fs::remove_dir_all(dir);
             }
