@@ -1,45 +1,45 @@
-//! `cargo xtask e2e [--agent NAME]...`: every pinned agent CLI runs a real turn offline.
+//! `cargo xtask e2e [--agent NAME]...`: every pinned agent CLI runs a real turn offline, driven
+//! through the orchestrator.
 //!
-//! Per agent, in a fresh temporary HOME and TMPDIR: a bare remote seeded with `main`, the fake
-//! model server and the fake GitHub (both on loopback); the workspace service provisions a clone
-//! and a worktree of it; the agent runs in a PTY through `pty-manager` with the adapter's
-//! detection rules and its offline configuration (AGENTS-OFFLINE.md); the harness waits for
-//! `ready`, sends the task, answers the permission prompt the way a user does under the `standard`
-//! preset (the preset asks for file writes), waits for `task_complete`, checks the file, finalizes
-//! (commit, push to the bare remote, pull request on the fake GitHub), stops the session and
-//! checks that no process of it survives and no file is left behind. A fresh unseeded HOME then
-//! shows the login state, and one without the trust entry the trust dialog.
+//! Per agent and per phase, a fresh temporary root holds the HOME and TMPDIR of a child process
+//! (`xtask e2e --phase …`, see [`crate::e2e_plugin`]) that builds the orchestrator plugin from
+//! its settings and drives the agent with the plugin's chat actions against a loopback fake model
+//! and a loopback fake GitHub: provision a worktree workspace, spawn with the `standard` preset,
+//! wait for `ready`, send the task, see the permission prompt reported as `blocked` and answer it
+//! as the user, see the turn complete, check the file, finalize (commit, push to the local bare
+//! remote, pull request), stop. Two more phases start the agent on a fresh unseeded HOME: the
+//! login state (`authenticating` with its prompt) and the trust dialog (answered by the preset).
 //!
-//! Every step reports `ok`, `FAIL`, `n/a` (the agent has no such screen) or `not run: <reason>`.
-//! The task exits non-zero unless every step of every agent is `ok` or `n/a`: an agent that is not
-//! installed is reported as skipped, never as passed.
+//! After each child ends, this side checks that no process carrying the root's HOME survives and
+//! that the root is removed without leftovers, and that nothing new appeared in this user's HOME
+//! or in the system temp directory under an agent's name.
+//!
+//! Every step reports `ok`, `FAIL`, `n/a` (the agent has no such screen) or `not run`. An agent
+//! that is not installed (or not at its pinned version) is listed as `skipped: <reason>`. The
+//! task exits non-zero when any step of an installed agent fails.
 
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use coding_agent_adapters::{AgentType, AnswerPolicy, ApprovalPreset, Registry};
-use git_workspace_service::forge::GitHubConfig;
-use git_workspace_service::{
-    FinalizeRequest, GitConfig, PrRequest, ProvisionRequest, Secret, ServiceConfig,
-    WorkspaceService,
-};
+use coding_agent_adapters::{AgentType, AnswerPolicy, Registry};
 use pty_manager::{PtyManager, SessionEvent, SpawnConfig};
-use test_support::github::FakeGitHub;
-use test_support::model::{FakeModel, FakeModelOptions};
 
-use crate::agents::{self, Launch, Pin, Seed};
+use crate::agents::{self, Launch, Pin};
+use crate::e2e_plugin::{Phase, STEP_PREFIX};
 
 /// The task every agent gets.
 pub const TASK: &str = "Create file hello.txt containing 'Hello from the e2e run'";
-const FILE: &str = "hello.txt";
-const FILE_CONTENT: &str = "Hello from the e2e run\n";
+pub(crate) const FILE: &str = "hello.txt";
+pub(crate) const FILE_CONTENT: &str = "Hello from the e2e run\n";
 
-/// How long each wait may take; generous, since CI machines are slow and shared.
-const READY_TIMEOUT: Duration = Duration::from_secs(90);
-const TURN_TIMEOUT: Duration = Duration::from_secs(120);
-const STOP_GRACE: Duration = Duration::from_secs(8);
+/// How long one child may run before it is killed: the turn phase waits up to 90 s for ready and
+/// 120 s for the turn, plus provisioning, finalizing and stopping.
+const TURN_CHILD_TIMEOUT: Duration = Duration::from_secs(330);
+const STATE_CHILD_TIMEOUT: Duration = Duration::from_secs(150);
 const LEFTOVER_WAIT: Duration = Duration::from_secs(15);
 
 /// The steps, in table order.
@@ -106,6 +106,9 @@ impl Row {
 }
 
 pub fn run(args: &[String]) -> ExitCode {
+    if args.first().map(String::as_str) == Some("--phase") {
+        return crate::e2e_plugin::run_child(args);
+    }
     let mut only: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -152,19 +155,29 @@ pub fn run(args: &[String]) -> ExitCode {
     if std::fs::write(&report, &table).is_ok() {
         eprintln!("xtask e2e: table written to {}", report.display());
     }
-    let ok = rows
-        .iter()
-        .all(|r| r.skipped.is_none() && r.steps.iter().all(|(_, o)| o.passed()));
-    eprintln!(
-        "xtask e2e: {} in {:.0}s",
-        if ok { "passed" } else { "FAILED" },
+    let (passed, failed, skipped) = totals(&rows);
+    // The closing line, whatever happened: a skipped agent is counted and named, never passed.
+    println!(
+        "e2e: {passed} passed, {failed} failed, {skipped} skipped in {:.0}s",
         started.elapsed().as_secs_f64()
     );
-    if ok {
+    if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Agents that passed every step, that failed one, that were skipped.
+fn totals(rows: &[Row]) -> (usize, usize, usize) {
+    let skipped = rows.iter().filter(|r| r.skipped.is_some()).count();
+    let passed = rows
+        .iter()
+        .filter(|r| {
+            r.skipped.is_none() && STEPS.iter().all(|s| r.get(s).is_some_and(Outcome::passed))
+        })
+        .count();
+    (passed, rows.len() - skipped - passed, skipped)
 }
 
 /// The markdown table and, under it, every note.
@@ -234,6 +247,11 @@ impl World {
         Ok(Self { root })
     }
 
+    /// The world a parent made, seen from its child (which never removes it).
+    pub(crate) fn at(root: PathBuf) -> Self {
+        Self { root }
+    }
+
     pub(crate) fn home(&self) -> PathBuf {
         self.root.join("home")
     }
@@ -286,57 +304,6 @@ pub(crate) fn git(world: &World, cwd: &Path, args: &[&str]) -> Result<String, St
             "git {args:?}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ))
-    }
-}
-
-/// The URL the workspace service clones; git rewrites it to the local bare remote.
-const REMOTE_URL: &str = "https://github.com/e2e/hello.git";
-
-/// A bare remote seeded with one commit on `main`, and git told to use it for [`REMOTE_URL`].
-fn seed_remote(world: &World) -> Result<PathBuf, String> {
-    let gitconfig = world.home().join(".gitconfig");
-    agents::write_gitconfig(&world.home())?;
-    let seed = world.root.join("seed");
-    let bare = world.root.join("remote.git");
-    std::fs::create_dir_all(&seed).map_err(|e| e.to_string())?;
-    let mut cfg = std::fs::read_to_string(&gitconfig).unwrap_or_default();
-    cfg.push_str(&format!(
-        "[protocol \"file\"]\n\tallow = always\n[url \"file://{}\"]\n\tinsteadOf = {REMOTE_URL}\n",
-        bare.display()
-    ));
-    std::fs::write(&gitconfig, cfg).map_err(|e| e.to_string())?;
-    git(world, &seed, &["init", "-q", "-b", "main"])?;
-    std::fs::write(seed.join("README.md"), "# e2e\n").map_err(|e| e.to_string())?;
-    git(world, &seed, &["add", "README.md"])?;
-    git(world, &seed, &["commit", "-q", "-m", "initial"])?;
-    git(
-        world,
-        &world.root,
-        &[
-            "init",
-            "-q",
-            "--bare",
-            "-b",
-            "main",
-            &bare.display().to_string(),
-        ],
-    )?;
-    git(
-        world,
-        &seed,
-        &["push", "-q", &bare.display().to_string(), "main"],
-    )?;
-    Ok(bare)
-}
-
-/// What the e2e run lets detection answer: the `standard` preset (which asks for writes and
-/// shell commands), onboarding screens, the trust dialog for the workdir and the key it supplied.
-fn standard_policy() -> AnswerPolicy {
-    AnswerPolicy {
-        preset: Some(ApprovalPreset::Standard),
-        accept_onboarding: true,
-        trust_workdir: true,
-        supplied_api_key: true,
     }
 }
 
@@ -474,326 +441,238 @@ fn run_agent(pin: &Pin) -> Row {
         }
         Some(_) => {}
     }
-    if let Err(e) = turn_flow(pin, &mut row) {
-        eprintln!("xtask e2e: {}: {e}", pin.name);
-    }
-    for (step, seed) in [("login", Seed::Nothing), ("trust", Seed::NoTrust)] {
-        let o = state_check(pin, seed);
-        eprintln!("xtask e2e: {} {step}: {}", pin.name, o.cell());
-        row.set(step, o);
+    for phase in [Phase::Turn, Phase::Login, Phase::Trust] {
+        run_phase(pin, phase, &mut row);
     }
     row
 }
 
-/// Runs a step: records its outcome and time; `Err` stops the flow.
-fn step<T>(
-    row: &mut Row,
-    name: &'static str,
-    f: impl FnOnce() -> Result<(T, String), String>,
-) -> Result<T, String> {
-    let t = Instant::now();
-    let r = f();
-    let o = match &r {
-        Ok((_, note)) => Outcome::Ok(t.elapsed(), note.clone()),
-        Err(e) => Outcome::Fail(t.elapsed(), e.clone()),
-    };
-    eprintln!("xtask e2e: {} {name}: {} {}", row.agent, o.cell(), o.note());
-    row.set(name, o);
-    r.map(|(v, _)| v)
+/// The environment of a child: the world's HOME and TMPDIR, the locations of the programs, and
+/// nothing else of this process's environment.
+fn child_env(world: &World) -> Vec<(String, String)> {
+    let home = world.home();
+    let mut env: Vec<(String, String)> = vec![
+        ("HOME".into(), home.display().to_string()),
+        ("TMPDIR".into(), world.tmp().display().to_string()),
+        ("LANG".into(), "C.UTF-8".into()),
+        (
+            "XDG_CONFIG_HOME".into(),
+            home.join(".config").display().to_string(),
+        ),
+        (
+            "XDG_CACHE_HOME".into(),
+            home.join(".cache").display().to_string(),
+        ),
+        (
+            "XDG_DATA_HOME".into(),
+            home.join(".local/share").display().to_string(),
+        ),
+        ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+    ];
+    // PYENV_ROOT: a pyenv-installed Aider's shim needs it. RUST_BACKTRACE: for a child's panic.
+    for pass in ["PATH", "PYENV_ROOT", "RUST_BACKTRACE"] {
+        if let Ok(v) = std::env::var(pass) {
+            env.push((pass.into(), v));
+        }
+    }
+    env
 }
 
-/// The main flow; returns at the first failed step (later steps stay "not run").
-fn turn_flow(pin: &Pin, row: &mut Row) -> Result<(), String> {
-    let agent = pin.name.as_str();
-    let world = World::new(agent)?;
-    let result = turn_flow_in(pin, row, &world);
-    // Whatever happened, nothing of this run may survive.
+/// Runs one phase in a child and records its steps, then checks what the child left behind.
+fn run_phase(pin: &Pin, phase: Phase, row: &mut Row) {
+    let t = Instant::now();
+    let outside_before = outside_entries();
+    let world = match World::new(&format!("{}-{}", pin.name, phase.as_str())) {
+        Ok(w) => w,
+        Err(e) => {
+            let step = if phase == Phase::Turn {
+                "provision"
+            } else {
+                phase.as_str()
+            };
+            row.set(step, Outcome::Fail(t.elapsed(), e));
+            return;
+        }
+    };
+    let timeout = if phase == Phase::Turn {
+        TURN_CHILD_TIMEOUT
+    } else {
+        STATE_CHILD_TIMEOUT
+    };
+    let ended = run_child(pin, phase, &world, timeout, row);
     let left = wait_no_processes(&world.home(), LEFTOVER_WAIT);
     kill_leftovers(&left);
     let files = world.finish();
-    let note = format!("{} processes, {files} files left", left.len());
-    row.set(
-        "leftovers",
-        if left.is_empty() && files == 0 {
-            Outcome::Ok(Duration::ZERO, note)
-        } else {
-            Outcome::Fail(Duration::ZERO, format!("{note} (pids {left:?} killed)"))
-        },
-    );
-    result
+    let outside: Vec<String> = outside_entries()
+        .difference(&outside_before)
+        .cloned()
+        .collect();
+    let mut problems = Vec::new();
+    if let Err(e) = ended {
+        problems.push(e);
+    }
+    if !left.is_empty() {
+        problems.push(format!("pids {left:?} survived the child (killed)"));
+    }
+    if files > 0 {
+        problems.push(format!(
+            "{files} entries could not be removed from the root"
+        ));
+    }
+    if !outside.is_empty() {
+        problems.push(format!("new outside the root: {outside:?}"));
+    }
+    let step = if phase == Phase::Turn {
+        "leftovers"
+    } else {
+        phase.as_str()
+    };
+    match (problems.is_empty(), phase) {
+        (true, Phase::Turn) => row.set(
+            step,
+            Outcome::Ok(
+                Duration::ZERO,
+                "0 processes, 0 files left in the root, nothing new outside it".into(),
+            ),
+        ),
+        (true, _) => {}
+        (false, _) => {
+            let note = problems.join("; ");
+            let merged = match row.get(step) {
+                Some(Outcome::Ok(d, n)) | Some(Outcome::Fail(d, n)) => {
+                    Outcome::Fail(*d, format!("{n}; {note}"))
+                }
+                Some(Outcome::NotApplicable(n)) => {
+                    Outcome::Fail(Duration::ZERO, format!("{n}; {note}"))
+                }
+                None => Outcome::Fail(t.elapsed(), note),
+            };
+            row.set(step, merged);
+        }
+    }
 }
 
-fn turn_flow_in(pin: &Pin, row: &mut Row, world: &World) -> Result<(), String> {
-    let agent = pin.name.as_str();
-    // Codex runs its tool call in its sandbox without asking; asking for escalated permissions
-    // is what makes it show its approval prompt, which this run must answer.
-    let model = FakeModel::start_with(
-        FakeModelOptions::default()
-            .escalate_commands(agent == "codex")
-            .reply_delay(Duration::from_millis(700)),
-    )
-    .map_err(|e| e.to_string())?;
-    let github = FakeGitHub::start().map_err(|e| e.to_string())?;
-    github.add_repo("e2e", "hello", "main");
-
-    let bare = seed_remote(world)?;
-
-    let mut svc_config = ServiceConfig::new(world.root.join("workspaces"));
-    svc_config.git = GitConfig {
-        program: "git".into(),
-        env: vec![
-            ("HOME".into(), world.home().display().to_string()),
-            (
-                "GIT_CONFIG_GLOBAL".into(),
-                world.home().join(".gitconfig").display().to_string(),
-            ),
-            ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
-        ],
-    };
-    svc_config.github = GitHubConfig::with_api_url(&github.base_url());
-    svc_config.github_token = Some(Secret::new(github.token()));
-    let svc = WorkspaceService::open(svc_config).map_err(|e| format!("workspace service: {e}"))?;
-
-    let ws = step(row, "provision", || {
-        let parent = svc
-            .provision(ProvisionRequest::clone_of(REMOTE_URL))
-            .map_err(|e| format!("clone: {e}"))?;
-        let mut req = ProvisionRequest::clone_of(REMOTE_URL);
-        req.slug = Some(format!("e2e-{agent}"));
-        let wt = svc
-            .add_worktree(&parent.id, req)
-            .map_err(|e| format!("worktree: {e}"))?;
-        let note = format!("worktree on branch {}", wt.branch);
-        Ok((wt, note))
-    })?;
-    let workdir = ws.path.canonicalize().map_err(|e| e.to_string())?;
-    if agent == "aider" {
-        // Aider's chat history and tag cache land in the worktree; without this exclude,
-        // finalize would commit them into the pull request. (The plugin must do the same.)
-        svc.add_excludes(&ws.id, &[".aider*"])
-            .map_err(|e| format!("excluding .aider*: {e}"))?;
-    }
-
-    let manager = PtyManager::new().map_err(|e| format!("pty manager: {e}"))?;
-    let events = manager.events();
-    let mut seen = Vec::new();
-    let launch = agents::offline_launch(
-        agent,
-        &pin.version,
-        &model,
-        &world.home(),
-        &world.tmp(),
-        &workdir,
-        Seed::Full,
-    )?;
-    let info = step(row, "spawn", || {
-        let cfg = spawn_config(agent, &launch, &workdir, &standard_policy())?;
-        let info = manager.spawn(cfg).map_err(|e| format!("spawn: {e}"))?;
-        Ok((
-            info,
-            "through pty-manager with the adapter (orchestrator plugin path not exercised)".into(),
-        ))
-    })?;
-    let id = info.id.clone();
-
-    let flow = (|| -> Result<(), String> {
-        step(row, "ready", || {
-            wait_event(&events, &id, READY_TIMEOUT, &mut seen, |ev| {
-                matches!(ev, SessionEvent::Ready { .. }).then_some(())
-            })
-            .map(|()| ((), String::new()))
-            .ok_or_else(|| {
-                format!(
-                    "no session_ready within {READY_TIMEOUT:?} (statuses: {seen:?}); screen:\n{}",
-                    screen_text(&manager, &id)
-                )
-            })
-        })?;
-        step(row, "send", || {
-            manager
-                .send(&id, TASK)
-                .map(|m| ((), format!("message {m}")))
-                .map_err(|e| format!("send: {e}"))
-        })?;
-        // Under `standard`, file writes and shell commands ask; the harness answers as the user
-        // would, with the rule's suggested answer. Pi never asks.
-        let t = Instant::now();
-        let mut prompt_note = None;
-        let mut answered_at = None;
-        let mut answered: Vec<String> = Vec::new();
-        let done = wait_event(&events, &id, TURN_TIMEOUT, &mut seen, |ev| match ev {
-            SessionEvent::BlockingPrompt {
-                info,
-                auto_responded,
-                ..
-            } => {
-                if *auto_responded {
-                    prompt_note = Some(format!(
-                        "answered by rule {:?} (not by the user)",
-                        info.rule_id
-                    ));
-                } else if let Some(answer) = info
-                    .suggested_response
-                    .clone()
-                    .filter(|a| !a.trim().is_empty())
-                {
-                    // Each distinct prompt is answered once. A signal without a suggested answer
-                    // (Codex's OSC 7501 `blocked` arrives before its dialog is drawn) is not
-                    // answered: keys sent before the dialog exists would be lost.
-                    let key = format!("{:?}\u{1f}{}", info.rule_id, info.prompt);
-                    if !answered.contains(&key) {
-                        answered.push(key);
-                        let r = answer_prompt(&manager, &id, &answer);
-                        answered_at.get_or_insert(t.elapsed());
-                        prompt_note = Some(match r {
-                            Ok(()) => format!(
-                                "{:?} prompt `{}` answered `{answer}` after {:.1}s",
-                                info.prompt_type,
-                                info.prompt.lines().next().unwrap_or("").trim(),
-                                t.elapsed().as_secs_f64()
-                            ),
-                            Err(e) => format!("answering failed: {e}"),
-                        });
-                    }
-                }
-                None
+/// Starts `xtask e2e --phase …` in the world and reads its step lines until it exits or runs
+/// out of time (then it is killed; its agents are killed by the leftover sweep).
+fn run_child(
+    pin: &Pin,
+    phase: Phase,
+    world: &World,
+    timeout: Duration,
+    row: &mut Row,
+) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("finding xtask itself: {e}"))?;
+    let mut child = Command::new(exe)
+        .args(["e2e", "--phase", phase.as_str(), "--agent", &pin.name])
+        .args(["--version", &pin.version, "--root"])
+        .arg(&world.root)
+        .env_clear()
+        .envs(child_env(world))
+        .current_dir(&world.root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting the e2e child: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout of the child")?;
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
             }
-            SessionEvent::TaskComplete {
-                turn_output, error, ..
-            } => Some((turn_output.clone(), error.clone())),
-            SessionEvent::Stopped { reason, .. } => {
-                Some((String::new(), Some(format!("the agent exited: {reason}"))))
-            }
-            _ => None,
-        });
-        let asks = agent != "pi";
-        row.set(
-            "permission",
-            match (&prompt_note, asks) {
-                (Some(n), _) if n.starts_with("answering failed") => {
-                    Outcome::Fail(t.elapsed(), n.clone())
-                }
-                (Some(n), _) if n.contains("not by the user") => {
-                    Outcome::Fail(t.elapsed(), n.clone())
-                }
-                // Answered, and the turn then went on to complete: the answer took.
-                (Some(n), _) if matches!(done, Some((_, None))) => {
-                    Outcome::Ok(answered_at.unwrap_or_default(), n.clone())
-                }
-                (Some(n), _) => Outcome::Fail(
-                    answered_at.unwrap_or_default(),
-                    format!("{n}, but the turn did not complete"),
-                ),
-                (None, false) => Outcome::NotApplicable("pi never asks".into()),
-                (None, true) => Outcome::Fail(
-                    t.elapsed(),
-                    "no permission prompt was detected under the standard preset".into(),
-                ),
-            },
-        );
-        let turn_time = t.elapsed();
-        step(row, "complete", || match &done {
-            Some((out, None)) => Ok((
-                (),
-                format!(
-                    "turn output {} bytes{}",
-                    out.len(),
-                    if out.contains("FAKE_TURN_COMPLETE") {
-                        ", has the model's closing text"
-                    } else {
-                        ""
-                    }
-                ),
-            )),
-            Some((_, Some(e))) => Err(format!("turn ended with an error: {e}")),
-            None => Err(format!(
-                "no task_complete within {TURN_TIMEOUT:?} (statuses: {seen:?}); screen:\n{}",
-                screen_text(&manager, &id)
-            )),
-        })?;
-        // The wait happened above; the step's time is the whole turn, send to completion.
-        if let Some(Outcome::Ok(_, note)) = row.get("complete").cloned() {
-            row.set("complete", Outcome::Ok(turn_time, note));
-        }
-        step(row, "file", || {
-            let got = std::fs::read_to_string(workdir.join(FILE)).map_err(|e| {
-                let out = done.as_ref().map(|(o, _)| o.as_str()).unwrap_or("");
-                format!(
-                    "{FILE} not created ({e}); the turn output was:\n{out}\nscreen now:\n{}",
-                    screen_text(&manager, &id)
-                )
-            })?;
-            if got.trim_end() == FILE_CONTENT.trim_end() {
-                Ok(((), String::new()))
-            } else {
-                Err(format!("{FILE} holds {got:?}"))
-            }
-        })?;
-        Ok(())
-    })();
-
-    // Finalize only after a complete turn; stop always.
-    if flow.is_ok() {
-        let _ = step(row, "finalize", || {
-            let out = svc
-                .finalize(
-                    &ws.id,
-                    &FinalizeRequest {
-                        commit_message: Some("e2e: add hello.txt".into()),
-                        push: true,
-                        force_with_lease: false,
-                        pr: Some(PrRequest {
-                            title: format!("e2e: {agent} adds hello.txt"),
-                            body: "Created by the end-to-end run.".into(),
-                            ..PrRequest::default()
-                        }),
-                        cleanup: false,
-                    },
-                )
-                .map_err(|e| format!("finalize: {e}"))?;
-            let pushed = git(
-                world,
-                &world.root,
-                &[
-                    "--git-dir",
-                    &bare.display().to_string(),
-                    "ls-tree",
-                    "--name-only",
-                    &ws.branch,
-                ],
-            )
-            .map_err(|e| format!("branch {} not on the remote: {e}", ws.branch))?;
-            if !pushed.lines().any(|l| l == FILE) {
-                return Err(format!("the pushed branch lacks {FILE}: {pushed:?}"));
-            }
-            let pr = out.pr.ok_or("no pull request was opened")?;
-            if github.pulls("e2e", "hello").is_empty() {
-                return Err("the fake GitHub has no pull request".into());
-            }
-            Ok((
-                (),
-                format!("commit {:?}, pushed, PR #{}", out.commit, pr.number),
-            ))
-        });
-    }
-    let _ = step(row, "stop", || {
-        manager
-            .stop(&id, Some(STOP_GRACE))
-            .map_err(|e| format!("stop: {e}"))?;
-        let reason = wait_event(&events, &id, STOP_GRACE * 2, &mut seen, |ev| match ev {
-            SessionEvent::Stopped { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .ok_or("no session_stopped event")?;
-        let left = wait_no_processes(&world.home(), LEFTOVER_WAIT);
-        if left.is_empty() {
-            Ok(((), format!("stopped: {reason}")))
-        } else {
-            Err(format!("stopped ({reason}) but pids {left:?} survive"))
         }
     });
-    manager.shutdown();
-    flow
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            timed_out = true;
+            let _ = child.kill();
+            break;
+        }
+        match rx.recv_timeout(left.min(Duration::from_millis(500))) {
+            Ok(line) => {
+                if let Some(json) = line.strip_prefix(STEP_PREFIX)
+                    && let Some((step, o)) = parse_step(json)
+                {
+                    row.set(step, o);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for the child: {e}"))?;
+    let _ = reader.join();
+    if timed_out {
+        return Err(format!(
+            "the {} phase did not end within {timeout:?} and was killed",
+            phase.as_str()
+        ));
+    }
+    // A child that died (panic, signal) before reporting leaves its steps `not run`; say why.
+    if status.code().is_none() || status.code() == Some(101) {
+        return Err(format!(
+            "the {} phase child ended with {status}",
+            phase.as_str()
+        ));
+    }
+    Ok(())
+}
+
+/// One `E2E-STEP` line: the step (one of [`STEPS`]) and its outcome.
+fn parse_step(json: &str) -> Option<(&'static str, Outcome)> {
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    let step = STEPS.iter().find(|s| Some(**s) == v["step"].as_str())?;
+    let took = Duration::from_millis(v["ms"].as_u64().unwrap_or(0));
+    let note = v["note"].as_str().unwrap_or("").to_owned();
+    let o = match v["status"].as_str()? {
+        "ok" => Outcome::Ok(took, note),
+        "na" => Outcome::NotApplicable(note),
+        _ => Outcome::Fail(took, note),
+    };
+    Some((step, o))
+}
+
+/// Names an agent run could leave outside its root: new entries in this user's HOME (and its
+/// config, cache and data directories) and entries of the system temp directory that carry an
+/// agent's or the orchestrator's name. (Other programs on a shared machine create temp files
+/// too, so only those names are counted there.)
+fn outside_entries() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let list = |dir: &Path, out: &mut BTreeSet<String>, keep: &dyn Fn(&str) -> bool| {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if keep(&name) {
+                    out.insert(dir.join(&name).display().to_string());
+                }
+            }
+        }
+    };
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
+        for d in ["", ".config", ".cache", ".local/share"] {
+            list(&home.join(d), &mut out, &|_| true);
+        }
+    }
+    let marked = |n: &str| {
+        let n = n.to_ascii_lowercase();
+        [
+            "claude",
+            "codex",
+            "gemini",
+            "aider",
+            "pi-",
+            "agent-orchestrator",
+        ]
+        .iter()
+        .any(|m| n.contains(m))
+    };
+    list(&std::env::temp_dir(), &mut out, &marked);
+    out
 }
 
 pub(crate) fn screen_text(manager: &PtyManager, id: &str) -> String {
@@ -827,98 +706,6 @@ pub(crate) fn answer_prompt(manager: &PtyManager, id: &str, answer: &str) -> Res
     }
 }
 
-/// Starts the agent in a fresh HOME seeded as `seed` and checks what detection reports: for
-/// `Nothing`, the login state; for `NoTrust`, a trust dialog that the policy answers.
-fn state_check(pin: &Pin, seed: Seed) -> Outcome {
-    let agent = pin.name.as_str();
-    let t = Instant::now();
-    let run = || -> Result<Outcome, String> {
-        let world = World::new(&format!("{agent}-state"))?;
-        let model = FakeModel::start().map_err(|e| e.to_string())?;
-        let repo = world.root.join("repo");
-        std::fs::create_dir_all(&repo).map_err(|e| e.to_string())?;
-        let launch = agents::offline_launch(
-            agent,
-            &pin.version,
-            &model,
-            &world.home(),
-            &world.tmp(),
-            &repo,
-            seed,
-        )?;
-        git(&world, &repo, &["init", "-q", "-b", "main"])?;
-        let manager = PtyManager::new().map_err(|e| e.to_string())?;
-        let events = manager.events();
-        let info = manager
-            .spawn(spawn_config(agent, &launch, &repo, &standard_policy())?)
-            .map_err(|e| format!("spawn: {e}"))?;
-        let mut seen = Vec::new();
-        let found = wait_event(&events, &info.id, READY_TIMEOUT, &mut seen, |ev| {
-            match (seed, ev) {
-                (Seed::Nothing, SessionEvent::LoginRequired { instructions, .. }) => Some(format!(
-                    "login_required: {}",
-                    instructions.lines().next().unwrap_or("").trim()
-                )),
-                (
-                    Seed::NoTrust,
-                    SessionEvent::BlockingPrompt {
-                        info,
-                        auto_responded,
-                        ..
-                    },
-                ) if info.prompt.to_lowercase().contains("trust") => Some(format!(
-                    "trust dialog {}",
-                    if *auto_responded {
-                        "answered by the policy"
-                    } else {
-                        "shown, not answered"
-                    }
-                )),
-                (Seed::NoTrust, SessionEvent::Ready { .. }) => {
-                    Some("ready without a trust dialog".into())
-                }
-                _ => None,
-            }
-        });
-        let screen = screen_text(&manager, &info.id);
-        let _ = manager.stop(&info.id, Some(STOP_GRACE));
-        let _ = wait_event(&events, &info.id, STOP_GRACE * 2, &mut seen, |ev| {
-            matches!(ev, SessionEvent::Stopped { .. }).then_some(())
-        });
-        manager.shutdown();
-        let left = wait_no_processes(&world.home(), LEFTOVER_WAIT);
-        kill_leftovers(&left);
-        let files = world.finish();
-        let tail = if left.is_empty() && files == 0 {
-            String::new()
-        } else {
-            format!("; {} processes, {files} files left", left.len())
-        };
-        Ok(match found {
-            Some(note) if note.starts_with("ready without") => {
-                // Pi and Aider have no trust dialog; reaching the prompt is the right outcome.
-                if matches!(agent, "pi" | "aider") {
-                    Outcome::NotApplicable(format!("{agent} has no trust dialog{tail}"))
-                } else {
-                    Outcome::Fail(t.elapsed(), format!("{note}{tail}"))
-                }
-            }
-            Some(note) if note.contains("not answered") => {
-                Outcome::Fail(t.elapsed(), format!("{note}{tail}"))
-            }
-            Some(note) if tail.is_empty() => Outcome::Ok(t.elapsed(), note),
-            Some(note) => Outcome::Fail(t.elapsed(), format!("{note}{tail}")),
-            None => Outcome::Fail(
-                t.elapsed(),
-                format!(
-                    "nothing detected within {READY_TIMEOUT:?} (statuses {seen:?}){tail}; screen:\n{screen}"
-                ),
-            ),
-        })
-    };
-    run().unwrap_or_else(|e| Outcome::Fail(t.elapsed(), e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -949,6 +736,42 @@ mod tests {
         assert!(t.contains("- b: skipped: npm not found"));
         assert!(!Outcome::Fail(Duration::ZERO, "x".into()).passed());
         assert!(Outcome::NotApplicable("x".into()).passed());
+    }
+
+    #[test]
+    fn child_step_lines_become_outcomes_and_skips_are_counted_apart() {
+        let ok = parse_step(r#"{"step":"ready","status":"ok","ms":1500,"note":"status ready"}"#);
+        assert!(
+            matches!(ok, Some(("ready", Outcome::Ok(d, ref n))) if d.as_millis() == 1500 && n == "status ready")
+        );
+        let na = parse_step(r#"{"step":"trust","status":"na","ms":0,"note":"none"}"#);
+        assert!(matches!(na, Some(("trust", Outcome::NotApplicable(_)))));
+        let bad = parse_step(r#"{"step":"file","status":"fail","ms":3,"note":"x"}"#);
+        assert!(matches!(bad, Some(("file", Outcome::Fail(..)))));
+        assert!(parse_step(r#"{"step":"nonsense","status":"ok","ms":0,"note":""}"#).is_none());
+        assert!(parse_step("not json").is_none());
+
+        let all_ok = |agent: &str| Row {
+            agent: agent.into(),
+            version: "1.0.0".into(),
+            skipped: None,
+            steps: STEPS
+                .iter()
+                .map(|s| (*s, Outcome::Ok(Duration::ZERO, String::new())))
+                .collect(),
+        };
+        let mut failed = all_ok("b");
+        failed.set("file", Outcome::Fail(Duration::ZERO, "missing".into()));
+        let mut partial = all_ok("c");
+        partial.steps.retain(|(s, _)| *s != "trust");
+        let skipped = Row {
+            agent: "d".into(),
+            version: "-".into(),
+            skipped: Some("npm not found".into()),
+            steps: Vec::new(),
+        };
+        // A step that never reported is not a pass.
+        assert_eq!(totals(&[all_ok("a"), failed, partial, skipped]), (1, 2, 1));
     }
 
     #[test]

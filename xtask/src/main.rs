@@ -11,6 +11,7 @@ use std::time::Instant;
 mod agents;
 mod bench;
 mod e2e;
+mod e2e_plugin;
 mod record;
 mod vendor_xterm;
 
@@ -40,7 +41,8 @@ fn print_help() {
          tasks:\n  \
          ci     fmt --check, clippy -D warnings, docs, tests (exactly what CI runs)\n  \
          bench  pty-bench-driver vs a raw PTY reader: throughput ratios, idle sessions\n  \
-         e2e    [--agent NAME]... every pinned agent CLI runs an offline turn (xtask/agents.toml)\n  \
+         e2e    [--agent NAME]... every pinned agent CLI runs an offline turn through the\n         \
+                orchestrator plugin (pins: xtask/agents.toml)\n  \
          record --agent NAME --scenario S [--size COLSxROWS] [--out DIR]: record a fixture\n  \
          vendor-xterm  fetch xterm.js + fit addon from npm into crates/pty-console/assets/vendor"
     );
