@@ -3,7 +3,8 @@
 #
 # Usage: .ci/scripts/install-agents.sh [NAME...]      (default: every agent in the file)
 #
-# Each agent is installed on its own, with a time limit. One agent that cannot be installed
+# Each agent is installed on its own, with a time limit (pip agents in the background while the
+# npm agents install one after the other). One agent that cannot be installed
 # never fails the run: its reason is written to the report and `cargo xtask e2e` lists that
 # agent as skipped with the same reason. The script fails only on its own misuse (missing
 # pins file, unknown agent name, malformed pins).
@@ -81,8 +82,9 @@ installed_version() {
   grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' <<< "$out" | head -n 1 || true
 }
 
-record() { # name status version seconds reason
-  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >> "$report"
+record() { # file name status version seconds reason
+  local file="$1" ; shift
+  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" > "$file"
   if [[ "$2" == installed ]]; then
     echo "install-agents: $1 $3 installed (${4}s)${5:+: $5}"
   else
@@ -92,21 +94,27 @@ record() { # name status version seconds reason
 
 # Step 3: install each agent unless the pinned version is already there. A failure (exit
 # status, time limit, wrong version afterwards) is recorded with the tail of the installer's
-# output and the loop goes on.
+# output and the others go on. pip agents install in the background while the npm agents install
+# one after the other (concurrent `npm install -g` runs would race on the global prefix); the
+# report keeps the pins' order.
 total_start=$SECONDS
-for n in "${selected[@]}"; do
-  start=$SECONDS
-  want="${version[$n]}" ; cmd="${command[$n]:-$n}" ; pkg="${package[$n]:-}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+install_one() { # name -> writes "$work/<name>.tsv"
+  local n="$1" start=$SECONDS status log have
+  local want="${version[$n]}" cmd="${command[$n]:-$n}" pkg="${package[$n]:-}"
+  local out="$work/$n.tsv"
   have="$(installed_version "$cmd")"
   if [[ "$have" == "$want" ]]; then
-    record "$n" installed "$have" 0 "already present"
-    continue
+    record "$out" "$n" installed "$have" 0 "already present"
+    return
   fi
-  log="$(mktemp)"
+  log="$work/$n.log"
   case "${installer[$n]:-}" in
     npm)
       if ! command -v npm > /dev/null; then
-        record "$n" skipped "" 0 "npm not found" ; rm -f "$log" ; continue
+        record "$out" "$n" skipped "" 0 "npm not found" ; return
       fi
       set +e
       timeout "$npm_timeout" npm install -g --no-fund --no-audit "$pkg@$want" > "$log" 2>&1 < /dev/null
@@ -115,35 +123,60 @@ for n in "${selected[@]}"; do
       ;;
     pip)
       if ! command -v python3 > /dev/null; then
-        record "$n" skipped "" 0 "python3 not found" ; rm -f "$log" ; continue
+        record "$out" "$n" skipped "" 0 "python3 not found" ; return
       fi
       set +e
       timeout "$pip_timeout" python3 -m pip install --disable-pip-version-check "$pkg==$want" > "$log" 2>&1 < /dev/null
       status=$?
       set -e
+      # pyenv makes a shim for a new console script only on rehash.
+      if command -v pyenv > /dev/null; then pyenv rehash > /dev/null 2>&1 || true; fi
       ;;
     *)
-      record "$n" skipped "" 0 "unknown installer '${installer[$n]:-}'" ; rm -f "$log" ; continue
+      record "$out" "$n" skipped "" 0 "unknown installer '${installer[$n]:-}'" ; return
       ;;
   esac
-  took=$((SECONDS - start))
+  local took=$((SECONDS - start))
   if [[ $status -eq 124 ]]; then
-    record "$n" skipped "" "$took" "install timed out after ${took}s"
+    record "$out" "$n" skipped "" "$took" "install timed out after ${took}s"
   elif [[ $status -ne 0 ]]; then
     # Tabs and newlines would break the report's columns.
-    why="$(tail -n 3 "$log" | tr '\t\n' '  ')"
-    record "$n" skipped "" "$took" "installer exited $status: $why"
+    local why
+    why="$(tail -n 3 "$log" | tr '\t\n' '  ' | cut -c1-400)"
+    record "$out" "$n" skipped "" "$took" "installer exited $status: $why"
   else
     have="$(installed_version "$cmd")"
     if [[ "$have" == "$want" ]]; then
-      record "$n" installed "$have" "$took" ""
+      record "$out" "$n" installed "$have" "$took" ""
     elif [[ -z "$have" ]]; then
-      record "$n" skipped "" "$took" "installed but '$cmd --version' does not run"
+      record "$out" "$n" skipped "" "$took" "installed but '$cmd --version' does not run"
     else
-      record "$n" skipped "$have" "$took" "installed but '$cmd --version' says $have, pinned $want"
+      record "$out" "$n" skipped "$have" "$took" "installed but '$cmd --version' says $have, pinned $want"
     fi
   fi
-  rm -f "$log"
+}
+
+background=()
+for n in "${selected[@]}"; do
+  if [[ "${installer[$n]:-}" == pip ]]; then
+    install_one "$n" &
+    background+=("$!")
+  fi
+done
+for n in "${selected[@]}"; do
+  if [[ "${installer[$n]:-}" != pip ]]; then
+    install_one "$n"
+  fi
+done
+for pid in "${background[@]}"; do
+  wait "$pid" || true
+done
+for n in "${selected[@]}"; do
+  if [[ -f "$work/$n.tsv" ]]; then
+    cat "$work/$n.tsv" >> "$report"
+  else
+    printf '%s\tskipped\t\t0\t%s\n' "$n" "the install script failed before recording it" >> "$report"
+  fi
 done
 
 echo "install-agents: done in $((SECONDS - total_start))s; report: $report"
