@@ -237,17 +237,18 @@ impl HttpApi {
                 }))
             }
             ("GET", ["metrics"]) => {
-                // Per agent type, from the sessions this process knows.
-                let mut by_type = serde_json::Map::new();
-                for s in pty.list_sessions() {
-                    let e = by_type.entry(s.agent_type.clone()).or_insert_with(|| {
-                        json!({"sessions": 0, "running": 0, "blocked": 0, "completed": 0, "stopped": 0, "error": 0})
-                    });
-                    let bump =
-                        |e: &mut Value, k: &str| e[k] = json!(e[k].as_u64().unwrap_or(0) + 1);
-                    bump(e, "sessions");
-                    bump(e, s.plain_status().as_str());
-                }
+                // Per agent type, from the sessions this process knows, with the score `ranked`
+                // selection uses.
+                let by_type: serde_json::Map<String, Value> =
+                    crate::selection::service_metrics(pty.as_ref())
+                        .into_iter()
+                        .map(|(t, m)| {
+                            let mut v = json!(m);
+                            v["meanCompletionMs"] = json!(m.mean_completion_ms());
+                            v["score"] = json!(m.score());
+                            (t, v)
+                        })
+                        .collect();
                 ok(Value::Object(by_type))
             }
             ("GET", ["scratch"]) => {
@@ -330,11 +331,16 @@ impl HttpApi {
                 }
             }
             ("GET", [id, "output"]) => {
+                // At most `maxLogLines` (PTY_SERVICE_CONFIG, default 1000) per request.
+                let max = PtyServiceConfig::from_settings(&|k| self.runtime.get_setting(k))
+                    .map(|c| c.max_log_lines)
+                    .unwrap_or(1000)
+                    .max(1);
                 let lines = req
                     .query_param("lines")
                     .and_then(|l| l.parse().ok())
                     .unwrap_or(100usize)
-                    .min(10_000);
+                    .min(max);
                 match pty.output_lines(id, lines) {
                     Ok(l) => ok(json!({"sessionId": id, "output": l.join("\n")})),
                     Err(e) => from_err(e),
@@ -360,10 +366,10 @@ impl HttpApi {
             Ok(b) => b,
             Err(r) => return r,
         };
-        let agent = s(&b, "agentType")
-            .or_else(|| self.runtime.get_setting("PARALLAX_DEFAULT_AGENT_TYPE"))
-            .unwrap_or_else(|| "claude".into());
-        let agent = match resolve_agent_type(&agent) {
+        let agent = match crate::selection::choose_agent_type(
+            self.runtime.as_ref(),
+            s(&b, "agentType").as_deref(),
+        ) {
             Ok(a) => a,
             Err(e) => return err(400, e),
         };

@@ -26,6 +26,7 @@ pub mod model;
 pub mod providers;
 pub mod runtime;
 pub mod scratch;
+pub mod selection;
 pub mod services;
 pub mod settings;
 pub mod supervision;

@@ -6,7 +6,6 @@ use serde_json::json;
 
 use super::util::{allowed_roots, inside_roots, pty, spawn_failure};
 use super::{Action, ActionContext, ActionResult, Needs};
-use crate::agent_types::resolve_agent_type;
 use crate::services::SpawnRequest;
 use crate::settings::{agent_credentials, agent_model};
 
@@ -80,11 +79,10 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
             "The specified workdir is outside of allowed directories. Please use a workspace directory.",
         );
     }
-    let requested = ctx
-        .str_param("agentType")
-        .or_else(|| ctx.runtime.get_setting("PARALLAX_DEFAULT_AGENT_TYPE"))
-        .unwrap_or_else(|| "claude".into());
-    let agent_type = match resolve_agent_type(&requested) {
+    let agent_type = match crate::selection::choose_agent_type(
+        ctx.runtime,
+        ctx.str_param("agentType").as_deref(),
+    ) {
         Ok(t) => t,
         Err(e) => return ActionResult::fail(format!("Failed to spawn coding agent: {e}")),
     };

@@ -67,11 +67,10 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
     let Some(pty) = ctx.runtime.pty() else {
         return ActionResult::fail("PTY Service is not available. Cannot start coding task.");
     };
-    let default_type = ctx
-        .str_param("agentType")
-        .or_else(|| ctx.runtime.get_setting("PARALLAX_DEFAULT_AGENT_TYPE"))
-        .unwrap_or_else(|| "claude".into());
-    let default_type = match resolve_agent_type(&default_type) {
+    let default_type = match crate::selection::choose_agent_type(
+        ctx.runtime,
+        ctx.str_param("agentType").as_deref(),
+    ) {
         Ok(t) => t,
         Err(e) => return ActionResult::fail(format!("Failed to start coding agent: {e}")),
     };

@@ -165,9 +165,11 @@ fn agent_service(manager: Arc<PtyManager>) -> Result<ManagedPty, String> {
 /// Arguments of `agent-orchestrator serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Address of the dashboard (HTTP); the WebSocket listens on the same IP, port `--ws-port`.
-    #[arg(long, default_value = "127.0.0.1:7878")]
-    pub bind: SocketAddr,
+    /// Address of the dashboard, the HTTP API and the agents' hook endpoint; the WebSocket
+    /// listens on the same IP, port `--ws-port`. Default: `127.0.0.1:<SERVER_PORT>` when the
+    /// `SERVER_PORT` setting is set, else `127.0.0.1:7878`.
+    #[arg(long)]
+    pub bind: Option<SocketAddr>,
     /// Port of the terminals' WebSocket server (0 = any free port).
     #[arg(long, default_value_t = 0)]
     pub ws_port: u16,
@@ -224,19 +226,39 @@ fn token_path(args: &Args) -> Option<PathBuf> {
     Some(state.join("agent-orchestrator").join("console-token"))
 }
 
-fn serve(args: Args) -> Result<(), String> {
+/// The address to listen on: `--bind`, else loopback on `SERVER_PORT` (environment or the
+/// configuration file), else loopback port 7878.
+fn bind_address(args: &Args) -> Result<SocketAddr, String> {
+    if let Some(b) = args.bind {
+        return Ok(b);
+    }
+    let file = std::env::var_os("AGENT_ORCHESTRATOR_CONFIG").map(PathBuf::from);
+    let settings = orchestrator_plugin::SettingsStore::load(std::env::vars(), file.as_deref())
+        .map_err(|e| e.to_string())?;
+    let port = match settings.get("SERVER_PORT").filter(|p| !p.trim().is_empty()) {
+        None => 7878,
+        Some(p) => p
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| format!("invalid setting SERVER_PORT: {p:?} is not a port number"))?,
+    };
+    Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+fn serve(mut args: Args) -> Result<(), String> {
     let token = token_from(&args)?;
-    if !args.bind.ip().is_loopback() {
+    let bind = bind_address(&args)?;
+    args.bind = Some(bind);
+    if !bind.ip().is_loopback() {
         if !args.allow_remote {
             return Err(format!(
-                "{} is not a loopback address; pass --allow-remote to bind it anyway",
-                args.bind
+                "{bind} is not a loopback address; pass --allow-remote to bind it anyway"
             ));
         }
         eprintln!(
             "agent-orchestrator serve: WARNING: listening on {}, reachable from other machines; \
              anyone with the token can type into every session, and traffic is not encrypted",
-            args.bind
+            bind
         );
     }
     let manager = Arc::new(PtyManager::new().map_err(|e| format!("starting the manager: {e}"))?);
@@ -256,7 +278,7 @@ fn serve(args: Args) -> Result<(), String> {
     let cwd = std::env::current_dir().map_err(|e| format!("reading the current directory: {e}"))?;
     console.set_default_workdir(cwd.clone());
     let config = ServerConfig {
-        bind: args.bind,
+        bind,
         ws_port: args.ws_port,
         token,
         allow_remote: args.allow_remote,

@@ -42,6 +42,8 @@ struct State {
     hook_url: Option<String>,
     /// Each agent session's private directory (settings, hook headers), removed when it stops.
     private_dirs: HashMap<String, PathBuf>,
+    /// Stalls detected per session (per-type metrics, `ranked` selection).
+    stalls: HashMap<String, u64>,
     /// The login instructions of sessions that asked for a login, shown as their prompt while
     /// they are `authenticating` (pty-manager's prompt covers `blocked` only).
     login: HashMap<String, String>,
@@ -141,6 +143,13 @@ impl ManagedPty {
             private_root: std::env::temp_dir()
                 .join(format!("agent-orchestrator-{}", std::process::id())),
         })
+    }
+
+    /// Looks agent CLIs up on this `PATH`-style list instead of the process's `PATH` (the
+    /// program found is the one started).
+    pub fn with_search_path(mut self, path: impl Into<String>) -> Self {
+        self.path_var = Some(path.into());
+        self
     }
 
     /// Where agents report hooks (`http://127.0.0.1:<port>/api/coding-agents/hooks`); sessions
@@ -311,6 +320,9 @@ fn route_event(
             };
             lock(state).login.insert(session.id, text);
         }
+        SessionEvent::StallDetected { session, .. } => {
+            *lock(state).stalls.entry(session.id).or_default() += 1;
+        }
         SessionEvent::AutoResponse { session, record } => {
             let mut st = lock(state);
             let ring = st.audit.entry(session.id).or_default();
@@ -350,33 +362,6 @@ fn route_event(
         }
         _ => {}
     }
-}
-
-/// Keeps a file we wrote into the workspace out of the agent's commits: `.git/info/exclude` of a
-/// clone (a worktree's `.git` is a file; its memory file then shows as untracked, which is said
-/// in the README).
-fn exclude_from_git(workdir: &Path, file: &Path) {
-    let Ok(rel) = file.strip_prefix(workdir) else {
-        return;
-    };
-    let info = workdir.join(".git").join("info");
-    if !workdir.join(".git").is_dir() {
-        return;
-    }
-    let exclude = info.join("exclude");
-    let line = format!("/{}", rel.display());
-    let current = std::fs::read_to_string(&exclude).unwrap_or_default();
-    if current.lines().any(|l| l.trim() == line) {
-        return;
-    }
-    let _ = std::fs::create_dir_all(&info);
-    let mut text = current;
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text.push_str(&line);
-    text.push('\n');
-    let _ = std::fs::write(&exclude, text);
 }
 
 /// What the idle watchdog needs to know about every session spawned here.
@@ -428,6 +413,13 @@ impl PtyService for ManagedPty {
         if live >= self.config.max_concurrent_sessions {
             return Err(Error::SessionLimit(self.config.max_concurrent_sessions));
         }
+        if !self.config.register_coding_adapters && req.agent_type != "shell" {
+            return Err(Error::InvalidParameter(format!(
+                "coding agent adapters are disabled (PTY_SERVICE_CONFIG registerCodingAdapters: \
+                 false); only the shell agent can be started, not {}",
+                req.agent_type
+            )));
+        }
         if !req.workdir.is_dir() {
             return Err(Error::InvalidParameter(format!(
                 "workdir {} is not a directory",
@@ -451,13 +443,13 @@ impl PtyService for ManagedPty {
                 )
             })?;
             let manifest = registry.get(agent);
-            if self.find_on_path(&manifest.command).is_none() {
+            let Some(program) = self.find_on_path(&manifest.command) else {
                 return Err(Error::AgentNotInstalled {
                     display_name: agent.display_name().into(),
                     install_command: manifest.install.command_line(),
                     docs_url: manifest.install.docs.clone(),
                 });
-            }
+            };
             let preset = req
                 .approval_preset
                 .clone()
@@ -513,6 +505,17 @@ impl PtyService for ManagedPty {
             let spec = plan_launch(manifest, &opts).map_err(|e| {
                 Error::service(format!("planning the {} launch", agent.display_name()), e)
             })?;
+            // Everything the agent and we leave in the workspace stays out of its commits:
+            // the CLI's own scratch files, our config and hook files there, the memory file.
+            let mut keep_out: Vec<String> = super::excludes::scratch_patterns(agent)
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            for f in &spec.files {
+                if let coding_agent_adapters::files::FileLocation::Workspace(rel) = &f.location {
+                    keep_out.push(rel.display().to_string());
+                }
+            }
             write_files(&spec.files, &spec.roots)
                 .map_err(|e| Error::service("writing the agent's config files", e))?;
             if let Some(memory) = req
@@ -522,8 +525,11 @@ impl PtyService for ManagedPty {
             {
                 let path = write_memory(manifest, &req.workdir, memory, MemoryMode::Write)
                     .map_err(|e| Error::service("writing the memory file", e))?;
-                exclude_from_git(&req.workdir, &path);
+                if let Ok(rel) = path.strip_prefix(&req.workdir) {
+                    keep_out.push(rel.display().to_string());
+                }
             }
+            super::excludes::exclude_in_repo(&req.workdir, &keep_out)?;
             let adapter = manifest
                 .adapter(&spec.policy)
                 .map_err(|e| Error::service("building the agent's detection rules", e))?;
@@ -534,7 +540,16 @@ impl PtyService for ManagedPty {
                     .hooks
                     .insert(id.clone(), (ep, agent, preset));
             }
-            cfg.command = spec.command.clone();
+            // The program preflight found is the one that runs (made absolute: the session's
+            // working directory is not ours).
+            cfg.command = if spec.command == manifest.command {
+                std::path::absolute(&program)
+                    .unwrap_or(program)
+                    .display()
+                    .to_string()
+            } else {
+                spec.command.clone()
+            };
             cfg.args = spec.args.clone();
             for (k, v) in &spec.env {
                 cfg = cfg.env(k.clone(), v.clone());
@@ -705,6 +720,27 @@ impl PtyService for ManagedPty {
     fn audit(&self, id: &str) -> Result<Vec<serde_json::Value>> {
         self.manager.get(id).map_err(|e| map_err(id, e))?;
         Ok(lock(&self.state).audit.get(id).cloned().unwrap_or_default())
+    }
+
+    fn stall_count(&self, id: &str) -> u64 {
+        lock(&self.state).stalls.get(id).copied().unwrap_or(0)
+    }
+
+    /// Agent CLIs found on the search path, in the registry's order (no version run: this is
+    /// asked at every `ranked` spawn).
+    fn installed_agents(&self) -> Vec<String> {
+        let Some(registry) = self
+            .registry
+            .as_ref()
+            .filter(|_| self.config.register_coding_adapters)
+        else {
+            return Vec::new();
+        };
+        AgentType::ALL
+            .iter()
+            .filter(|a| self.find_on_path(&registry.get(**a).command).is_some())
+            .map(|a| a.as_str().to_string())
+            .collect()
     }
 }
 

@@ -168,6 +168,17 @@ pub trait PtyService: Send + Sync {
             "the audit log of automatic input".into(),
         ))
     }
+    /// Stalls detected in a session so far (for the per-type metrics; 0 when not tracked).
+    fn stall_count(&self, id: &str) -> u64 {
+        let _ = id;
+        0
+    }
+    /// Canonical agent types whose CLI is installed, in preference order (for `ranked`
+    /// selection). The default says nothing is known, and `ranked` then falls back to the
+    /// default type.
+    fn installed_agents(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

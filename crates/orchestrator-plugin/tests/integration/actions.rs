@@ -791,3 +791,51 @@ fn agent_models_come_from_settings() {
         [Some("gpt-fast".into()), Some("opus-x".into()), None]
     );
 }
+
+#[test]
+fn ranked_selection_picks_the_best_installed_agent() {
+    let tmp = TempDir::new("ranked");
+    let mut rt = TestRuntime::new(&tmp.0);
+    rt.settings
+        .insert("PARALLAX_AGENT_SELECTION_STRATEGY".into(), "ranked".into());
+    // History: codex completed three tasks; claude failed twice; gemini is not installed.
+    for (id, agent, status, completed) in [
+        ("c1", "codex", SessionStatus::Stopped, true),
+        ("c2", "codex", SessionStatus::Stopped, true),
+        ("c3", "codex", SessionStatus::Stopped, true),
+        ("k1", "claude", SessionStatus::Error, false),
+        ("k2", "claude", SessionStatus::Error, false),
+        ("g1", "gemini", SessionStatus::Stopped, true),
+    ] {
+        rt.pty().add(id, agent, status, None);
+        if completed {
+            rt.pty().mark_completed_for_test(id);
+        }
+    }
+    *rt.pty().installed.lock().unwrap() = vec!["claude".into(), "codex".into()];
+    let r = text(
+        &rt,
+        "START_CODING_TASK",
+        json!({"task": "write the parser"}),
+    );
+    assert!(r.starts_with("Started codex agent as"), "{r}");
+    // An explicit type still wins.
+    let r = text(
+        &rt,
+        "START_CODING_TASK",
+        json!({"task": "x", "agentType": "claude"}),
+    );
+    assert!(r.starts_with("Started claude agent as"), "{r}");
+    // Nothing installed known: the default type.
+    rt.pty().installed.lock().unwrap().clear();
+    let r = text(&rt, "START_CODING_TASK", json!({"task": "x"}));
+    assert!(r.starts_with("Started claude agent as"), "{r}");
+    // A strategy that does not exist is said, not ignored.
+    rt.settings
+        .insert("PARALLAX_AGENT_SELECTION_STRATEGY".into(), "best".into());
+    let r = text(&rt, "START_CODING_TASK", json!({"task": "x"}));
+    assert_eq!(
+        r,
+        "Failed to start coding agent: invalid setting PARALLAX_AGENT_SELECTION_STRATEGY: \"best\" is not fixed or ranked"
+    );
+}

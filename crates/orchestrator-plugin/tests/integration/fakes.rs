@@ -25,6 +25,7 @@ pub struct FakePty {
     pub keys: Mutex<Vec<(String, Vec<String>)>>,
     pub stopped: Mutex<Vec<(String, bool)>>,
     pub not_installed: Mutex<bool>,
+    pub installed: Mutex<Vec<String>>,
 }
 
 impl FakePty {
@@ -117,6 +118,9 @@ impl PtyService for FakePty {
             s.status = SessionStatus::Stopped;
         }
         Ok(())
+    }
+    fn installed_agents(&self) -> Vec<String> {
+        self.installed.lock().unwrap().clone()
     }
     fn mark_completed(&self, id: &str) {
         for s in self

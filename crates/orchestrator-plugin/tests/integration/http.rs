@@ -65,6 +65,7 @@ impl Api {
 fn start(tmp: &TempDir) -> Api {
     let settings = SettingsStore::from_pairs([
         ("HOME", tmp.0.display().to_string()),
+        ("PTY_SERVICE_CONFIG", json!({"maxLogLines": 40}).to_string()),
         (
             "CODING_WORKSPACE_CONFIG",
             json!({"baseDir": tmp.0.join("ws").display().to_string()}).to_string(),
@@ -204,6 +205,23 @@ fn sessions_workspaces_and_supervision_over_http() {
             Instant::now() < deadline,
             "output never showed the commands: {out}"
         );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // `maxLogLines` (40 here) bounds what one request returns.
+    api.post(
+        &format!("/api/coding-agents/{id}/send"),
+        json!({"input": "seq 1000 1100"}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, v) = api.get(&format!("/api/coding-agents/{id}/output?lines=5000"));
+        let out = v["output"].as_str().unwrap_or("").to_string();
+        if out.contains("1100") {
+            assert!(out.lines().count() <= 40, "{}", out.lines().count());
+            assert!(!out.contains("1050"), "older lines are cut: {out}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "seq never finished: {out}");
         std::thread::sleep(Duration::from_millis(50));
     }
     let (st, v) = api.get(&format!("/api/coding-agents/{id}/buffered-output"));

@@ -8,5 +8,7 @@ mod mcp_stdio;
 mod providers;
 mod run_cmd;
 mod scratch;
+mod serve_agent;
 mod sessions;
 mod supervision;
+mod workspaces;

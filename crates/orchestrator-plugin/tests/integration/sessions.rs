@@ -132,3 +132,30 @@ fn the_session_limit_is_enforced() {
     let again = pty.spawn_session(req()).unwrap();
     pty.stop_session(&again.id, true).unwrap();
 }
+
+#[test]
+fn without_coding_adapters_only_the_shell_starts() {
+    let tmp = TempDir::new("no-adapters");
+    let config = PtyServiceConfig {
+        register_coding_adapters: false,
+        ..PtyServiceConfig::default()
+    };
+    let pty = ManagedPty::start(config, |_| {}).unwrap();
+    assert!(pty.installed_agents().is_empty());
+    let e = pty
+        .spawn_session(SpawnRequest {
+            agent_type: "codex".into(),
+            workdir: tmp.0.clone(),
+            ..SpawnRequest::default()
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("registerCodingAdapters"), "{e}");
+    let s = pty
+        .spawn_session(SpawnRequest {
+            agent_type: "shell".into(),
+            workdir: tmp.0.clone(),
+            ..SpawnRequest::default()
+        })
+        .unwrap();
+    pty.stop_session(&s.id, true).unwrap();
+}

@@ -1,0 +1,231 @@
+//! Real git workspaces from a local bare remote through the actions: several agents from one
+//! clone, each in its own worktree and branch; agent scratch files kept out of FINALIZE's commit.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use orchestrator_plugin::actions::{self, ActionResult, ChatMemory, Message};
+use orchestrator_plugin::runtime::{SettingsStore, StandaloneRuntime};
+use orchestrator_plugin::services::{GitWorkspaces, ManagedPty, PtyService, WorkspaceService};
+use orchestrator_plugin::settings::{PtyServiceConfig, WorkspaceConfig};
+
+use crate::fakes::TempDir;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+struct Rig {
+    rt: StandaloneRuntime,
+    ws: Arc<GitWorkspaces>,
+    pty: Arc<ManagedPty>,
+    remote: PathBuf,
+}
+
+fn rig(tmp: &TempDir, search_path: Option<&Path>) -> Rig {
+    let settings = SettingsStore::from_pairs([
+        ("HOME", tmp.0.display().to_string()),
+        (
+            "CODING_WORKSPACE_CONFIG",
+            json!({"baseDir": tmp.0.join("ws").display().to_string()}).to_string(),
+        ),
+    ]);
+    let mut pty = ManagedPty::start(PtyServiceConfig::default(), |_| {}).unwrap();
+    if let Some(p) = search_path {
+        pty = pty.with_search_path(p.display().to_string());
+    }
+    let pty = Arc::new(pty);
+    let wsc = WorkspaceConfig::from_settings(&|k| settings.get(k), Some(&tmp.0)).unwrap();
+    let ws = Arc::new(GitWorkspaces::open(&wsc, None).unwrap());
+    let rt = StandaloneRuntime::new(settings)
+        .unwrap()
+        .with_pty(pty.clone())
+        .with_workspace(ws.clone());
+    let remote = crate::run_cmd::bare_remote_for_tests(&tmp.0);
+    Rig {
+        rt,
+        ws,
+        pty,
+        remote,
+    }
+}
+
+fn call(rt: &StandaloneRuntime, action: &str, params: Value) -> ActionResult {
+    let a = actions::find(action).unwrap();
+    let params = params.as_object().cloned().unwrap_or_default();
+    let msg = Message::text("room-1", "");
+    actions::run(a, rt, &ChatMemory::default(), &msg, &params, &mut |_| {})
+}
+
+fn wait_for_file(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(t) = std::fs::read_to_string(path)
+            && !t.is_empty()
+        {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn several_agents_share_one_clone_each_in_its_own_worktree() {
+    let tmp = TempDir::new("multi-worktree");
+    let r = rig(&tmp, None);
+    let res = call(
+        &r.rt,
+        "START_CODING_TASK",
+        json!({
+            "repo": r.remote.display().to_string(),
+            "agentType": "shell",
+            "label": "app/split",
+            "agents": "echo one > out.txt | echo two > out.txt | shell: echo three > out.txt",
+        }),
+    );
+    assert!(res.success, "{}", res.text);
+    assert!(
+        res.text.starts_with("Launched 3/3 agents on "),
+        "{}",
+        res.text
+    );
+    let agents = res.data["agents"].as_array().unwrap().clone();
+    assert_eq!(agents.len(), 3);
+
+    // One clone, three worktrees of it.
+    let all = r.ws.list();
+    assert_eq!(all.len(), 4, "{all:?}");
+    let clone_id = res.data["cloneWorkspaceId"].as_str().unwrap();
+    let clone = r.ws.get(clone_id).unwrap();
+    assert!(!clone.is_worktree);
+    let mut branches = std::collections::BTreeSet::new();
+    let mut dirs = std::collections::BTreeSet::new();
+    let clone_git = std::fs::canonicalize(clone.path.join(".git")).unwrap();
+    for (i, a) in agents.iter().enumerate() {
+        let w = r.ws.get(a["workspaceId"].as_str().unwrap()).unwrap();
+        assert!(w.is_worktree, "{w:?}");
+        assert!(
+            w.branch.ends_with(&format!("/coding-agent-{}", i + 1)),
+            "{}",
+            w.branch
+        );
+        assert_eq!(git(&w.path, &["branch", "--show-current"]), w.branch);
+        let common = git(
+            &w.path,
+            &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+        );
+        assert_eq!(
+            std::fs::canonicalize(common).unwrap(),
+            clone_git,
+            "worktree of the one clone"
+        );
+        assert_eq!(PathBuf::from(a["workdir"].as_str().unwrap()), w.path);
+        branches.insert(w.branch.clone());
+        dirs.insert(w.path.clone());
+    }
+    assert_eq!((branches.len(), dirs.len()), (3, 3), "distinct");
+    assert!(!branches.contains(&clone.branch));
+    let listed = git(&clone.path, &["worktree", "list", "--porcelain"]);
+    assert_eq!(listed.matches("worktree ").count(), 4, "{listed}");
+
+    // Each agent ran in its own worktree.
+    for (a, want) in agents.iter().zip(["one", "two", "three"]) {
+        let dir = PathBuf::from(a["workdir"].as_str().unwrap());
+        assert_eq!(wait_for_file(&dir.join("out.txt")).trim(), want);
+    }
+    for a in &agents {
+        let _ = r.pty.stop_session(a["sessionId"].as_str().unwrap(), true);
+    }
+}
+
+#[test]
+fn aider_scratch_files_stay_out_of_the_finalize_commit() {
+    let tmp = TempDir::new("aider-scratch");
+    // A fake `aider` on a private search path: it leaves Aider's files and one real change.
+    let bin = tmp.0.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("aider");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n\
+         echo '# aider chat started' > .aider.chat.history.md\n\
+         echo 'hi' > .aider.input.history\n\
+         mkdir -p .aider.tags.cache.v4 && echo x > .aider.tags.cache.v4/cache.db\n\
+         echo 'real work' > work.txt\n\
+         echo done > .fake-aider-done\n\
+         printf '> '\n\
+         exec cat >/dev/null\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let r = rig(&tmp, Some(&bin));
+
+    // A clone and a worktree of it: the worktree's `.git` is a file, and the exclusion must
+    // still reach the shared exclude file.
+    let res = call(
+        &r.rt,
+        "PROVISION_WORKSPACE",
+        json!({"repo": r.remote.display().to_string()}),
+    );
+    assert!(res.success, "{}", res.text);
+    let res = call(&r.rt, "PROVISION_WORKSPACE", json!({"useWorktree": true}));
+    assert!(res.success, "{}", res.text);
+    let wt = r.ws.list().into_iter().find(|w| w.is_worktree).unwrap();
+    assert!(wt.path.join(".git").is_file());
+
+    let res = call(
+        &r.rt,
+        "SPAWN_CODING_AGENT",
+        json!({"agentType": "aider", "workdir": wt.path.display().to_string(),
+               "memoryContent": "keep it small"}),
+    );
+    assert!(res.success, "{}", res.text);
+    wait_for_file(&wt.path.join(".fake-aider-done"));
+    std::fs::write(wt.path.join(".aider.chat.history.md"), "planted\n").unwrap();
+
+    let res = call(
+        &r.rt,
+        "FINALIZE_WORKSPACE",
+        json!({"workspaceId": wt.id, "skipPR": true, "commitMessage": "agent work"}),
+    );
+    assert!(res.success, "{}", res.text);
+    let files = git(
+        &wt.path,
+        &["show", "--name-only", "--pretty=format:", "HEAD"],
+    );
+    let files: Vec<&str> = files.lines().filter(|l| !l.is_empty()).collect();
+    assert!(files.contains(&"work.txt"), "{files:?}");
+    assert!(
+        !files.iter().any(|f| f.starts_with(".aider")),
+        "Aider's files and the memory file are not committed: {files:?}"
+    );
+    let pushed = git(
+        &r.remote,
+        &["log", "--name-only", "--pretty=format:", &wt.branch],
+    );
+    assert!(!pushed.contains(".aider"), "{pushed}");
+    for s in r.pty.list_sessions() {
+        let _ = r.pty.stop_session(&s.id, true);
+    }
+}
