@@ -21,6 +21,7 @@ mod ring;
 mod rules;
 mod screen;
 mod session;
+mod shadow;
 mod snapshot;
 mod stall;
 mod status;

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::num::NonZeroU16;
 
 use crate::ScreenSnapshot;
+use crate::shadow::{Gate, Saved, Shadow, Widths};
 
 /// Default number of scrolled-off rows kept as text by the screen model.
 ///
@@ -37,8 +38,9 @@ struct Extras {
     keep: usize,
     /// Rows that ever scrolled off the main screen.
     scrolled_total: u64,
-    /// Scroll callbacks to ignore: rows already recorded by the fast path.
-    suppress: usize,
+    /// Texts to record for the next scroll callbacks instead of the rows `vt100` scrolls:
+    /// rows the fast path emulated that `vt100` only holds stale copies of.
+    substitute: VecDeque<String>,
     scratch: String,
 }
 
@@ -96,8 +98,8 @@ impl vt100::Callbacks for Extras {
         if alternate {
             return;
         }
-        if self.suppress > 0 {
-            self.suppress -= 1;
+        if let Some(text) = self.substitute.pop_front() {
+            self.push_row(text);
             return;
         }
         if self.keep == 0 {
@@ -132,10 +134,16 @@ pub struct Screen {
     parser: vt100::Parser<Extras>,
     /// `scrolled_total` when the turn mark was set.
     mark: u64,
-    /// Whether the parser is known to be outside any escape sequence after the last byte.
-    ground: bool,
+    /// Parser state the fast path needs and `vt100` does not expose.
+    gate: Gate,
+    /// Character widths for the fast path.
+    widths: Widths,
+    /// The parser's saved cursor and pen, when the fast path knows them.
+    saved: Option<Saved>,
     /// Bytes of floods that skipped the parser (see [`Screen::process`]).
     skipped_bytes: u64,
+    /// Whether the fast path may be used (tests compare against full parsing).
+    fast: bool,
 }
 
 impl std::fmt::Debug for Screen {
@@ -150,107 +158,6 @@ impl std::fmt::Debug for Screen {
 
 fn nz(v: u16) -> NonZeroU16 {
     NonZeroU16::new(v).unwrap_or(NonZeroU16::MIN)
-}
-
-/// Bytes that only print text or move to a new line: a run of them changes nothing but the
-/// visible text (no modes, attributes, title, cursor addressing or queries).
-fn plain(b: u8) -> bool {
-    (b >= 0x20 && b != 0x7f) || b == b'\r' || b == b'\n' || b == b'\t'
-}
-
-/// The number of line feeds in `run` if every byte of it is [`plain`], else `None`. One pass,
-/// eight bytes at a time: a word without bytes below 0x20 or equal to 0x7f needs no closer look.
-fn plain_lines(run: &[u8]) -> Option<usize> {
-    const LOW: u64 = 0x2020_2020_2020_2020;
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const DEL: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let mut lines = 0;
-    let mut words = run.chunks_exact(8);
-    for w in words.by_ref() {
-        let x = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
-        let below_space = x.wrapping_sub(LOW) & !x & HIGH;
-        let d = x ^ DEL;
-        let is_del = d.wrapping_sub(ONES) & !d & HIGH;
-        if below_space | is_del != 0 {
-            for &b in w {
-                if !plain(b) {
-                    return None;
-                }
-                lines += (b == b'\n') as usize;
-            }
-        }
-    }
-    for &b in words.remainder() {
-        if !plain(b) {
-            return None;
-        }
-        lines += (b == b'\n') as usize;
-    }
-    Some(lines)
-}
-
-/// Whether the parser is outside any escape sequence after `bytes`, given whether it was before.
-/// Conservative: `false` when unsure.
-fn ends_in_ground(was_ground: bool, bytes: &[u8]) -> bool {
-    let Some(esc) = bytes.iter().rposition(|&b| b == 0x1b) else {
-        return was_ground;
-    };
-    let rest = &bytes[esc + 1..];
-    match rest.first() {
-        None => false,
-        // CSI: parameters, then a final byte.
-        Some(b'[') => rest[1..].iter().any(|b| (0x40..=0x7e).contains(b)),
-        // OSC, DCS, APC, PM, SOS: a string ended by BEL (an `ESC \` end would be a later ESC).
-        Some(b']' | b'P' | b'_' | b'^' | b'X') => rest[1..].contains(&0x07),
-        // Intermediates (`ESC ( B`), then a final byte.
-        Some(0x20..=0x2f) => rest[1..].iter().any(|b| (0x30..=0x7e).contains(b)),
-        Some(_) => true,
-    }
-}
-
-/// The rows a plain line occupies on a `cols`-wide terminal: CR returns to the start (later text
-/// overwrites), TAB advances to the next multiple of 8, long lines wrap. Wide characters count as
-/// one column (an approximation for rows that only go to the scrolled tail).
-fn render_line(line: &[u8], cols: usize) -> Vec<String> {
-    // The common case in a flood: printable ASCII, at most one CR at the end, fits the width.
-    // (The run holds no control characters but CR, LF and TAB.)
-    let body = line.strip_suffix(b"\r").unwrap_or(line);
-    // One branch-free pass (it vectorises) instead of several searches.
-    let simple = body
-        .iter()
-        .fold(true, |ok, &b| ok & (b.wrapping_sub(0x20) < 0x5f));
-    if body.len() <= cols
-        && simple
-        && let Ok(text) = std::str::from_utf8(body)
-    {
-        return vec![text.trim_end().to_owned()];
-    }
-    let text = String::from_utf8_lossy(line);
-    let cols = cols.max(1);
-    let mut rows = Vec::new();
-    let mut cells: Vec<char> = Vec::new();
-    let mut col = 0;
-    for ch in text.chars() {
-        match ch {
-            '\r' => col = 0,
-            '\t' => col = ((col / 8 + 1) * 8).min(cols - 1),
-            _ => {
-                if col >= cols {
-                    rows.push(cells.iter().collect::<String>().trim_end().to_owned());
-                    cells.clear();
-                    col = 0;
-                }
-                if cells.len() <= col {
-                    cells.resize(col + 1, ' ');
-                }
-                cells[col] = ch;
-                col += 1;
-            }
-        }
-    }
-    rows.push(cells.iter().collect::<String>().trim_end().to_owned());
-    rows
 }
 
 impl Screen {
@@ -269,119 +176,70 @@ impl Screen {
             // No vt100 scrollback: scrolled rows are captured as text by `on_scroll`.
             parser: vt100::Parser::new_with_callbacks(nz(rows), nz(cols), 0, extras),
             mark: 0,
-            ground: true,
+            gate: Gate::new(nz(rows).get()),
+            widths: Widths::default(),
+            saved: None,
             skipped_bytes: 0,
+            fast: true,
         }
     }
 
     /// Feeds output bytes of the application. Query replies it produced are collected; take them
     /// with [`Screen::take_replies`].
     ///
-    /// Flood fast path: `vt100` costs ~40 ns per byte, slower than a PTY delivers a flood. When
-    /// a large batch holds a run of lines made only of printable text, CR, LF and TAB, followed
-    /// by more than a screen of lines, the run cannot leave any trace on the final screen
-    /// (those lines scroll away, and plain text changes no mode or attribute). Such a run skips
-    /// the parser: its lines are recorded as scrolled rows directly (wrapped at the width; CR
-    /// and TAB applied), and the parser continues with the lines that stay visible. The visible
-    /// screen, cursor, modes and title are the same as with full parsing.
+    /// Flood fast path: `vt100` costs ~40 ns per byte, slower than a PTY delivers a flood. A
+    /// large batch that starts between escape sequences on the main screen (no scroll region,
+    /// no origin mode) first goes through a small emulator of the common subset of terminal
+    /// output (text, CR/LF/BS/TAB, SGR colours, cursor up/down/forward/back, erase in line,
+    /// save/restore cursor) that mirrors `vt100`'s rules exactly. When it finds a line start
+    /// after which the rest of its part scrolls every row then on screen away without touching
+    /// it again, `vt100` takes over there: it is given the cursor, pen and saved cursor, the
+    /// rows scrolled off before that point are recorded from the emulator, the stale rows
+    /// `vt100` scrolls off afterwards are recorded with the emulator's text, and `vt100` parses
+    /// only the last screenful and whatever follows the first byte outside the subset. The
+    /// visible screen (cells and attributes), cursor, pen, saved cursor, modes, title and the
+    /// scrolled rows are the same as with full parsing (property-tested).
     pub fn process(&mut self, bytes: &[u8]) {
-        if bytes.len() >= FAST_MIN
-            && let Some((s, t, lines)) = self.skippable(bytes)
+        let mut bytes = bytes;
+        self.gate.alt = self.parser.screen().alternate_screen();
+        if self.fast && bytes.len() >= FAST_MIN {
+            // A batch that starts inside a sequence (the previous one was cut in it): let the
+            // parser finish that sequence first.
+            let k = self.gate.settle(&bytes[..bytes.len().min(4096)]);
+            self.parser.process(&bytes[..k]);
+            bytes = &bytes[k..];
+            if std::mem::take(&mut self.gate.saw_save) {
+                self.saved = None;
+            }
+        }
+        if self.fast
+            && bytes.len() >= FAST_MIN
+            && self.gate.open()
+            && let Some(shadow) = Shadow::load(self.parser.screen(), self.saved, &mut self.widths)
         {
-            let (prefix, skipped, tail) = (&bytes[..s], &bytes[s..t], &bytes[t..]);
-            self.parser.process(prefix);
-            self.skip_plain_lines(skipped, lines);
-            self.parser.process(tail);
-            self.ground = ends_in_ground(true, tail);
-            return;
+            let run = shadow.run(bytes);
+            if let Some(at) = run.handover {
+                let extras = self.parser.callbacks_mut();
+                for row in run.scrolled {
+                    extras.push_row(row);
+                }
+                extras.substitute = run.above.into();
+                self.parser.process(&run.sync);
+                self.parser.process(&bytes[at..run.consumed]);
+                debug_assert!(self.parser.callbacks().substitute.is_empty());
+                self.parser.callbacks_mut().substitute.clear();
+                self.skipped_bytes += at as u64;
+                self.saved = run.saved_end;
+                bytes = &bytes[run.consumed..];
+            }
         }
         self.parser.process(bytes);
-        self.ground = ends_in_ground(self.ground, bytes);
+        self.gate.scan(bytes);
+        if std::mem::take(&mut self.gate.saw_save) {
+            self.saved = None;
+        }
     }
 
-    /// The `[s, t)` range of `bytes` that may skip the parser, if any.
-    fn skippable(&self, bytes: &[u8]) -> Option<(usize, usize, usize)> {
-        // Cheap gates first: a flood of plain text has plain bytes everywhere.
-        let mid = bytes.len() / 2;
-        if !plain(bytes[mid]) || !plain(bytes[bytes.len() - 1]) {
-            return None;
-        }
-        let (rows, _) = self.parser.screen().size();
-        // Rows + 1 line feeds after the cut push everything painted before it off the screen;
-        // one more for margin.
-        let need = rows.get() as usize + 2;
-        // t: start of the last `need` lines.
-        let mut seen = 0;
-        let mut t = None;
-        for (i, &b) in bytes.iter().enumerate().rev() {
-            if b == b'\n' {
-                seen += 1;
-                if seen == need {
-                    t = Some(i + 1);
-                    break;
-                }
-            }
-        }
-        let t = t?;
-        // s: just after the first line end; the parser must be between sequences there.
-        let s = bytes[..t].iter().position(|&b| b == b'\n')? + 1;
-        if s >= t || !ends_in_ground(self.ground, &bytes[..s]) {
-            return None;
-        }
-        plain_lines(&bytes[s..t]).map(|lines| (s, t, lines))
-    }
-
-    /// Records the lines of a plain run as scrolled rows, as the parser would have scrolled them.
-    fn skip_plain_lines(&mut self, run: &[u8], lines: usize) {
-        self.skipped_bytes += run.len() as u64;
-        let alternate = self.parser.screen().alternate_screen();
-        let (_, cols) = self.parser.screen().size();
-        let cols = cols.get() as usize;
-        // Rows above the cursor scroll off first; the parser will scroll them again later while
-        // painting the tail, so those callbacks are suppressed.
-        let cursor_row = self.parser.screen().cursor_position().0;
-        let above: Vec<String> = if alternate {
-            Vec::new()
-        } else {
-            let screen = self.parser.screen();
-            screen
-                .rows(0, cols as u16)
-                .take(cursor_row as usize)
-                .map(|r| r.trim_end().to_owned())
-                .collect()
-        };
-        let extras = self.parser.callbacks_mut();
-        if alternate {
-            return;
-        }
-        extras.suppress += above.len();
-        for row in above {
-            extras.push_row(row);
-        }
-        // Lines older than what is kept are only counted (one row each).
-        let keep = extras.keep;
-        let mut start = 0;
-        if lines > keep {
-            let mut skip = lines - keep;
-            for (i, &b) in run.iter().enumerate() {
-                if b == b'\n' {
-                    skip -= 1;
-                    if skip == 0 {
-                        start = i + 1;
-                        break;
-                    }
-                }
-            }
-            extras.scrolled_total += (lines - keep) as u64;
-        }
-        // `run` ends with a line feed: drop it so `split` yields exactly the lines.
-        let body = &run[start.min(run.len() - 1)..run.len() - 1];
-        for line in body.split(|&b| b == b'\n') {
-            for row in render_line(line, cols) {
-                extras.push_row(row);
-            }
-        }
-    }
     /// Bytes the application asked for (cursor-position reports), to be written to its input.
     pub fn take_replies(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.parser.callbacks_mut().replies)
@@ -395,6 +253,8 @@ impl Screen {
     /// Resizes the grid (a zero is treated as 1).
     pub fn resize(&mut self, cols: u16, rows: u16) {
         self.parser.screen_mut().set_size(nz(rows), nz(cols));
+        self.gate.resized(nz(rows).get());
+        self.saved = None;
     }
 
     /// `(cols, rows)`.
@@ -537,6 +397,17 @@ impl Screen {
     /// The underlying `vt100` screen, for callers that need cell attributes.
     pub fn vt100(&self) -> &vt100::Screen {
         self.parser.screen()
+    }
+}
+
+#[cfg(test)]
+impl Screen {
+    /// A screen that always parses everything (the reference for fast-path tests).
+    pub(crate) fn full_parsing(cols: u16, rows: u16, scrollback: usize) -> Screen {
+        Screen {
+            fast: false,
+            ..Screen::with_scrollback(cols, rows, scrollback)
+        }
     }
 }
 
@@ -684,36 +555,5 @@ mod tests {
         slow.process(&data);
         assert_eq!(fast.lines(), slow.lines());
         assert_eq!(fast.title(), slow.title());
-        assert!(!ends_in_ground(true, b"ab\x1b]2;x"));
-        assert!(ends_in_ground(true, b"\x1b]2;x\x07ab"));
-        assert!(ends_in_ground(true, b"\x1b[31mab"));
-        assert!(!ends_in_ground(true, b"\x1b[31"));
-        assert!(!ends_in_ground(false, b"plain"));
-        assert!(ends_in_ground(true, b"\x1b(Bx"));
-    }
-
-    #[test]
-    fn plain_scan() {
-        assert_eq!(plain_lines(b"abc\r\ndef\r\n\tghi jkl mno pqr\n"), Some(3));
-        assert_eq!(
-            plain_lines("h\u{e9}llo w\u{f6}rld \u{2588}\n".as_bytes()),
-            Some(1)
-        );
-        for bad in [
-            &b"0123456789abcdef\x1b[31m"[..],
-            b"0123456\x7f89",
-            b"\x07",
-            b"abcdefgh\x00",
-        ] {
-            assert_eq!(plain_lines(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn render_line_applies_cr_tab_and_wrap() {
-        assert_eq!(render_line(b"abcdef\rxy", 80), ["xycdef"]);
-        assert_eq!(render_line(b"a\tb", 80), ["a       b"]);
-        assert_eq!(render_line(b"abcdefg", 3), ["abc", "def", "g"]);
-        assert_eq!(render_line(b"", 3), [""]);
     }
 }
