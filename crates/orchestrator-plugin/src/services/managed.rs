@@ -227,6 +227,13 @@ fn route_event(
     };
     match ev {
         SessionEvent::Ready { session } => {
+            if let Some(sink) = &sink {
+                sink.event(Sup::Notice {
+                    session_id: session.id.clone(),
+                    kind: "ready",
+                    data: serde_json::json!({}),
+                });
+            }
             let (task, delay) = {
                 let mut st = lock(state);
                 (
@@ -314,11 +321,40 @@ fn route_event(
             instructions,
             url,
         } => {
+            if let Some(sink) = &sink {
+                sink.event(Sup::Notice {
+                    session_id: session.id.clone(),
+                    kind: "login_required",
+                    data: serde_json::json!({"instructions": instructions, "url": url}),
+                });
+            }
             let text = match url {
                 Some(u) if !instructions.contains(&u) => format!("{instructions}\n{u}"),
                 _ => instructions,
             };
             lock(state).login.insert(session.id, text);
+        }
+        SessionEvent::ToolRunning {
+            session,
+            tool_name,
+            description,
+        } => {
+            if let Some(sink) = &sink {
+                sink.event(Sup::Notice {
+                    session_id: session.id,
+                    kind: "tool_running",
+                    data: serde_json::json!({"toolName": tool_name, "description": description}),
+                });
+            }
+        }
+        SessionEvent::Message { message } => {
+            if let Some(sink) = &sink {
+                sink.event(Sup::Notice {
+                    session_id: message.session_id.clone(),
+                    kind: "message",
+                    data: serde_json::json!({"message": message}),
+                });
+            }
         }
         SessionEvent::StallDetected { session, .. } => {
             *lock(state).stalls.entry(session.id).or_default() += 1;

@@ -224,7 +224,20 @@ pub enum Event {
         /// What failed.
         message: String,
     },
+    /// Something observers of the coordinator's stream should see but nothing decides on:
+    /// `ready`, `tool_running`, `login_required`, `message` (one of [`PASS_THROUGH`]).
+    Notice {
+        /// Session.
+        session_id: String,
+        /// The broadcast event's `type`.
+        kind: &'static str,
+        /// Its other fields.
+        data: Value,
+    },
 }
+
+/// Session events the coordinator passes through to its stream unchanged (BEHAVIOR.md §10.4).
+pub const PASS_THROUGH: [&str; 4] = ["ready", "tool_running", "login_required", "message"];
 
 impl Event {
     fn session(&self) -> &str {
@@ -232,7 +245,8 @@ impl Event {
             Event::Blocked { session_id, .. }
             | Event::TurnComplete { session_id, .. }
             | Event::Stopped { session_id }
-            | Event::Error { session_id, .. } => session_id,
+            | Event::Error { session_id, .. }
+            | Event::Notice { session_id, .. } => session_id,
         }
     }
 }
@@ -447,6 +461,13 @@ impl Supervisor {
             return out;
         }
         let id = event.session().to_string();
+        if let Event::Notice { kind, data, .. } = event {
+            // Only tasks under supervision are shown; nothing is decided.
+            if self.tasks.contains_key(&id) && PASS_THROUGH.contains(&kind) {
+                return vec![ev(kind, &id, data)];
+            }
+            return Vec::new();
+        }
         let Some(task) = self.tasks.get_mut(&id) else {
             self.held.push((now, event));
             return Vec::new();
@@ -474,6 +495,7 @@ impl Supervisor {
                 out.extend(self.swarm_check());
                 out
             }
+            Event::Notice { .. } => Vec::new(),
             Event::Error { message, .. } => {
                 task.status = TaskStatus::Error;
                 let label = task.spec.label.clone();
@@ -706,6 +728,13 @@ impl Supervisor {
             }
             Ok(decision) => {
                 task.auto_resolved_count = 0;
+                if pending.kind == AskKind::TurnComplete {
+                    out.push(ev(
+                        "turn_assessment",
+                        session_id,
+                        json!({"decision": decision.action.as_str(), "reasoning": decision.reasoning}),
+                    ));
+                }
                 if level == Level::Confirm
                     && pending.kind != AskKind::Idle
                     && decision.action != DecisionAction::Ignore

@@ -351,3 +351,46 @@ fn longer_responses_carry_other_agents_key_decisions() {
         })
     );
 }
+
+#[test]
+fn notices_pass_through_for_supervised_sessions_and_turns_are_assessed() {
+    let mut s = Supervisor::new(Level::Autonomous);
+    s.register(0, spec("a"));
+    let notice = |id: &str, kind: &'static str| Event::Notice {
+        session_id: id.into(),
+        kind,
+        data: json!({"toolName": "Bash"}),
+    };
+    let out = s.on_event(1, notice("a", "tool_running"));
+    assert_eq!(
+        out,
+        vec![Effect::Broadcast(
+            json!({"type": "tool_running", "sessionId": "a", "toolName": "Bash"})
+        )]
+    );
+    assert!(s.on_event(1, notice("unknown", "ready")).is_empty());
+    assert!(s.on_event(1, notice("a", "snapshot")).is_empty());
+    // Paused: held like every other event, delivered on resume.
+    s.pause(2);
+    assert!(s.on_event(3, notice("a", "ready")).is_empty());
+    let out = s.resume(4);
+    assert!(has_event(&out, "coordinator_resumed") && has_event(&out, "ready"));
+
+    let out = s.on_event(
+        20_000,
+        Event::TurnComplete {
+            session_id: "a".into(),
+            turn_output: "done".into(),
+        },
+    );
+    assert_eq!(asks(&out), 1);
+    let out = s.on_model_answer(
+        20_001,
+        "a",
+        Ok(r#"{"action":"respond","response":"Now open a PR","reasoning":"no PR yet"}"#.into()),
+    );
+    assert!(out.contains(&Effect::Broadcast(
+        json!({"type": "turn_assessment", "sessionId": "a",
+        "decision": "respond", "reasoning": "no PR yet"})
+    )));
+}

@@ -22,6 +22,7 @@ struct Api {
     token: String,
     agent: ureq::Agent,
     coord: Arc<Coordinator>,
+    pty: Arc<ManagedPty>,
     _server: ConsoleServer,
 }
 
@@ -72,14 +73,15 @@ fn start(tmp: &TempDir) -> Api {
         ),
     ]);
     let manager = Arc::new(pty_manager::PtyManager::new().unwrap());
-    let pty =
-        ManagedPty::with_manager(manager.clone(), PtyServiceConfig::default(), |_| {}).unwrap();
+    let pty = Arc::new(
+        ManagedPty::with_manager(manager.clone(), PtyServiceConfig::default(), |_| {}).unwrap(),
+    );
     let wsc = WorkspaceConfig::from_settings(&|k| settings.get(k), Some(&tmp.0)).unwrap();
     let ws = GitWorkspaces::open(&wsc, None).unwrap();
     let rt: Arc<StandaloneRuntime> = Arc::new(
         StandaloneRuntime::new(settings)
             .unwrap()
-            .with_pty(Arc::new(pty))
+            .with_pty(pty.clone())
             .with_workspace(Arc::new(ws))
             .with_scratch(Arc::new(ScratchStore::new(
                 ScratchConfig::from_settings(&|_| None, &tmp.0.join("ws")).unwrap(),
@@ -112,6 +114,7 @@ fn start(tmp: &TempDir) -> Api {
         token: secret,
         agent,
         coord,
+        pty,
         _server: server,
     }
 }
@@ -460,6 +463,40 @@ fn coordinator_events_stream_live() {
     );
     // Quiet streams get a keep-alive comment (100 ms here; 30 s by default).
     first.until(|l| l == ":ping");
+
+    // A real supervised session: its registration and its pass-through events reach the stream.
+    api.pty.set_event_sink(api.coord.clone());
+    api.post("/api/coding-agents/coordinator/resume", json!({}));
+    let work = tmp.0.join("ws").join("sse");
+    std::fs::create_dir_all(&work).unwrap();
+    let (st, v) = api.post(
+        "/api/coding-agents/spawn",
+        json!({"agentType": "shell", "workdir": work.display().to_string(), "task": "echo sse-check"}),
+    );
+    assert_eq!(st, 201, "{v}");
+    let id = v["sessionId"].as_str().unwrap().to_string();
+    let types_for = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str::<Value>(d).unwrap())
+            .filter(|v| v["sessionId"] == id.as_str() || v["sessionId"].is_null())
+            .map(|v| v["type"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let seen = first.until(|l| l.contains("\"message\"") && l.contains(&id));
+    let types = types_for(&seen);
+    assert!(
+        types.contains(&"coordinator_resumed".to_string())
+            && types.contains(&"task_registered".to_string())
+            && types.last().map(String::as_str) == Some("message"),
+        "{types:?}"
+    );
+    api.post(
+        &format!("/api/coding-agents/{id}/stop"),
+        json!({"force": true}),
+    );
+    first.until(|l| l.contains("\"type\":\"stopped\""));
 
     // Open streams are bounded (2 here): the third is refused while two are open.
     let second = EventStream::open(&api, Some(&api.token)).unwrap();
