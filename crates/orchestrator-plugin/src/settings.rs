@@ -54,6 +54,9 @@ pub struct PtyServiceConfig {
     /// supplied key approved) into this home directory before launching it. Off unless
     /// `ORCHESTRATOR_WRITE_AGENT_CONFIG` is true; then `HOME`.
     pub agent_config_home: Option<std::path::PathBuf>,
+    /// Where each session's PTY output is recorded (`<dir>/<session id>/output.raw`):
+    /// `PARALLAX_DEBUG_CAPTURE` true → `.parallax/pty-captures` under the current directory.
+    pub debug_capture_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for PtyServiceConfig {
@@ -67,6 +70,7 @@ impl Default for PtyServiceConfig {
             register_coding_adapters: true,
             default_approval_preset: "permissive".into(),
             agent_config_home: None,
+            debug_capture_dir: None,
         }
     }
 }
@@ -115,6 +119,24 @@ impl PtyServiceConfig {
         }
         // The flat setting wins when it names a real preset; anything else falls back to the
         // config value, as BEHAVIOR.md §10.1 says.
+        if let Some(v) = get("PARALLAX_DEBUG_CAPTURE").filter(|v| !v.trim().is_empty()) {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => {
+                    let cwd = std::env::current_dir().map_err(|e| Error::InvalidSetting {
+                        name: "PARALLAX_DEBUG_CAPTURE".into(),
+                        reason: format!("cannot read the current directory: {e}"),
+                    })?;
+                    c.debug_capture_dir = Some(cwd.join(".parallax").join("pty-captures"));
+                }
+                "0" | "false" | "no" | "off" => {}
+                other => {
+                    return Err(Error::InvalidSetting {
+                        name: "PARALLAX_DEBUG_CAPTURE".into(),
+                        reason: format!("{other:?} is not true or false"),
+                    });
+                }
+            }
+        }
         if let Some(p) = get("PARALLAX_DEFAULT_APPROVAL_PRESET") {
             let p = p.trim().to_ascii_lowercase();
             if APPROVAL_PRESETS.contains(&p.as_str()) {
@@ -337,6 +359,28 @@ mod tests {
         )]))
         .unwrap_err();
         assert!(e.to_string().contains("unknown preset: yolo"), "{e}");
+    }
+
+    #[test]
+    fn debug_capture_is_a_boolean() {
+        let dir = |v: &str| {
+            PtyServiceConfig::from_settings(&getter(&[("PARALLAX_DEBUG_CAPTURE", v)]))
+                .map(|c| c.debug_capture_dir)
+        };
+        assert!(
+            dir("true")
+                .unwrap()
+                .unwrap()
+                .ends_with(".parallax/pty-captures")
+        );
+        assert_eq!(dir("0").unwrap(), None);
+        assert_eq!(dir("").unwrap(), None);
+        assert!(
+            dir("maybe")
+                .unwrap_err()
+                .to_string()
+                .contains("PARALLAX_DEBUG_CAPTURE")
+        );
     }
 
     #[test]

@@ -105,6 +105,7 @@ impl ManagedPty {
             sink.clone(),
         );
         let idle_ms = config.idle_timeout_ms;
+        let debug = config.debug;
         std::thread::Builder::new()
             .name("pty-service-watch".into())
             .spawn(move || {
@@ -113,7 +114,17 @@ impl ManagedPty {
                     let ev = events.recv_timeout(Duration::from_secs(1));
                     let Some(manager) = m.upgrade() else { return };
                     match ev {
-                        Ok(ev) => route_event(&manager, &s, &n, &k, ev),
+                        Ok(ev) => {
+                            if debug {
+                                // Names only: event payloads carry agent output and input.
+                                eprintln!(
+                                    "agent-orchestrator pty: session {} {}",
+                                    ev.session_id(),
+                                    ev.name()
+                                );
+                            }
+                            route_event(&manager, &s, &n, &k, ev)
+                        }
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                         Err(_) => return,
                     }
@@ -622,6 +633,12 @@ impl PtyService for ManagedPty {
             .manager
             .spawn(cfg)
             .map_err(|e| Error::service("spawning the session", e))?;
+        if let Some(root) = &self.config.debug_capture_dir
+            && let Err(e) = super::capture::start(&self.manager, &info.id, root)
+        {
+            // The session runs either way; the person who asked for captures is told.
+            eprintln!("PARALLAX_DEBUG_CAPTURE: {e}");
+        }
         {
             let mut st = lock(&self.state);
             st.spawned.push(info.id.clone());

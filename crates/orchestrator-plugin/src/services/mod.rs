@@ -4,6 +4,7 @@
 //! the binary plugs in the real ones built over `pty-manager`, `coding-agent-adapters` and
 //! `git-workspace-service`.
 
+pub mod capture;
 pub mod excludes;
 pub mod git;
 pub mod managed;

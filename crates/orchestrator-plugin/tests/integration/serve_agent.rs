@@ -90,6 +90,7 @@ fn start_serve(tmp: &Path, bin: &Path, port: u16, token: &str) -> Serve {
         .env("PATH", path)
         .env("HOME", tmp)
         .env("SERVER_PORT", port.to_string())
+        .env("PTY_SERVICE_CONFIG", r#"{"debug": true}"#)
         .env("AGENT_ORCHESTRATOR_CONSOLE_TOKEN", token)
         .env(
             "CODING_WORKSPACE_CONFIG",
@@ -194,4 +195,19 @@ fn a_fake_aider_through_serve_over_http() {
     // The token is required for all of it.
     let (st, _) = call(&agent, "GET", &base, "wrong-token", None);
     assert_eq!(st, 401);
+    // `debug: true` logs each session event by name on stderr.
+    let mine = format!("agent-orchestrator pty: session {id} ");
+    let mut logged = Vec::new();
+    wait_until("debug lines", || {
+        while let Ok(l) = rx.try_recv() {
+            if let Some(kind) = l.strip_prefix(&mine) {
+                logged.push(kind.to_string());
+            }
+        }
+        logged
+            .iter()
+            .any(|k| k == "session_stopped")
+            .then(|| logged.join(","))
+    });
+    assert!(logged.iter().any(|k| k == "session_ready"), "{logged:?}");
 }

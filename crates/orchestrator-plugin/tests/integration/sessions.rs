@@ -159,3 +159,36 @@ fn without_coding_adapters_only_the_shell_starts() {
         .unwrap();
     pty.stop_session(&s.id, true).unwrap();
 }
+
+#[test]
+fn debug_capture_records_each_sessions_output() {
+    let tmp = TempDir::new("capture");
+    let root = tmp.0.join("captures");
+    let config = PtyServiceConfig {
+        debug_capture_dir: Some(root.clone()),
+        ..PtyServiceConfig::default()
+    };
+    let pty = ManagedPty::start(config, |_| {}).unwrap();
+    let s = pty
+        .spawn_session(SpawnRequest {
+            agent_type: "shell".into(),
+            workdir: tmp.0.clone(),
+            initial_task: Some("echo captured-$((6*7))".into()),
+            ..SpawnRequest::default()
+        })
+        .unwrap();
+    let file = root.join(&s.id).join("output.raw");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
+        if text.contains("captured-42") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not captured: {text:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    pty.stop_session(&s.id, true).unwrap();
+}
