@@ -271,11 +271,24 @@ pub fn agent_credentials(get: &dyn Fn(&str) -> Option<String>) -> Vec<(String, S
     out
 }
 
-/// The model setting of an agent type: `PARALLAX_<AGENT>_MODEL_POWERFUL`, else `…_FAST`.
+/// The model setting of an agent type: `PARALLAX_<AGENT>_MODEL_POWERFUL`, else `…_FAST`. For
+/// Aider, `PARALLAX_AIDER_PROVIDER` prefixes a model named without a provider (`sonnet` →
+/// `anthropic/sonnet`), which is how Aider (through litellm) is told which provider to call.
 pub fn agent_model(get: &dyn Fn(&str) -> Option<String>, agent_type: &str) -> Option<String> {
     let upper = agent_type.to_ascii_uppercase();
-    get(&format!("PARALLAX_{upper}_MODEL_POWERFUL"))
+    let model = get(&format!("PARALLAX_{upper}_MODEL_POWERFUL"))
         .or_else(|| get(&format!("PARALLAX_{upper}_MODEL_FAST")))
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())?;
+    let provider = (agent_type == "aider")
+        .then(|| get("PARALLAX_AIDER_PROVIDER"))
+        .flatten()
+        .map(|p| p.trim().to_ascii_lowercase())
+        .filter(|p| !p.is_empty());
+    match provider {
+        Some(p) if !model.contains('/') => Some(format!("{p}/{model}")),
+        _ => Some(model),
+    }
 }
 
 fn check_preset(setting: &str, p: &str) -> Result<String> {
@@ -359,6 +372,51 @@ mod tests {
         )]))
         .unwrap_err();
         assert!(e.to_string().contains("unknown preset: yolo"), "{e}");
+    }
+
+    #[test]
+    fn aider_provider_prefixes_a_bare_model() {
+        // (settings, agent, expected model)
+        type Row<'a> = (&'a [(&'a str, &'a str)], &'a str, Option<&'a str>);
+        let table: [Row; 5] = [
+            (
+                &[("PARALLAX_AIDER_MODEL_FAST", "sonnet")],
+                "aider",
+                Some("sonnet"),
+            ),
+            (
+                &[
+                    ("PARALLAX_AIDER_MODEL_FAST", "sonnet"),
+                    ("PARALLAX_AIDER_PROVIDER", "Anthropic"),
+                ],
+                "aider",
+                Some("anthropic/sonnet"),
+            ),
+            (
+                &[
+                    ("PARALLAX_AIDER_MODEL_POWERFUL", "openai/gpt-4o"),
+                    ("PARALLAX_AIDER_PROVIDER", "anthropic"),
+                ],
+                "aider",
+                Some("openai/gpt-4o"),
+            ),
+            (&[("PARALLAX_AIDER_PROVIDER", "anthropic")], "aider", None),
+            (
+                &[
+                    ("PARALLAX_CODEX_MODEL_FAST", "gpt-5"),
+                    ("PARALLAX_AIDER_PROVIDER", "anthropic"),
+                ],
+                "codex",
+                Some("gpt-5"),
+            ),
+        ];
+        for (pairs, agent, want) in table {
+            assert_eq!(
+                agent_model(&getter(pairs), agent).as_deref(),
+                want,
+                "{pairs:?}"
+            );
+        }
     }
 
     #[test]
