@@ -122,6 +122,13 @@ struct Row {
     wrapped: bool,
     /// Whether any cell may be wide or a continuation (false: the cheap print path applies).
     any_wide: bool,
+    /// Cells from here on are blank (`Cell::BLANK`).
+    hi: usize,
+    /// Not loaded from `vt100` yet (`cells` unused): the row's text, as scrolled off.
+    stale: Option<String>,
+    /// A blank row on which one run of printable ASCII was printed from column 0 with one
+    /// pen, kept as that text until something else touches the row (`cells` still blank).
+    lazy: Option<(String, Pen)>,
 }
 
 impl Row {
@@ -130,16 +137,38 @@ impl Row {
             cells: vec![Cell::BLANK; cols],
             wrapped: false,
             any_wide: false,
+            hi: 0,
+            stale: None,
+            lazy: None,
         }
     }
 
     /// The row as `vt100`'s scroll callback renders it (`write_formatted_basic`, escapes
     /// removed), trailing blanks trimmed.
     fn text(&self) -> String {
+        let cells = &self.cells[..self.hi];
+        if !self.any_wide {
+            // Without wide cells every cell is one character (an empty one a space).
+            let ascii = cells.iter().fold(true, |ok, c| ok & ((c.ch as u32) < 0x80));
+            if ascii {
+                let mut v: Vec<u8> = cells
+                    .iter()
+                    .map(|c| if c.ch == '\0' { b' ' } else { c.ch as u8 })
+                    .collect();
+                let n = v.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
+                v.truncate(n);
+                return String::from_utf8(v).unwrap_or_default();
+            }
+            let s: String = cells
+                .iter()
+                .map(|c| if c.ch == '\0' { ' ' } else { c.ch })
+                .collect();
+            return s.trim_end().to_owned();
+        }
         let mut s = String::with_capacity(self.cells.len());
         let mut empty = 0;
         let mut prev_wide = false;
-        for c in &self.cells {
+        for c in cells {
             if std::mem::take(&mut prev_wide) {
                 continue;
             }
@@ -175,10 +204,53 @@ impl Row {
             self.cells[i - 1] = Cell::cleared(p);
         }
         self.cells[i] = Cell::cleared(pen);
+        if pen != Pen::DEFAULT {
+            self.hi = cols;
+        }
         if i == cols.saturating_sub(if wide { 2 } else { 1 }) {
             self.wrapped = false;
         }
     }
+}
+
+/// The character a complete, valid UTF-8 sequence at the start of `b` encodes, and its length.
+fn decode_utf8(b: &[u8]) -> Option<(char, usize)> {
+    let cont = |i: usize, lo: u8, hi: u8| b.get(i).copied().filter(|x| (lo..=hi).contains(x));
+    let (cp, len) = match b[0] {
+        0xc2..=0xdf => {
+            let b1 = cont(1, 0x80, 0xbf)?;
+            (u32::from(b[0] & 0x1f) << 6 | u32::from(b1 & 0x3f), 2)
+        }
+        0xe0..=0xef => {
+            let (lo, hi) = match b[0] {
+                0xe0 => (0xa0, 0xbf),
+                0xed => (0x80, 0x9f),
+                _ => (0x80, 0xbf),
+            };
+            let b1 = cont(1, lo, hi)?;
+            let b2 = cont(2, 0x80, 0xbf)?;
+            let cp =
+                u32::from(b[0] & 0x0f) << 12 | u32::from(b1 & 0x3f) << 6 | u32::from(b2 & 0x3f);
+            (cp, 3)
+        }
+        0xf0..=0xf4 => {
+            let (lo, hi) = match b[0] {
+                0xf0 => (0x90, 0xbf),
+                0xf4 => (0x80, 0x8f),
+                _ => (0x80, 0xbf),
+            };
+            let b1 = cont(1, lo, hi)?;
+            let b2 = cont(2, 0x80, 0xbf)?;
+            let b3 = cont(3, 0x80, 0xbf)?;
+            let cp = u32::from(b[0] & 0x07) << 18
+                | u32::from(b1 & 0x3f) << 12
+                | u32::from(b2 & 0x3f) << 6
+                | u32::from(b3 & 0x3f);
+            (cp, 4)
+        }
+        _ => return None,
+    };
+    char::from_u32(cp).map(|c| (c, len))
 }
 
 /// Where `vt100` may take over from a run (see the module docs).
@@ -228,10 +300,19 @@ pub(crate) type Saved = (usize, usize, Pen);
 #[derive(Default)]
 pub(crate) struct Widths {
     known: HashMap<char, u8>,
+    /// Direct-mapped cache in front of `known` (allocated on first use).
+    recent: Option<Box<[(char, u8); 256]>>,
 }
 
 impl Widths {
     fn get(&mut self, c: char) -> Option<usize> {
+        let recent = self
+            .recent
+            .get_or_insert_with(|| Box::new([('\0', 0); 256]));
+        let slot = &mut recent[c as usize & 255];
+        if slot.0 == c {
+            return (slot.1 > 0).then_some(slot.1 as usize);
+        }
         let w = *self.known.entry(c).or_insert_with(|| {
             if c == '\u{fffd}' || ('\u{80}'..'\u{a0}').contains(&c) {
                 return 0;
@@ -255,12 +336,15 @@ impl Widths {
             }
             w as u8
         });
+        *slot = (c, w);
         (w > 0).then_some(w as usize)
     }
 }
 
 /// The emulator state for one run over a batch.
 pub(crate) struct Shadow<'w> {
+    /// Where rows not loaded yet come from.
+    screen: &'w vt100::Screen,
     rows: usize,
     cols: usize,
     grid: Vec<Row>,
@@ -290,7 +374,7 @@ impl<'w> Shadow<'w> {
     /// The emulator in the state of `screen` (main screen, no scroll region, no origin mode:
     /// the caller checks those), or `None` when that state is outside what it models.
     pub(crate) fn load(
-        screen: &vt100::Screen,
+        screen: &'w vt100::Screen,
         saved: Option<Saved>,
         widths: &'w mut Widths,
     ) -> Option<Shadow<'w>> {
@@ -299,31 +383,20 @@ impl<'w> Shadow<'w> {
         if rows < 3 || cols < 2 || screen.alternate_screen() {
             return None;
         }
-        let mut grid = Vec::with_capacity(rows);
-        for r in 0..rows {
-            let mut row = Row::blank(cols);
-            row.wrapped = screen.row_wrapped(r as u16);
-            for (c, cell) in row.cells.iter_mut().enumerate() {
-                let v = screen.cell(r as u16, c as u16)?;
-                let mut chars = v.contents().chars();
-                let ch = match (chars.next(), chars.next()) {
-                    (None, _) => '\0',
-                    (Some(ch), None) => ch,
-                    // Combining sequences: not modelled.
-                    (Some(_), Some(_)) => return None,
-                };
-                *cell = Cell {
-                    ch,
-                    wide: v.is_wide(),
-                    cont: v.is_wide_continuation(),
-                    pen: Pen::of_cell(v),
-                };
-                row.any_wide |= cell.wide || cell.cont;
-            }
-            grid.push(row);
-        }
+        // Rows are loaded cell by cell only when the run touches them; the others only need
+        // their text, for when they scroll off.
+        let grid = screen
+            .rows(0, cols as u16)
+            .enumerate()
+            .map(|(r, text)| Row {
+                wrapped: screen.row_wrapped(r as u16),
+                stale: Some(text.trim_end().to_owned()),
+                ..Row::blank(cols)
+            })
+            .collect();
         let (row, col) = screen.cursor_position();
         Some(Shadow {
+            screen,
             rows,
             cols,
             grid,
@@ -334,7 +407,7 @@ impl<'w> Shadow<'w> {
             saved,
             saves: 0,
             printed: 0,
-            scrolled: Vec::new(),
+            scrolled: Vec::with_capacity(256),
             widths,
         })
     }
@@ -342,6 +415,65 @@ impl<'w> Shadow<'w> {
     fn line(&mut self, r: usize) -> &mut Row {
         let i = (self.top + r) % self.rows;
         &mut self.grid[i]
+    }
+
+    /// Loads screen row `r` from `vt100` if the run has not touched it yet; `false` when it
+    /// holds something the emulator does not model (combining sequences).
+    fn ensure(&mut self, r: usize) -> bool {
+        let i = (self.top + r) % self.rows;
+        if let Some((text, pen)) = self.grid[i].lazy.take() {
+            let row = &mut self.grid[i];
+            for (cell, b) in row.cells.iter_mut().zip(text.bytes()) {
+                *cell = Cell {
+                    ch: b as char,
+                    wide: false,
+                    cont: false,
+                    pen,
+                };
+            }
+            row.hi = text.len();
+            return true;
+        }
+        if self.grid[i].stale.is_none() {
+            return true;
+        }
+        // A slot is recycled (and loaded) when its row scrolls off, so a slot still stale
+        // holds the row `vt100` has at the same index.
+        let orig = i;
+        let cols = self.cols;
+        let mut any_wide = false;
+        let mut cells = Vec::with_capacity(cols);
+        for c in 0..cols {
+            let Some(v) = self.screen.cell(orig as u16, c as u16) else {
+                return false;
+            };
+            let mut chars = v.contents().chars();
+            let ch = match (chars.next(), chars.next()) {
+                (None, _) => '\0',
+                (Some(ch), None) => ch,
+                (Some(_), Some(_)) => return false,
+            };
+            let cell = Cell {
+                ch,
+                wide: v.is_wide(),
+                cont: v.is_wide_continuation(),
+                pen: Pen::of_cell(v),
+            };
+            any_wide |= cell.wide || cell.cont;
+            cells.push(cell);
+        }
+        let row = &mut self.grid[i];
+        row.cells = cells;
+        row.any_wide = any_wide;
+        row.hi = cols;
+        row.stale = None;
+        true
+    }
+
+    /// Whether printing a character of width `w` only touches loaded rows (loading them).
+    fn ready(&mut self, w: usize) -> bool {
+        self.ensure(self.row)
+            && (self.col + w <= self.cols || self.row + 1 >= self.rows || self.ensure(self.row + 1))
     }
 
     fn scrolls(&self) -> usize {
@@ -354,15 +486,22 @@ impl<'w> Shadow<'w> {
             self.row += 1;
             return false;
         }
-        let cols = self.cols;
         let top = self.top;
-        let text = self.grid[top].text();
-        self.scrolled.push(text);
         let r = &mut self.grid[top];
-        r.cells.fill(Cell::BLANK);
+        let text = if let Some((mut text, _)) = r.lazy.take() {
+            let n = text.trim_end().len();
+            text.truncate(n);
+            text
+        } else if let Some(text) = r.stale.take() {
+            text
+        } else {
+            r.text()
+        };
+        self.scrolled.push(text);
+        r.cells[..r.hi].fill(Cell::BLANK);
         r.wrapped = false;
         r.any_wide = false;
-        debug_assert_eq!(r.cells.len(), cols);
+        r.hi = 0;
         self.top = (self.top + 1) % self.rows;
         true
     }
@@ -384,6 +523,7 @@ impl<'w> Shadow<'w> {
         }
         let (r, col, pen) = (self.row, self.col, self.pen);
         let row = self.line(r);
+        row.hi = row.hi.max((col + 3).min(cols));
         if !row.any_wide && w == 1 {
             row.cells[col] = Cell {
                 ch,
@@ -432,10 +572,69 @@ impl<'w> Shadow<'w> {
         self.col += w;
     }
 
+    /// Prints the printable ASCII run at the start of `bytes` (at least one byte); returns how
+    /// many bytes it printed. Within a row without wide cells this is a plain copy.
+    fn print_ascii(&mut self, bytes: &[u8]) -> usize {
+        let cols = self.cols;
+        let (r, col, pen) = (self.row, self.col, self.pen);
+        let row = self.line(r);
+        if col >= cols || row.any_wide {
+            self.print(bytes[0] as char, 1);
+            return 1;
+        }
+        let room = cols - col;
+        let n = bytes
+            .iter()
+            .take(room)
+            .position(|b| !(0x20..0x7f).contains(b))
+            .unwrap_or(room.min(bytes.len()));
+        if col == 0 && row.hi == 0 {
+            // A plain line on a fresh row: keep it as text (see `Row::lazy`).
+            let text = String::from_utf8_lossy(&bytes[..n]).into_owned();
+            row.lazy = Some((text, pen));
+            self.col += n;
+            self.printed += n as u64;
+            return n;
+        }
+        for (cell, &b) in row.cells[col..col + n].iter_mut().zip(bytes) {
+            *cell = Cell {
+                ch: b as char,
+                wide: false,
+                cont: false,
+                pen,
+            };
+        }
+        row.hi = row.hi.max(col + n);
+        self.col += n;
+        self.printed += n as u64;
+        n
+    }
+
     fn el(&mut self, mode: u16) {
         let (r, col, pen, cols) = (self.row, self.col, self.pen, self.cols);
         let row = self.line(r);
+        let blank = pen == Pen::DEFAULT;
         match mode {
+            // Without wide cells `Row::erase` is a plain clear of each cell, which unwraps
+            // the row when it reaches the last column.
+            0 if !row.any_wide => {
+                if col < cols {
+                    let end = if blank { row.hi.max(col) } else { cols };
+                    row.cells[col..end].fill(Cell::cleared(pen));
+                    row.wrapped = false;
+                    row.hi = if blank { row.hi.min(col) } else { cols };
+                }
+            }
+            1 if !row.any_wide => {
+                let last = col.min(cols - 1);
+                row.cells[..=last].fill(Cell::cleared(pen));
+                if last == cols - 1 {
+                    row.wrapped = false;
+                }
+                if !blank {
+                    row.hi = row.hi.max(last + 1);
+                }
+            }
             0 => {
                 for i in col..cols {
                     row.erase(i, pen);
@@ -447,9 +646,14 @@ impl<'w> Shadow<'w> {
                 }
             }
             _ => {
-                row.cells.fill(Cell::cleared(pen));
+                let end = if blank { row.hi } else { cols };
+                row.cells[..end].fill(Cell::cleared(pen));
                 row.wrapped = false;
                 row.any_wide = false;
+                row.hi = end;
+                if blank {
+                    row.hi = 0;
+                }
             }
         }
     }
@@ -575,7 +779,7 @@ impl<'w> Shadow<'w> {
                 self.col = self.col.saturating_sub(d);
             }
             b'K' => match first(0) {
-                m @ 0..=2 => self.el(m),
+                m @ 0..=2 if self.ensure(self.row) => self.el(m),
                 _ => return Step::Stop,
             },
             _ => return Step::Stop,
@@ -594,8 +798,10 @@ impl<'w> Shadow<'w> {
             let b = bytes[i];
             // Printable ASCII: the bulk of any flood.
             if (0x20..0x7f).contains(&b) {
-                self.print(b as char, 1);
-                i += 1;
+                if !self.ready(1) {
+                    break;
+                }
+                i += self.print_ascii(&bytes[i..]);
                 continue;
             }
             let step = match b {
@@ -648,28 +854,16 @@ impl<'w> Shadow<'w> {
                     },
                     _ => Step::Stop,
                 },
-                0x80.. => {
-                    let len = match b {
-                        0xc2..=0xdf => 2,
-                        0xe0..=0xef => 3,
-                        0xf0..=0xf4 => 4,
-                        _ => 0,
-                    };
-                    match bytes
-                        .get(i..i + len)
-                        .and_then(|s| std::str::from_utf8(s).ok())
-                        .and_then(|s| s.chars().next())
-                    {
-                        Some(ch) if len > 0 => match self.widths.get(ch) {
-                            Some(w) if w <= self.cols => {
-                                self.print(ch, w);
-                                Step::Ok(len)
-                            }
-                            _ => Step::Stop,
-                        },
+                0x80.. => match decode_utf8(&bytes[i..]) {
+                    Some((ch, len)) => match self.widths.get(ch) {
+                        Some(w) if w <= self.cols && self.ready(w) => {
+                            self.print(ch, w);
+                            Step::Ok(len)
+                        }
                         _ => Step::Stop,
-                    }
-                }
+                    },
+                    None => Step::Stop,
+                },
                 _ => Step::Stop,
             };
             match step {
@@ -1281,6 +1475,24 @@ mod tests {
         assert!(!g.open());
         g.resized(24);
         assert!(g.open());
+    }
+
+    #[test]
+    fn utf8_decoding_matches_std() {
+        let mut rng = Rng(7);
+        for _ in 0..20_000 {
+            let n = 1 + rng.below(4) as usize;
+            let b: Vec<u8> = (0..n).map(|_| 0x80 | rng.below(0x80) as u8).collect();
+            let mut b = b;
+            b[0] = 0xc0 + rng.below(0x40) as u8;
+            let std = (1..=4).find_map(|k| {
+                let s = std::str::from_utf8(b.get(..k)?).ok()?;
+                s.chars().next().map(|c| (c, k))
+            });
+            assert_eq!(decode_utf8(&b), std, "{b:x?}");
+        }
+        assert_eq!(decode_utf8("\u{2588}x".as_bytes()), Some(('\u{2588}', 3)));
+        assert_eq!(decode_utf8("\u{1f600}".as_bytes()), Some(('\u{1f600}', 4)));
     }
 
     #[test]
