@@ -88,6 +88,14 @@ pub fn build_runtime(
         runtime = runtime.with_pty(p);
     }
     if let Some(w) = services.workspace {
+        if let Some(p) = &services.pty {
+            start_workspace_expiry(
+                &w,
+                p.clone(),
+                services.ws_config.workspace_ttl_ms,
+                sink.clone(),
+            );
+        }
         runtime = runtime.with_workspace(w);
     }
     let sink_for_errors = sink.clone();
@@ -142,7 +150,11 @@ pub fn api_routes(
         .with_pty(pty.clone())
         .with_scratch(scratch);
     match GitWorkspaces::open_with_oauth(&ws_config, api_url.as_deref(), oauth) {
-        Ok(w) => runtime = runtime.with_workspace(Arc::new(w)),
+        Ok(w) => {
+            let w = Arc::new(w);
+            start_workspace_expiry(&w, pty.clone(), ws_config.workspace_ttl_ms, sink.clone());
+            runtime = runtime.with_workspace(w);
+        }
         Err(e) => sink(&format!("workspace service unavailable: {e}")),
     }
     let s = sink.clone();
@@ -189,6 +201,51 @@ fn start_scratch_sweeper(
         });
     if let Err(e) = started {
         eprintln!("scratch retention not started: {e}");
+    }
+}
+
+/// `workspaceTtlMs` (0 = never): every 10 minutes, expired workspaces that no live session works
+/// in are cleaned up without force (work that is not committed and pushed is never removed).
+fn start_workspace_expiry(
+    ws: &Arc<GitWorkspaces>,
+    pty: Arc<ManagedPty>,
+    ttl_ms: u64,
+    sink: Arc<dyn Fn(&str) + Send + Sync>,
+) {
+    use orchestrator_plugin::services::PtyService;
+    if ttl_ms == 0 {
+        return;
+    }
+    let weak = Arc::downgrade(ws);
+    let started = std::thread::Builder::new()
+        .name("workspace-expiry".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(600));
+                let Some(ws) = weak.upgrade() else { return };
+                let live: Vec<PathBuf> = pty
+                    .list_sessions()
+                    .into_iter()
+                    .filter(|s| s.status.is_live())
+                    .map(|s| s.workdir)
+                    .collect();
+                let in_use = |p: &Path| {
+                    let real = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+                    live.iter().any(|w| {
+                        w.starts_with(p) || w.canonicalize().is_ok_and(|w| w.starts_with(&real))
+                    })
+                };
+                for (id, r) in ws.sweep_expired(ttl_ms, system_clock(), &in_use) {
+                    if let Ok(true) = r {
+                        sink(&format!(
+                            "workspace {id} expired (workspaceTtlMs) and was removed"
+                        ));
+                    }
+                }
+            }
+        });
+    if let Err(e) = started {
+        eprintln!("workspace expiry not started: {e}");
     }
 }
 

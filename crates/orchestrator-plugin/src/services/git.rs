@@ -75,6 +75,51 @@ impl GitWorkspaces {
     pub fn inner(&self) -> &gws::WorkspaceService {
         &self.inner
     }
+
+    /// `workspaceTtlMs`: non-forced cleanup of every workspace created `ttl_ms` or more before
+    /// `now_ms` (worktrees before clones), except those `in_use` says a live session works in (a
+    /// clone counts as in use while any of its worktrees is). Cleanup refuses uncommitted or
+    /// unpushed work, so expiry never loses work; those come back as `Err(Refused)`. Returns
+    /// what was tried: `(id, Ok(true))` removed.
+    pub fn sweep_expired(
+        &self,
+        ttl_ms: u64,
+        now_ms: u64,
+        in_use: &dyn Fn(&std::path::Path) -> bool,
+    ) -> Vec<(String, Result<bool>)> {
+        if ttl_ms == 0 {
+            return Vec::new();
+        }
+        let mut due: Vec<WorkspaceRecord> = self
+            .inner
+            .list()
+            .into_iter()
+            .filter(|r| {
+                r.status.as_str() != "cleaned_up" && r.created_at.saturating_add(ttl_ms) <= now_ms
+            })
+            .collect();
+        due.sort_by_key(|r| r.strategy == Strategy::Clone);
+        let busy = |r: &WorkspaceRecord| {
+            in_use(&r.path)
+                || (r.strategy == Strategy::Clone
+                    && self
+                        .inner
+                        .list_worktrees(&r.id)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|w| w.status.as_str() != "cleaned_up" && in_use(&w.path)))
+        };
+        due.into_iter()
+            .filter(|r| !busy(r))
+            .filter(|r| {
+                // A clone's cleanup may already have removed this worktree.
+                self.inner
+                    .get(&r.id)
+                    .is_ok_and(|x| x.status.as_str() != "cleaned_up")
+            })
+            .map(|r| (r.id.clone(), WorkspaceService::cleanup(self, &r.id, false)))
+            .collect()
+    }
 }
 
 struct CodeSender(std::sync::Mutex<std::sync::mpsc::Sender<DeviceCode>>);

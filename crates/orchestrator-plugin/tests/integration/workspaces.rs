@@ -229,3 +229,74 @@ fn aider_scratch_files_stay_out_of_the_finalize_commit() {
         let _ = r.pty.stop_session(&s.id, true);
     }
 }
+
+#[test]
+fn expired_workspaces_go_unless_in_use_or_holding_work() {
+    use orchestrator_plugin::services::ProvisionRequest;
+    let tmp = TempDir::new("ws-expiry");
+    let r = rig(&tmp, None);
+    let clone = |label: &str| {
+        r.ws.provision(ProvisionRequest {
+            repo: r.remote.display().to_string(),
+            base_branch: "main".into(),
+            branch_name: Some(format!("milady/exec-1/{label}")),
+            ..ProvisionRequest::default()
+        })
+        .unwrap()
+    };
+    let idle = clone("idle");
+    let dirty = clone("dirty");
+    std::fs::write(dirty.path.join("unsaved.txt"), "work\n").unwrap();
+    let busy = clone("busy");
+    let parent = clone("parent");
+    let wt =
+        r.ws.provision(ProvisionRequest {
+            repo: r.remote.display().to_string(),
+            base_branch: "main".into(),
+            branch_name: Some("milady/exec-1/wt".into()),
+            use_worktree: true,
+            parent_workspace_id: Some(parent.id.clone()),
+            ..ProvisionRequest::default()
+        })
+        .unwrap();
+    let in_use = |p: &Path| p == busy.path || p == wt.path;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let ttl = 86_400_000;
+
+    // Not expired yet, or no TTL: nothing is tried.
+    assert!(r.ws.sweep_expired(ttl, now, &in_use).is_empty());
+    assert!(r.ws.sweep_expired(0, now + 2 * ttl, &in_use).is_empty());
+
+    let mut got: Vec<(String, String)> =
+        r.ws.sweep_expired(ttl, now + ttl + 1, &in_use)
+            .into_iter()
+            .map(|(id, res)| {
+                let what = match res {
+                    Ok(true) => "removed".to_string(),
+                    Ok(false) => "nothing".to_string(),
+                    Err(e) => format!("{e}"),
+                };
+                (id, what)
+            })
+            .collect();
+    got.sort();
+    let mut want = vec![
+        (idle.id.clone(), "removed".to_string()),
+        (
+            dirty.id.clone(),
+            format!("refused: workspace has uncommitted changes: {}", dirty.id),
+        ),
+    ];
+    want.sort();
+    assert_eq!(
+        got, want,
+        "busy, the worktree in use and its clone are left alone"
+    );
+    assert!(!idle.path.exists());
+    for w in [&dirty, &busy, &parent, &wt] {
+        assert!(w.path.is_dir(), "{} kept", w.path.display());
+    }
+}
