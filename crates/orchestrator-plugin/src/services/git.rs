@@ -57,6 +57,17 @@ impl GitWorkspaces {
         let token = sc.github_token.clone();
         let inner =
             gws::WorkspaceService::open(sc).map_err(svc("opening the workspace registry"))?;
+        if config.debug {
+            // `CODING_WORKSPACE_CONFIG.debug`: one stderr line per workspace event, names only.
+            inner.events().subscribe(Box::new(|e| {
+                eprintln!(
+                    "agent-orchestrator workspace: {} {}",
+                    e.workspace_id,
+                    e.kind.as_str()
+                );
+                Ok(())
+            }));
+        }
         let forge = GitHub::new(forge_config.clone(), token, inner.redactor().clone());
         Ok(GitWorkspaces {
             inner,

@@ -94,7 +94,7 @@ fn start_serve(tmp: &Path, bin: &Path, port: u16, token: &str) -> Serve {
         .env("AGENT_ORCHESTRATOR_CONSOLE_TOKEN", token)
         .env(
             "CODING_WORKSPACE_CONFIG",
-            json!({"baseDir": tmp.join("ws").display().to_string()}).to_string(),
+            json!({"baseDir": tmp.join("ws").display().to_string(), "debug": true}).to_string(),
         )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -210,4 +210,25 @@ fn a_fake_aider_through_serve_over_http() {
             .then(|| logged.join(","))
     });
     assert!(logged.iter().any(|k| k == "session_ready"), "{logged:?}");
+
+    // `CODING_WORKSPACE_CONFIG.debug` logs workspace events by name.
+    let remote = crate::run_cmd::bare_remote_for_tests(&tmp.0);
+    let (st, v) = call(
+        &agent,
+        "POST",
+        &format!("http://{addr}/api/workspace/provision"),
+        &token,
+        Some(json!({"repo": remote.display().to_string()})),
+    );
+    assert_eq!(st, 201, "{v}");
+    let wid = v["id"].as_str().unwrap().to_string();
+    let prefix = format!("agent-orchestrator workspace: {wid} ");
+    wait_until("workspace debug lines", || {
+        while let Ok(l) = rx.try_recv() {
+            if l.starts_with(&prefix) {
+                return Some(l);
+            }
+        }
+        None
+    });
 }
