@@ -555,7 +555,8 @@ impl HttpApi {
                     .unwrap_or(0);
                 let r = ProvisionRequest {
                     repo,
-                    base_branch: s(&b, "baseBranch").unwrap_or_else(|| "main".into()),
+                    // Empty: the remote's default branch (a worktree: its clone's).
+                    base_branch: s(&b, "baseBranch").unwrap_or_default(),
                     branch_name: Some(
                         s(&b, "branchName")
                             .unwrap_or_else(|| format!("{prefix}/exec-{now}/coding-agent")),

@@ -37,7 +37,7 @@ fn schema() -> serde_json::Value {
             "commitMessage": {"type": "string"},
             "prTitle": {"type": "string"},
             "prBody": {"type": "string"},
-            "baseBranch": {"type": "string", "description": "PR target branch", "default": "main"},
+            "baseBranch": {"type": "string", "description": "PR target branch; default: the branch the workspace started from"},
             "draft": {"type": "boolean"},
             "skipPR": {"type": "boolean", "description": "commit and push only"}
         },
@@ -85,7 +85,8 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
                 w.branch
             )
         }),
-        base_branch: ctx.str_param("baseBranch").unwrap_or_else(|| "main".into()),
+        // Empty: the branch the workspace started from.
+        base_branch: ctx.str_param("baseBranch").unwrap_or_default(),
         draft: ctx.bool_param("draft").unwrap_or(false),
         labels: Vec::new(),
         reviewers: Vec::new(),

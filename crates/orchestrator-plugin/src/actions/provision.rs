@@ -33,7 +33,7 @@ fn schema() -> serde_json::Value {
         "type": "object",
         "properties": {
             "repo": {"type": "string", "description": "repository URL, owner/repo, or a local path"},
-            "baseBranch": {"type": "string", "description": "branch to start from", "default": "main"},
+            "baseBranch": {"type": "string", "description": "branch to start from; default: the remote's default branch (what its HEAD points to), else main; a worktree: its clone's"},
             "useWorktree": {"type": "boolean", "description": "add a worktree of a parent workspace instead of cloning"},
             "parentWorkspaceId": {"type": "string", "description": "the parent clone of a worktree"}
         },
@@ -66,7 +66,8 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
         return ActionResult::fail("Workspace Service is not available.");
     };
     let use_worktree = ctx.bool_param("useWorktree").unwrap_or(false);
-    let base_branch = ctx.str_param("baseBranch").unwrap_or_else(|| "main".into());
+    // Empty: the remote's default branch (a worktree: its clone's), chosen by the service.
+    let base_branch = ctx.str_param("baseBranch").unwrap_or_default();
     let prefix = workspace_config(ctx.runtime)
         .map(|c| c.branch_prefix)
         .unwrap_or_else(|_| "milady".into());

@@ -52,7 +52,8 @@ fn schema() -> serde_json::Value {
             "agents": {"type": "string", "description": "several tasks separated by |, each optionally prefixed with type: (at most 8); overrides task"},
             "memoryContent": {"type": "string"},
             "label": {"type": "string"},
-            "approvalPreset": {"type": "string", "enum": ["readonly", "standard", "permissive", "autonomous"]}
+            "approvalPreset": {"type": "string", "enum": ["readonly", "standard", "permissive", "autonomous"]},
+            "baseBranch": {"type": "string", "description": "branch to start from; default: the remote's default branch (what its HEAD points to), else main"}
         },
         "additionalProperties": false
     })
@@ -167,13 +168,15 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
     }
     let exec = now_ms();
     let prefix = &config.branch_prefix;
+    // Empty: the workspace service starts from the remote's default branch (`master`, `trunk`…).
+    let base_branch = ctx.str_param("baseBranch").unwrap_or_default();
     // Several agents on a repository share one clone, each in its own worktree on its own
     // branch: one download, and every agent's work lands on a separate branch.
     let shared_clone = match (&repo, &ws) {
         (Some(r), Some(ws)) if n > 1 => {
             let req = ProvisionRequest {
                 repo: r.clone(),
-                base_branch: "main".into(),
+                base_branch: base_branch.clone(),
                 branch_name: Some(format!("{prefix}/exec-{exec}/base")),
                 use_worktree: false,
                 parent_workspace_id: None,
@@ -201,7 +204,8 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
             (Some(r), Some(ws)) => {
                 let req = ProvisionRequest {
                     repo: r.clone(),
-                    base_branch: "main".into(),
+                    // Worktrees start where the shared clone did (empty = the clone's base).
+                    base_branch: base_branch.clone(),
                     branch_name: Some(if n > 1 {
                         format!("{prefix}/exec-{exec}/coding-agent-{}", i + 1)
                     } else {

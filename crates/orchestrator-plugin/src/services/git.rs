@@ -82,6 +82,45 @@ impl GitWorkspaces {
         self.forge.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The branch a workspace of `repo` starts from when the caller names none: what the remote's
+    /// `HEAD` points to (`git ls-remote --symref`, with the configured token as a header scoped
+    /// to the forge's origin), else the forge's default branch (`GET /repos/{o}/{r}`), else
+    /// `main`.
+    pub fn default_base_branch(&self, repo: &str) -> String {
+        let cfg = self.inner.config();
+        let Ok(url) = gws::RepoUrl::parse(repo, &self.forge_config.host) else {
+            // Provisioning reports the bad repository with its reason.
+            return "main".into();
+        };
+        let on_forge = url.provider(&self.forge_config.host) == gws::Provider::Github;
+        let mut env = cfg.git.env.clone();
+        if on_forge && let (Some(token), Some(origin)) = (&cfg.github_token, url.http_origin()) {
+            // After any configuration entries the environment already carries.
+            let n: usize = env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "GIT_CONFIG_COUNT")
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var("GIT_CONFIG_COUNT").ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            env.extend(gws::GitAuth::basic(origin, token.expose()).env(n));
+        }
+        if let Some(b) = super::default_branch::remote_head_branch(&cfg.git.program, &url.url, &env)
+            .filter(|b| gws::validate_branch_name(b).is_ok())
+        {
+            return b;
+        }
+        if on_forge
+            && let Some((owner, name)) = url.owner_repo()
+            && let Ok(b) = self.forge().default_branch(&owner, &name)
+            && gws::validate_branch_name(&b).is_ok()
+        {
+            return b;
+        }
+        "main".into()
+    }
+
     /// The underlying service.
     pub fn inner(&self) -> &gws::WorkspaceService {
         &self.inner
@@ -181,10 +220,17 @@ fn issue(i: gws::forge::Issue) -> Issue {
 impl WorkspaceService for GitWorkspaces {
     fn provision(&self, req: ProvisionRequest) -> Result<WorkspaceInfo> {
         let mut r = gws::ProvisionRequest::clone_of(req.repo.clone());
-        r.base_branch = if req.base_branch.is_empty() {
-            "main".into()
-        } else {
+        r.base_branch = if !req.base_branch.is_empty() {
             req.base_branch
+        } else if req.use_worktree {
+            // A worktree starts where its clone started, unless told otherwise.
+            req.parent_workspace_id
+                .as_deref()
+                .and_then(|p| self.inner.get(p).ok())
+                .map(|p| p.base_branch)
+                .unwrap_or_else(|| self.default_base_branch(&req.repo))
+        } else {
+            self.default_base_branch(&req.repo)
         };
         r.branch_name = req.branch_name;
         if req.use_worktree {

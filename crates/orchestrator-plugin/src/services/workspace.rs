@@ -12,7 +12,8 @@ pub struct ProvisionRequest {
     /// Repository: URL, `owner/repo`, local path or `file://`. Empty for a worktree (it takes the
     /// parent's repository).
     pub repo: String,
-    /// Branch to start from (default `main`).
+    /// Branch to start from; empty = the remote's default branch (a worktree: its clone's), else
+    /// `main`.
     pub base_branch: String,
     /// Branch to create; `None` = `<prefix>/exec-<ms>/coding-agent`.
     pub branch_name: Option<String>,

@@ -378,3 +378,96 @@ fn issues_without_a_token_use_the_device_flow() {
     );
     assert!(c.finish().success());
 }
+
+/// A "github.com" repository whose default branch is `trunk` (no `main` at all): START with one
+/// agent and with two start from `trunk`, and FINALIZE's pull requests target `trunk`.
+#[test]
+fn a_trunk_default_branch_is_the_base_and_the_pr_target() {
+    let home = TempDir::new("mcp-trunk");
+    let (remote, trunk, _) = crate::workspaces::trunk_remote(&home.0);
+    std::fs::write(
+        home.0.join(".gitconfig"),
+        format!(
+            "[url \"file://{}\"]\n\tinsteadOf = https://github.com/octo/trunky\n",
+            remote.display()
+        ),
+    )
+    .unwrap();
+    let gh = test_support::github::FakeGitHub::start().unwrap();
+    gh.add_repo("octo", "trunky", "trunk");
+    let base = gh.base_url();
+    let mut c = McpClient::start(
+        &home.0,
+        &[
+            ("GITHUB_API_URL", base.as_str()),
+            ("GITHUB_TOKEN", gh.token()),
+            ("NO_PROXY", "127.0.0.1,localhost"),
+            ("no_proxy", "127.0.0.1,localhost"),
+        ],
+    );
+    c.request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}));
+    let head_of = |dir: &std::path::Path| {
+        let out = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let wait_file = |p: &std::path::Path| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !p.is_file() || std::fs::read(p).unwrap_or_default().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never written",
+                p.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // One agent.
+    let (err, text, data) = c.call(
+        "start_coding_task",
+        json!({"repo": "https://github.com/octo/trunky", "agentType": "shell", "label": "trunky/one", "task": "echo one > one.txt"}),
+    );
+    assert!(!err, "{text}");
+    let a = data["agents"][0].clone();
+    let dir = std::path::PathBuf::from(a["workdir"].as_str().unwrap());
+    assert_eq!(head_of(&dir), trunk);
+    wait_file(&dir.join("one.txt"));
+    let (err, text, _) = c.call(
+        "finalize_workspace",
+        json!({"workspaceId": a["workspaceId"], "prTitle": "One"}),
+    );
+    assert!(!err, "{text}");
+
+    // Two agents: one clone, a worktree each.
+    let (err, text, data) = c.call(
+        "start_coding_task",
+        json!({"repo": "https://github.com/octo/trunky", "agentType": "shell", "label": "trunky/two", "agents": "echo a > a.txt | echo b > b.txt"}),
+    );
+    assert!(!err, "{text}");
+    for (a, f) in data["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(["a.txt", "b.txt"])
+    {
+        let dir = std::path::PathBuf::from(a["workdir"].as_str().unwrap());
+        assert_eq!(head_of(&dir), trunk, "{a}");
+        wait_file(&dir.join(f));
+        let (err, text, _) = c.call(
+            "finalize_workspace",
+            json!({"workspaceId": a["workspaceId"], "prTitle": format!("Add {f}")}),
+        );
+        assert!(!err, "{text}");
+    }
+    let pulls = gh.pulls("octo", "trunky");
+    assert_eq!(pulls.len(), 3, "{pulls:?}");
+    for p in &pulls {
+        assert_eq!(p["base"]["ref"], "trunk", "{p}");
+    }
+    let (_, _, _) = c.call("stop_coding_agent", json!({"all": true}));
+    assert!(c.finish().success());
+}

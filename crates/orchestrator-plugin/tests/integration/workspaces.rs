@@ -300,3 +300,106 @@ fn expired_workspaces_go_unless_in_use_or_holding_work() {
         assert!(w.path.is_dir(), "{} kept", w.path.display());
     }
 }
+
+/// A bare remote whose only branches are `trunk` (its HEAD, one commit) and `side` (one more);
+/// returns the remote and the two commits.
+pub fn trunk_remote(root: &Path) -> (PathBuf, String, String) {
+    let remote = root.join("trunk.git");
+    let seed = root.join("trunk-seed");
+    std::fs::create_dir_all(&seed).unwrap();
+    let r = remote.to_str().unwrap();
+    git(root, &["init", "--bare", "-q", r]);
+    git(
+        root,
+        &["--git-dir", r, "symbolic-ref", "HEAD", "refs/heads/trunk"],
+    );
+    git(&seed, &["init", "-q"]);
+    let id = ["-c", "user.name=T", "-c", "user.email=t@example.invalid"];
+    std::fs::write(seed.join("README.md"), "trunk\n").unwrap();
+    git(&seed, &["add", "README.md"]);
+    git(&seed, &[&id[..], &["commit", "-q", "-m", "seed"]].concat());
+    git(&seed, &["push", "-q", r, "HEAD:refs/heads/trunk"]);
+    let trunk = git(&seed, &["rev-parse", "HEAD"]);
+    git(
+        &seed,
+        &[&id[..], &["commit", "-q", "--allow-empty", "-m", "side"]].concat(),
+    );
+    git(&seed, &["push", "-q", r, "HEAD:refs/heads/side"]);
+    let side = git(&seed, &["rev-parse", "HEAD"]);
+    (remote, trunk, side)
+}
+
+/// A repository without `main`: START with one agent clones its default branch (what the
+/// remote's HEAD names), START with two gives each a worktree off it, `baseBranch` still wins.
+#[test]
+fn a_trunk_only_remote_starts_from_trunk() {
+    let tmp = TempDir::new("trunk-start");
+    let r = rig(&tmp, None);
+    let (remote, trunk, side) = trunk_remote(&tmp.0);
+    let repo = remote.display().to_string();
+
+    let res = call(
+        &r.rt,
+        "START_CODING_TASK",
+        json!({"repo": repo, "agentType": "shell", "label": "t/one", "task": "echo one > one.txt"}),
+    );
+    assert!(res.success, "{}", res.text);
+    let a = &res.data["agents"][0];
+    let w = r.ws.get(a["workspaceId"].as_str().unwrap()).unwrap();
+    assert!(!w.is_worktree);
+    assert_eq!(git(&w.path, &["rev-parse", "HEAD"]), trunk);
+    assert_eq!(git(&w.path, &["branch", "--show-current"]), w.branch);
+    assert_eq!(git(&w.path, &["rev-parse", "origin/trunk"]), trunk);
+    assert_eq!(
+        r.ws.inner().get(&w.id).unwrap().base_branch,
+        "trunk",
+        "recorded base (FINALIZE's PR target)"
+    );
+    assert_eq!(wait_for_file(&w.path.join("one.txt")).trim(), "one");
+    let _ = r.pty.stop_session(a["sessionId"].as_str().unwrap(), true);
+
+    let res = call(
+        &r.rt,
+        "START_CODING_TASK",
+        json!({"repo": repo, "agentType": "shell", "label": "t/two", "agents": "echo a > a.txt | echo b > b.txt"}),
+    );
+    assert!(res.success, "{}", res.text);
+    let clone =
+        r.ws.get(res.data["cloneWorkspaceId"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(git(&clone.path, &["rev-parse", "HEAD"]), trunk);
+    let agents = res.data["agents"].as_array().unwrap().clone();
+    assert_eq!(agents.len(), 2);
+    for (a, f) in agents.iter().zip(["a.txt", "b.txt"]) {
+        let w = r.ws.get(a["workspaceId"].as_str().unwrap()).unwrap();
+        assert!(w.is_worktree, "{w:?}");
+        assert_eq!(git(&w.path, &["rev-parse", "HEAD"]), trunk, "{w:?}");
+        assert_eq!(r.ws.inner().get(&w.id).unwrap().base_branch, "trunk");
+        assert!(!wait_for_file(&w.path.join(f)).is_empty());
+        let _ = r.pty.stop_session(a["sessionId"].as_str().unwrap(), true);
+    }
+
+    // An explicit base is used as given, for the clone and for PROVISION's worktree of it.
+    let res = call(
+        &r.rt,
+        "START_CODING_TASK",
+        json!({"repo": repo, "agentType": "shell", "label": "t/side", "baseBranch": "side"}),
+    );
+    assert!(res.success, "{}", res.text);
+    let a = &res.data["agents"][0];
+    let w = r.ws.get(a["workspaceId"].as_str().unwrap()).unwrap();
+    assert_eq!(git(&w.path, &["rev-parse", "HEAD"]), side);
+    let _ = r.pty.stop_session(a["sessionId"].as_str().unwrap(), true);
+    let res = call(
+        &r.rt,
+        "PROVISION_WORKSPACE",
+        json!({"useWorktree": true, "parentWorkspaceId": w.id}),
+    );
+    assert!(res.success, "{}", res.text);
+    let wt = PathBuf::from(res.data["path"].as_str().unwrap());
+    assert_eq!(git(&wt, &["rev-parse", "HEAD"]), side, "the clone's base");
+    let res = call(&r.rt, "PROVISION_WORKSPACE", json!({"repo": repo}));
+    assert!(res.success, "{}", res.text);
+    let p = PathBuf::from(res.data["path"].as_str().unwrap());
+    assert_eq!(git(&p, &["rev-parse", "HEAD"]), trunk);
+}
