@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use pty_manager::{
@@ -73,6 +73,16 @@ impl Hub {
             }
             Err(std::sync::mpsc::TrySendError::Disconnected(_)) => false,
         });
+    }
+
+    /// Forgets the per-session state of sessions `known` says the manager no longer has (removed,
+    /// not merely stopped: a stopped session's tile keeps its status time and answers until the
+    /// manager forgets it). Without this a long-running console grew by an entry per session ever
+    /// started.
+    fn prune(&mut self, known: impl Fn(&str) -> bool) {
+        self.since.retain(|id, _| known(id));
+        self.waiting.retain(|id, _| known(id));
+        self.human.retain(|id, _| known(id));
     }
 
     /// Tracks the waiting prompt from the manager's events.
@@ -325,9 +335,11 @@ impl Console {
         let hub = Arc::new(Mutex::new(Hub::default()));
         let events = manager.events();
         let pump_hub = hub.clone();
+        // Weak: the pump must not keep the manager (whose event senders end the pump) alive.
+        let pump_manager = Arc::downgrade(&manager);
         std::thread::Builder::new()
             .name("console-pump".to_owned())
-            .spawn(move || pump(events, &pump_hub))
+            .spawn(move || pump(events, &pump_hub, &pump_manager))
             .map_err(|e| Error::io("starting the console pump thread", e))?;
         Ok(Arc::new(Console {
             manager,
@@ -377,8 +389,23 @@ impl Console {
             .unwrap_or(info.started_at_ms)
     }
 
+    /// Drops the per-session state of sessions the manager no longer has (see [`Hub::prune`]).
+    fn prune(&self) {
+        let manager = &self.manager;
+        lock(&self.hub).prune(|id| manager.get(id).is_ok());
+    }
+
+    /// Per-session entries the console holds: `[status times, waiting prompts, people's answers]`.
+    /// For tests of the pruning: each stays at most the number of sessions the manager has.
+    #[doc(hidden)]
+    pub fn tracked_sessions(&self) -> [usize; 3] {
+        let hub = lock(&self.hub);
+        [hub.since.len(), hub.waiting.len(), hub.human.len()]
+    }
+
     /// Every live session, oldest first, with when it entered its status.
     pub fn sessions(&self) -> Vec<(SessionInfo, u64)> {
+        self.prune();
         self.manager
             .list(None, None)
             .into_iter()
@@ -618,15 +645,26 @@ impl Console {
     }
 }
 
-/// The pump: every manager event, as JSON, to the clients of its session.
-fn pump(events: QueueReceiver<SessionEvent>, hub: &Mutex<Hub>) {
+/// The pump: every manager event, as JSON, to the clients of its session. It also keeps the
+/// per-session state bounded: each start or stop prunes the sessions the manager has forgotten,
+/// and an event that arrives after its session was removed leaves nothing behind.
+fn pump(events: QueueReceiver<SessionEvent>, hub: &Mutex<Hub>, manager: &Weak<PtyManager>) {
     for event in events.iter() {
         let id = event.session_id().to_owned();
+        let Some(manager) = manager.upgrade() else {
+            return;
+        };
+        let known = |id: &str| manager.get(id).is_ok();
         let mut hub = lock(hub);
-        if let SessionEvent::StatusChanged { .. } | SessionEvent::Started { .. } = &event {
-            hub.since.insert(id.clone(), now_ms());
+        if let SessionEvent::Started { .. } | SessionEvent::Stopped { .. } = &event {
+            hub.prune(known);
         }
-        hub.track_prompt(&event);
+        if known(&id) {
+            if let SessionEvent::StatusChanged { .. } | SessionEvent::Started { .. } = &event {
+                hub.since.insert(id.clone(), now_ms());
+            }
+            hub.track_prompt(&event);
+        }
         if hub.subs.contains_key(&id) {
             let text = status_json(&event).to_string();
             hub.broadcast(&id, &text);

@@ -238,3 +238,84 @@ fn deny_dismisses_a_keys_prompt_with_escape() {
     let snap = h.console.snapshot(&id).unwrap().to_json();
     assert_eq!(snap["audit"][0]["sent"], "keys:escape");
 }
+
+/// The console's per-session state (status times, waiting prompts, people's answers) follows the
+/// manager: 50 sessions started, answered, stopped and removed leave entries for the live ones
+/// only, while a stopped session the manager still holds keeps what its tile shows.
+#[test]
+fn per_session_state_is_pruned_when_the_manager_forgets_a_session() {
+    let h = Harness::start("prune");
+    let m = h.console.manager().clone();
+    let wait_stopped = |id: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while m.get(id).unwrap().status.is_live() {
+            assert!(Instant::now() < deadline, "{id} did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    // A few sessions with a waiting prompt, answered by a person or left waiting.
+    let mut answered = Vec::new();
+    for i in 0..3 {
+        let (id, info) = blocked_session(&h, &format!("asked-{i}"));
+        if i < 2 {
+            let (status, body) = control(
+                &h,
+                &id,
+                &json!({"type": "approve", "prompt": info["prompt"]}),
+            );
+            assert_eq!(status, 200, "{body}");
+            answered.push(id);
+        } else {
+            m.kill(&id).unwrap();
+            wait_stopped(&id);
+            m.remove(&id).unwrap();
+        }
+    }
+    let [since, waiting, human] = h.console.tracked_sessions();
+    assert!(since >= 2 && human == 2, "{:?}", [since, waiting, human]);
+    let mut removed = 1;
+    while removed < 50 {
+        let id = h.shell(&format!("s-{removed}"));
+        m.kill(&id).unwrap();
+        wait_stopped(&id);
+        m.remove(&id).unwrap();
+        removed += 1;
+    }
+    // One answered session stops but stays known to the manager: its tile keeps its record.
+    let kept = answered.pop().unwrap();
+    m.kill(&kept).unwrap();
+    wait_stopped(&kept);
+    let live = h.console.sessions();
+    assert_eq!(live.len(), 1, "the other answered session");
+    let known = live.len() + 1;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // The pump may still be working through the last stops.
+        let t = h.console.sessions();
+        let [since, waiting, human] = h.console.tracked_sessions();
+        if since <= known && waiting == 0 && human == 2 {
+            assert_eq!(t.len(), 1);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "entries {:?} for {known} known sessions",
+            [since, waiting, human]
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let snap = h.console.snapshot(&kept).unwrap().to_json();
+    assert!(
+        snap["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["rule_id"] == "supervisor:human" || r["ruleId"] == "supervisor:human"),
+        "{snap:#}"
+    );
+    // Once the manager forgets it, so does the console.
+    m.remove(&kept).unwrap();
+    h.console.sessions();
+    assert_eq!(h.console.tracked_sessions()[2], 1);
+    assert!(h.console.tracked_sessions()[0] <= 1);
+}
