@@ -213,6 +213,29 @@ impl Row {
     }
 }
 
+/// The length of the run of printable ASCII (0x20..0x7e) at the start of `b`; eight bytes at a
+/// time, since floods are mostly that.
+fn printable_run(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    for w in b.chunks_exact(8) {
+        let x = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        // A byte below 0x20, or at or above 0x7f (the high bit, or 0x7f + 1 reaching it); may
+        // flag a clean word after a flagged byte, never miss one.
+        let low = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let high = (x | x.wrapping_add(ONES)) & HIGH;
+        if low | high != 0 {
+            break;
+        }
+        i += 8;
+    }
+    i + b[i..]
+        .iter()
+        .position(|c| !(0x20..0x7f).contains(c))
+        .unwrap_or(b.len() - i)
+}
+
 /// The character a complete, valid UTF-8 sequence at the start of `b` encodes, and its length.
 fn decode_utf8(b: &[u8]) -> Option<(char, usize)> {
     let cont = |i: usize, lo: u8, hi: u8| b.get(i).copied().filter(|x| (lo..=hi).contains(x));
@@ -582,15 +605,12 @@ impl<'w> Shadow<'w> {
             self.print(bytes[0] as char, 1);
             return 1;
         }
-        let room = cols - col;
-        let n = bytes
-            .iter()
-            .take(room)
-            .position(|b| !(0x20..0x7f).contains(b))
-            .unwrap_or(room.min(bytes.len()));
+        let n = printable_run(&bytes[..bytes.len().min(cols - col)]);
         if col == 0 && row.hi == 0 {
             // A plain line on a fresh row: keep it as text (see `Row::lazy`).
-            let text = String::from_utf8_lossy(&bytes[..n]).into_owned();
+            let text = std::str::from_utf8(&bytes[..n])
+                .map(str::to_owned)
+                .unwrap_or_default();
             row.lazy = Some((text, pen));
             self.col += n;
             self.printed += n as u64;
@@ -1475,6 +1495,25 @@ mod tests {
         assert!(!g.open());
         g.resized(24);
         assert!(g.open());
+    }
+
+    #[test]
+    fn printable_runs() {
+        let mut rng = Rng(3);
+        for _ in 0..20_000 {
+            let n = rng.below(40) as usize;
+            let b: Vec<u8> = (0..n)
+                .map(|_| match rng.below(10) {
+                    0 => rng.below(256) as u8,
+                    _ => 0x20 + rng.below(0x5f) as u8,
+                })
+                .collect();
+            let want = b
+                .iter()
+                .position(|c| !(0x20..0x7f).contains(c))
+                .unwrap_or(n);
+            assert_eq!(printable_run(&b), want, "{b:x?}");
+        }
     }
 
     #[test]
