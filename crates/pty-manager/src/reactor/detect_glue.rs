@@ -56,11 +56,15 @@ const PASS: u16 = 1;
 const ENTER: u16 = 2;
 /// How soon a pass deferred by a synchronized update is retried.
 const PASS_RETRY: Duration = Duration::from_millis(25);
-/// Passes over a session that keeps producing output are at least this far apart; a batch that
-/// arrives sooner is read by a pass at the end of the gap. This bounds detection cost by time,
-/// not by output volume (a flood of one-line writes would otherwise cost one pass per line), and
-/// delays a verdict by at most this much.
-const MIN_PASS_GAP: Duration = Duration::from_micros(500);
+/// Passes over a session that keeps producing output are apart by at least `PASS_GAP_FACTOR`
+/// times what the last pass cost, within these bounds; a batch that arrives sooner is read by a
+/// pass at the end of the gap. This bounds detection cost by time (at most about a fifth of the
+/// reactor's time per session), not by output volume (a flood of one-line writes would otherwise
+/// cost one pass per line), and delays a verdict by little more than a pass costs: a fixed
+/// 0.5 ms gap made a prompt that follows its task's echo within 0.5 ms wait for the gap.
+const MIN_PASS_GAP: Duration = Duration::from_micros(20);
+const MAX_PASS_GAP: Duration = Duration::from_micros(500);
+const PASS_GAP_FACTOR: u32 = 4;
 
 /// Per-session detection state kept by the reactor.
 pub(crate) struct Detect {
@@ -73,6 +77,8 @@ pub(crate) struct Detect {
     needs_scrolled: bool,
     /// When the last pass ran.
     last_pass: Option<Instant>,
+    /// The gap the next pass keeps after `last_pass` (see `MIN_PASS_GAP`).
+    gap: Duration,
     /// A gap-end pass is queued.
     pass_queued: bool,
 }
@@ -100,6 +106,7 @@ impl Detect {
             enter_delay: Duration::from_millis(adapter.min_enter_delay_ms()),
             needs_scrolled,
             last_pass: None,
+            gap: MIN_PASS_GAP,
             pass_queued: false,
         })
     }
@@ -205,11 +212,11 @@ impl Reactor {
             return;
         };
         if let Some(last) = d.last_pass
-            && now < last + MIN_PASS_GAP
+            && now < last + d.gap
         {
             if !d.pass_queued {
                 d.pass_queued = true;
-                let wait = (last + MIN_PASS_GAP).saturating_duration_since(now);
+                let wait = (last + d.gap).saturating_duration_since(now);
                 self.schedule(slot, wait, TimerKind::Detection(PASS));
             }
             return;
@@ -229,6 +236,7 @@ impl Reactor {
         };
         let actions = d.machine.observe_screen(now, Arc::new(snap));
         let deferred = d.machine.pass_deferred();
+        d.gap = (now.elapsed() * PASS_GAP_FACTOR).clamp(MIN_PASS_GAP, MAX_PASS_GAP);
         self.detect_apply(slot, actions);
         if deferred {
             self.schedule(slot, PASS_RETRY, TimerKind::Detection(PASS));
