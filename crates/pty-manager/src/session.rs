@@ -251,6 +251,25 @@ pub enum DetectionEvent {
     },
 }
 
+/// How long a classifier request is waited for (BEHAVIOR.md §2.1: 30 s = no answer).
+const CLASSIFIER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A classifier request not answered yet, identified by what its context carries.
+#[derive(Debug, Clone, Copy)]
+struct ClassifyWait {
+    turn: u64,
+    screen_hash: u64,
+    stalled_for_ms: u64,
+    deadline: Instant,
+}
+
+impl ClassifyWait {
+    fn matches(&self, ctx: &StallContext) -> bool {
+        (self.turn, self.screen_hash, self.stalled_for_ms)
+            == (ctx.turn, ctx.screen_hash, ctx.stalled_for_ms)
+    }
+}
+
 /// What the executor (the reactor) must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -344,6 +363,11 @@ pub struct SessionMachine {
     handled: HashMap<String, Handled>,
     last_prompt_emit: Option<Instant>,
     prompt_recheck: Option<Instant>,
+    /// Classifier requests not answered yet, with when they stop counting (BEHAVIOR.md §2.1
+    /// classifier timeout: 30 s = no answer).
+    classify_waits: Vec<ClassifyWait>,
+    /// Requests that got no answer in time.
+    classifier_timeouts: u64,
     /// A prompt about to be reported: its key and when it was first seen.
     pending_report: Option<(String, Instant)>,
     answered_recheck: Option<Instant>,
@@ -395,6 +419,8 @@ impl SessionMachine {
             handled: HashMap::new(),
             last_prompt_emit: None,
             prompt_recheck: None,
+            classify_waits: Vec::new(),
+            classifier_timeouts: 0,
             pending_report: None,
             answered_recheck: None,
             once_used: HashSet::new(),
@@ -489,6 +515,7 @@ impl SessionMachine {
             self.stale_check,
             self.stall.deadline,
             hook_stale,
+            self.classify_waits.iter().map(|w| w.deadline).min(),
         ]
         .into_iter()
         .flatten()
@@ -822,7 +849,19 @@ impl SessionMachine {
             self.stall.deadline = None;
             self.fire_stall(now, &mut out);
         }
+        // A classifier that has not answered in time is given up on: its thread is left to
+        // finish on its own, the stall stays unclassified (= no answer: the backoff already
+        // doubled when it fired) and a late answer is dropped.
+        let before = self.classify_waits.len();
+        self.classify_waits.retain(|w| now < w.deadline);
+        self.classifier_timeouts += (before - self.classify_waits.len()) as u64;
         out
+    }
+
+    /// Classifier requests that got no answer within the classifier timeout (30 s); their
+    /// stalls stayed unclassified and late answers were dropped.
+    pub fn classifier_timeouts(&self) -> u64 {
+        self.classifier_timeouts
     }
 
     /// A hook event from the agent (second signal; the screen stays the fallback).
@@ -876,6 +915,11 @@ impl SessionMachine {
     ) -> Vec<Action> {
         use SessionStatus::*;
         let mut out = Vec::new();
+        // Only an answer to a request still waited for counts (not one that timed out).
+        let Some(i) = self.classify_waits.iter().position(|w| w.matches(request)) else {
+            return out;
+        };
+        self.classify_waits.remove(i);
         if request.turn != self.turn || !matches!(self.status, Busy | Authenticating) {
             return out;
         }
@@ -1386,7 +1430,7 @@ impl SessionMachine {
             stalled_for_ms,
             emission: self.stall.emissions,
         }));
-        out.push(Action::Classify(StallContext {
+        let ctx = StallContext {
             session_id: String::new(),
             agent_type: self.cfg.agent_type.clone(),
             status: self.status,
@@ -1395,7 +1439,14 @@ impl SessionMachine {
             stalled_for_ms,
             task: self.task.clone(),
             recent_output: redact_for_classifier(&recent, 1500),
-        }));
+        };
+        self.classify_waits.push(ClassifyWait {
+            turn: ctx.turn,
+            screen_hash: ctx.screen_hash,
+            stalled_for_ms,
+            deadline: now + CLASSIFIER_TIMEOUT,
+        });
+        out.push(Action::Classify(ctx));
         // No answer yet counts as `still_working`: the next check waits twice as long.
         self.stall.backoff_ms = (self.stall.backoff_ms * 2).min(self.cfg.stall.max_backoff_ms);
         self.stall.deadline = Some(now + Duration::from_millis(self.stall.backoff_ms));

@@ -636,6 +636,35 @@ fn classifier_answers_apply_only_to_the_same_turn() {
 }
 
 #[test]
+fn a_classifier_answer_after_the_30s_timeout_is_dropped() {
+    // Just inside the timeout: applied.
+    let (mut d, ctx) = stalled_busy(false);
+    d.wait(29_900);
+    let acts =
+        d.m.classified(d.now, &ctx, Some(Classification::TaskComplete));
+    d.absorb(acts);
+    assert_eq!(d.status(), Ready);
+    assert_eq!(d.m.classifier_timeouts(), 0);
+    // Past it (fake clock): the request was given up on, the stall stayed unclassified and the
+    // late answer changes nothing.
+    let (mut d, ctx) = stalled_busy(false);
+    d.wait(30_001);
+    assert_eq!(d.m.classifier_timeouts(), 1);
+    let acts =
+        d.m.classified(d.now, &ctx, Some(Classification::TaskComplete));
+    assert!(acts.is_empty(), "late answer applied: {acts:?}");
+    assert_eq!(d.status(), Busy);
+    // The same answer twice counts once.
+    let (mut d, ctx) = stalled_busy(false);
+    let acts = d.m.classified(d.now, &ctx, None);
+    d.absorb(acts);
+    let acts =
+        d.m.classified(d.now, &ctx, Some(Classification::TaskComplete));
+    assert!(acts.is_empty());
+    assert_eq!(d.status(), Busy);
+}
+
+#[test]
 fn classifier_suggestions_are_reported_unless_policy_allows_and_screen_unchanged() {
     let waiting = || {
         Some(Classification::WaitingForInput {
