@@ -1,5 +1,7 @@
 //! The pinned agent CLIs (`xtask/agents.toml`) and how each runs offline against the fake model
-//! server (`../shared/design/AGENTS-OFFLINE.md`). Shared by `cargo xtask e2e` and `cargo xtask record`.
+//! server (`../shared/design/AGENTS-OFFLINE.md`). `cargo xtask record` launches the CLIs with
+//! [`offline_launch`]; `cargo xtask e2e` launches them through the orchestrator plugin and uses
+//! [`offline_launch`] only to seed what a user's HOME holds before its login and trust checks.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

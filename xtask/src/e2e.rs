@@ -500,7 +500,8 @@ fn run_phase(pin: &Pin, phase: Phase, row: &mut Row) {
     } else {
         STATE_CHILD_TIMEOUT
     };
-    let ended = run_child(pin, phase, &world, timeout, row);
+    let mut child_pid = None;
+    let ended = run_child(pin, phase, &world, timeout, row, &mut child_pid);
     let left = wait_no_processes(&world.home(), LEFTOVER_WAIT);
     kill_leftovers(&left);
     let files = world.finish();
@@ -524,6 +525,21 @@ fn run_phase(pin: &Pin, phase: Phase, row: &mut Row) {
     // machine nothing else runs at the same time, so there a new entry under an agent's name
     // counts. Elsewhere it is only reported.
     let mut notes = Vec::new();
+    // The plugin's per-process private directory names its process: one of the child's in the
+    // system temp directory means TMPDIR was not honoured, wherever this runs. Other processes'
+    // are theirs.
+    let (ours, tmp_new): (Vec<String>, Vec<String>) = tmp_new.into_iter().partition(|p| {
+        child_pid.is_some_and(|pid| p.ends_with(&format!("/agent-orchestrator-{pid}")))
+    });
+    let tmp_new: Vec<String> = tmp_new
+        .into_iter()
+        .filter(|p| !p.contains("/agent-orchestrator-"))
+        .collect();
+    if !ours.is_empty() {
+        problems.push(format!(
+            "the plugin's private directory is outside the root: {ours:?}"
+        ));
+    }
     if !tmp_new.is_empty() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             problems.push(format!("new in the system temp directory: {tmp_new:?}"));
@@ -573,6 +589,7 @@ fn run_child(
     world: &World,
     timeout: Duration,
     row: &mut Row,
+    pid: &mut Option<u32>,
 ) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("finding xtask itself: {e}"))?;
     let mut child = Command::new(exe)
@@ -586,6 +603,7 @@ fn run_child(
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("starting the e2e child: {e}"))?;
+    *pid = Some(child.id());
     let stdout = child.stdout.take().ok_or("no stdout of the child")?;
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {
