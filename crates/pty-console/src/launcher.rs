@@ -64,8 +64,10 @@ impl SpawnRequest {
 pub trait Launcher: Send + Sync {
     /// The agents to offer, the shell agent among them.
     fn agents(&self) -> Vec<AgentChoice>;
-    /// Starts a session for a validated request (workdir checked) and sends its task.
-    fn launch(&self, manager: &PtyManager, req: &SpawnRequest) -> Result<SessionInfo>;
+    /// Starts a session for a validated request (workdir checked) and sees that its task is
+    /// sent once the session is ready (e.g. with [`crate::send_when_ready`]), not before: text
+    /// typed before the program reads it shows twice or gets lost.
+    fn launch(&self, manager: &Arc<PtyManager>, req: &SpawnRequest) -> Result<SessionInfo>;
 }
 
 /// Starts the built-in shell agent (BEHAVIOR.md §7.8): `$SHELL` or `/bin/bash`, prompt `pty> `.
@@ -84,8 +86,10 @@ impl ShellLauncher {
         }
     }
 
-    /// Starts a shell session for `req` (whose agent must be `shell`).
-    pub fn spawn_shell(manager: &PtyManager, req: &SpawnRequest) -> Result<SessionInfo> {
+    /// Starts a shell session for `req` (whose agent must be `shell`). Its task, a command line,
+    /// is typed once the shell shows its prompt (see [`crate::send_when_ready`]); this returns at
+    /// once.
+    pub fn spawn_shell(manager: &Arc<PtyManager>, req: &SpawnRequest) -> Result<SessionInfo> {
         // With the adapter the manager runs the shell's detection rules (ready, busy, turn end).
         let mut cfg =
             SpawnConfig::with_adapter(Arc::new(ShellAdapter::from_env())).cwd(&req.workdir);
@@ -95,7 +99,13 @@ impl ShellLauncher {
         let info = manager.spawn(cfg)?;
         let task = req.task.trim();
         if !task.is_empty() {
-            manager.send(&info.id, task)?;
+            // The outcome is visible on the session itself (its screen, its status).
+            drop(crate::send_when_ready(
+                manager,
+                info.id.clone(),
+                task.to_owned(),
+                crate::TaskTiming::default(),
+            ));
         }
         Ok(info)
     }
@@ -106,7 +116,7 @@ impl Launcher for ShellLauncher {
         vec![Self::choice()]
     }
 
-    fn launch(&self, manager: &PtyManager, req: &SpawnRequest) -> Result<SessionInfo> {
+    fn launch(&self, manager: &Arc<PtyManager>, req: &SpawnRequest) -> Result<SessionInfo> {
         match req.agent.as_str() {
             "shell" => Self::spawn_shell(manager, req),
             other => Err(Error::UnknownAgent(other.to_owned())),

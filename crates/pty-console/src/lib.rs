@@ -10,6 +10,7 @@ mod assets;
 mod bridge;
 mod error;
 pub mod feed;
+mod first_task;
 mod http;
 mod http_conn;
 mod launcher;
@@ -22,6 +23,7 @@ pub use bridge::{
     SessionSnapshot, decline_for, is_terminal_report, status_json,
 };
 pub use error::Error;
+pub use first_task::{Delivery, TaskTiming, send_when_ready, wait_ready_and_send};
 pub use http::{
     HttpRequest, HttpResponse, MAX_BODY_BYTES, RouteResponse, Routes, StreamBody, StreamResponse,
     StreamWriter,

@@ -185,10 +185,18 @@ pub fn run(args: Args) -> ExitCode {
         Err(_) => None,
     };
     if shell {
-        for line in [args.task.as_str(), "exit"] {
-            if let Err(e) = pty.send_to_session(&id, line) {
-                return fail(2, &format!("Failed to send to agent: {e}"));
-            }
+        // The command once the shell shows its prompt (typed earlier, it showed twice), then
+        // `exit`, queued behind it by the manager.
+        let sent = pty_console::wait_ready_and_send(
+            &Arc::downgrade(&manager),
+            &id,
+            &args.task,
+            pty_console::TaskTiming::default(),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|_| pty.send_to_session(&id, "exit").map_err(|e| e.to_string()));
+        if let Err(e) = sent {
+            return fail(2, &format!("Failed to send to agent: {e}"));
         }
     }
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);

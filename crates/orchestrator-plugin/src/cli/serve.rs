@@ -117,7 +117,11 @@ impl Launcher for ServeLauncher {
         all
     }
 
-    fn launch(&self, manager: &PtyManager, req: &SpawnRequest) -> pty_console::Result<SessionInfo> {
+    fn launch(
+        &self,
+        manager: &Arc<PtyManager>,
+        req: &SpawnRequest,
+    ) -> pty_console::Result<SessionInfo> {
         if req.agent == "shell" {
             return ShellLauncher.launch(manager, req);
         }

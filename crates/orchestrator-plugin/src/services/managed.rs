@@ -26,16 +26,12 @@ type Notify = Arc<dyn Fn(&str) + Send + Sync>;
 struct State {
     completed: HashSet<String>,
     errors: HashMap<String, String>,
-    /// Tasks waiting for their session to become ready.
-    pending_tasks: HashMap<String, String>,
     /// Every session spawned here, oldest first (the manager lists only live ones).
     spawned: Vec<String>,
     /// Audit records of automatic input per session (newest last, at most 200).
     audit: HashMap<String, Vec<serde_json::Value>>,
     /// Sessions whose events are reported in chat: id → (label, started by START_CODING_TASK).
     reported: HashMap<String, (String, bool)>,
-    /// Delay after `ready` before typing a pending task.
-    post_ready_ms: HashMap<String, u64>,
     /// Hook endpoints of sessions launched with hook telemetry, with what the reply depends on.
     hooks: HashMap<String, (HookEndpoint, AgentType, ApprovalPreset)>,
     /// Where agents POST their hooks, once the server listens.
@@ -61,6 +57,7 @@ pub struct ManagedPty {
     path_var: Option<String>,
     sink: Arc<Mutex<Option<EventSink>>>,
     private_root: PathBuf,
+    notify: Notify,
 }
 
 impl std::fmt::Debug for ManagedPty {
@@ -76,8 +73,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ManagedPty {
-    /// Starts a manager and a watcher thread that delivers initial tasks once a session is ready
-    /// and stops sessions idle past `idleTimeoutMs`, reporting through `notify`.
+    /// Starts a manager and a watcher thread that routes session events and stops sessions idle
+    /// past `idleTimeoutMs`, reporting through `notify` (which also hears of initial tasks that
+    /// could not be sent).
     pub fn start(
         config: PtyServiceConfig,
         notify: impl Fn(&str) + Send + Sync + 'static,
@@ -153,6 +151,7 @@ impl ManagedPty {
             sink,
             private_root: std::env::temp_dir()
                 .join(format!("agent-orchestrator-{}", std::process::id())),
+            notify,
         })
     }
 
@@ -218,7 +217,7 @@ impl Drop for ManagedPty {
 }
 
 /// Sends supervision events to `sink`, or, without a coordinator, the chat notices of
-/// BEHAVIOR.md §10.2; delivers pending tasks on `ready`; keeps the audit ring.
+/// BEHAVIOR.md §10.2; keeps the audit ring.
 fn route_event(
     manager: &Arc<PtyManager>,
     state: &Mutex<State>,
@@ -243,23 +242,6 @@ fn route_event(
                     session_id: session.id.clone(),
                     kind: "ready",
                     data: serde_json::json!({}),
-                });
-            }
-            let (task, delay) = {
-                let mut st = lock(state);
-                (
-                    st.pending_tasks.remove(&session.id),
-                    st.post_ready_ms.remove(&session.id).unwrap_or(0),
-                )
-            };
-            if let Some(task) = task {
-                // The delay runs on its own thread so this one keeps reading events.
-                let (m, n, id) = (manager.clone(), notify.clone(), session.id.clone());
-                std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(delay.min(5_000)));
-                    if let Err(e) = m.send(&id, &task) {
-                        n(&format!("Failed to send to agent: {e}"));
-                    }
                 });
             }
         }
@@ -473,7 +455,8 @@ impl PtyService for ManagedPty {
                 req.workdir.display()
             )));
         }
-        let mut post_ready_ms = 0;
+        // BEHAVIOR.md §2.1: 300 ms after `ready` for the shell and agents without their own.
+        let mut post_ready_ms = 300;
         let mut pending_task = None;
         let mut session_id: Option<String> = None;
         let mut private: Option<PathBuf> = None;
@@ -655,12 +638,6 @@ impl PtyService for ManagedPty {
                     req.supervised,
                 ),
             );
-            if req.agent_type != "shell"
-                && let Some(task) = pending_task.take()
-            {
-                st.pending_tasks.insert(info.id.clone(), task);
-                st.post_ready_ms.insert(info.id.clone(), post_ready_ms);
-            }
         }
         if req.supervised {
             let observer = lock(&self.sink).clone();
@@ -674,9 +651,25 @@ impl PtyService for ManagedPty {
                 });
             }
         }
-        // A shell reads what is typed before its prompt appears, so its command goes now.
+        // The task is typed once the session is ready (BEHAVIOR.md §2.3), also a shell's: typed
+        // before its prompt, the terminal echoed it and the shell's line editor showed it again.
+        // A session still starting after 30 s gets it anyway; a blocked or authenticating one
+        // waits for ready; a stopped one never gets it.
         if let Some(task) = pending_task.filter(|t| !t.trim().is_empty()) {
-            self.send_to_session(&info.id, &task)?;
+            let timing = pty_console::TaskTiming {
+                post_ready: Duration::from_millis(post_ready_ms.min(5_000)),
+                ..pty_console::TaskTiming::default()
+            };
+            let (m, n, id) = (
+                Arc::downgrade(&self.manager),
+                self.notify.clone(),
+                info.id.clone(),
+            );
+            std::thread::spawn(move || {
+                if let Err(e) = pty_console::wait_ready_and_send(&m, &id, &task, timing) {
+                    n(&format!("Failed to send to agent: {e}"));
+                }
+            });
         }
         Ok(self.to_info(self.manager.get(&info.id).unwrap_or(info)))
     }
@@ -712,7 +705,6 @@ impl PtyService for ManagedPty {
     }
 
     fn stop_session(&self, id: &str, force: bool) -> Result<()> {
-        lock(&self.state).pending_tasks.remove(id);
         let r = if force {
             self.manager.kill(id)
         } else {

@@ -176,6 +176,18 @@ fn sessions_workspaces_and_supervision_over_http() {
 
     let (st, v) = api.get(&format!("/api/coding-agents/{id}"));
     assert_eq!((st, v["id"].as_str()), (200, Some(id.as_str())));
+    // The task is typed once the shell shows its prompt (BEHAVIOR.md §2.3), once.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, v) = api.get(&format!("/api/coding-agents/{id}/output?lines=50"));
+        let out = v["output"].as_str().unwrap_or("").to_string();
+        if out.lines().any(|l| l == "from-http") {
+            assert_eq!(out.matches("echo from-http").count(), 1, "{out}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the task never ran: {out}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(api.get("/api/coding-agents/nope").0, 404);
     assert_eq!(
         api.post(&format!("/api/coding-agents/{id}/send"), json!({}))

@@ -99,6 +99,15 @@ fn the_dashboard_renders_a_live_shell_and_takes_typing() {
            && rows(tiles[1]).includes('second-42') && rows(tiles[1]).some(l => l.endsWith(' usr')); })()",
         "Array.from(document.querySelectorAll('.tile')).map(t => t.innerText)",
     );
+    // The task was typed once the shell showed its prompt: its command line shows once.
+    let typed = b.eval(
+        "Array.from(document.querySelectorAll('.tile'))[1].querySelectorAll('.xterm-rows > div').length          && Array.from(Array.from(document.querySelectorAll('.tile'))[1].querySelectorAll('.xterm-rows > div'))            .filter(d => d.textContent.includes('echo second-')).length",
+    );
+    assert_eq!(
+        typed,
+        json!(1),
+        "the task's command line on the second tile"
+    );
     // The state badges follow the sessions (status events over the sockets, the list over HTTP).
     b.wait_for(
         "both badges to read ready",
@@ -124,7 +133,7 @@ impl pty_console::Launcher for Asker {
 
     fn launch(
         &self,
-        manager: &pty_manager::PtyManager,
+        manager: &std::sync::Arc<pty_manager::PtyManager>,
         req: &pty_console::SpawnRequest,
     ) -> pty_console::Result<pty_manager::SessionInfo> {
         let adapter = pty_manager::DeclarativeAdapter::from_yaml(

@@ -3,6 +3,7 @@
 mod bridge;
 mod browser;
 mod cdp;
+mod first_task;
 mod load;
 mod prompts;
 mod server;
