@@ -203,8 +203,11 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
             );
             ctx.progress(&text);
         });
-        if let Err(e) = result {
-            return ActionResult::fail(format!("Issue operation failed: {e}"));
+        match result {
+            // The person sees whose account the agent now acts as.
+            Ok(Some(login)) => ctx.progress(&format!("Authorized as {login}.")),
+            Ok(None) => ctx.progress("Authorized with GitHub."),
+            Err(e) => return ActionResult::fail(format!("Issue operation failed: {e}")),
         }
     }
     ctx.memory.set_repo(&ctx.message.room_id, &repo);

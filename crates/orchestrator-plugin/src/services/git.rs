@@ -172,12 +172,20 @@ impl GitWorkspaces {
     }
 }
 
-struct CodeSender(std::sync::Mutex<std::sync::mpsc::Sender<DeviceCode>>);
+/// Hands the device code to the waiting caller and keeps the login the completion reports.
+struct CodeSender {
+    codes: std::sync::Mutex<std::sync::mpsc::Sender<DeviceCode>>,
+    login: std::sync::Mutex<Option<String>>,
+}
 
 impl gws::device_flow::DeviceFlowObserver for CodeSender {
+    fn on_completed(&self, c: &gws::device_flow::DeviceCompletion) {
+        *self.login.lock().unwrap_or_else(|e| e.into_inner()) = c.username.clone();
+    }
+
     fn on_prompt(&self, p: &gws::device_flow::DevicePrompt) {
         let _ = self
-            .0
+            .codes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .send(DeviceCode {
@@ -384,7 +392,7 @@ impl WorkspaceService for GitWorkspaces {
         self.has_token.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    fn authorize_forge(&self, on_code: &mut dyn FnMut(&DeviceCode)) -> Result<()> {
+    fn authorize_forge(&self, on_code: &mut dyn FnMut(&DeviceCode)) -> Result<Option<String>> {
         let Some(client_id) = &self.oauth_client_id else {
             return Err(Error::NotImplemented(
                 "oauth device flow without GITHUB_OAUTH_CLIENT_ID".into(),
@@ -395,16 +403,26 @@ impl WorkspaceService for GitWorkspaces {
         let (tx, rx) = std::sync::mpsc::channel::<DeviceCode>();
         // The flow blocks while it polls; the code must reach the person before that, so the
         // flow runs on its own thread and hands the code back through a channel.
-        let token = std::thread::scope(|scope| {
+        let (token, login) = std::thread::scope(|scope| {
             let flow = scope.spawn(|| {
-                let observer = CodeSender(std::sync::Mutex::new(tx));
-                gws::device_flow::run_device_flow(
+                let observer = CodeSender {
+                    codes: std::sync::Mutex::new(tx),
+                    login: std::sync::Mutex::new(None),
+                };
+                // With the API, the completion reports who authorized (`GET /user`).
+                let token = gws::device_flow::run_device_flow_with_user(
                     &app,
                     gws::device_flow::Permissions::WRITE,
                     &gws::clock::SystemClock,
                     &observer,
                     &redactor,
-                )
+                    &self.forge_config,
+                );
+                let login = observer
+                    .login
+                    .into_inner()
+                    .unwrap_or_else(|e| e.into_inner());
+                token.map(|t| (t, login))
             });
             for code in rx.iter() {
                 on_code(&code);
@@ -420,6 +438,6 @@ impl WorkspaceService for GitWorkspaces {
         );
         self.has_token
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
+        Ok(login)
     }
 }

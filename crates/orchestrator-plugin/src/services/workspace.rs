@@ -171,8 +171,10 @@ pub trait WorkspaceService: Send + Sync {
     /// Whether the forge has a token to act with.
     fn has_forge_token(&self) -> bool;
     /// Starts the OAuth device flow: `on_code` is called with the code to show, then this blocks
-    /// until the person authorized (or the code expired). Implementations without OAuth say so.
-    fn authorize_forge(&self, on_code: &mut dyn FnMut(&DeviceCode)) -> Result<()> {
+    /// until the person authorized (or the code expired). Returns the login of the account that
+    /// authorized, when the forge reported it (`GET /user`; `None` if that call failed: the token
+    /// still counts). Implementations without OAuth say so.
+    fn authorize_forge(&self, on_code: &mut dyn FnMut(&DeviceCode)) -> Result<Option<String>> {
         let _ = on_code;
         Err(Error::NotImplemented("oauth device flow".into()))
     }

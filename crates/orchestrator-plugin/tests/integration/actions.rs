@@ -751,7 +751,8 @@ fn issues_every_operation() {
     assert_eq!(
         progress,
         [
-            "I need GitHub access to manage issues. Please authorize me:\n\nGo to: https://github.com/login/device\nEnter code: **ABCD-1234**\n\nThis code expires in 15 minutes. I'll wait for you to complete authorization..."
+            "I need GitHub access to manage issues. Please authorize me:\n\nGo to: https://github.com/login/device\nEnter code: **ABCD-1234**\n\nThis code expires in 15 minutes. I'll wait for you to complete authorization...",
+            "Authorized as octo-fake.",
         ]
     );
     assert_eq!(r.text, "No open issues found in acme/app.");

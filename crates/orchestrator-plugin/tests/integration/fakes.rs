@@ -274,14 +274,14 @@ impl WorkspaceService for FakeWorkspace {
     fn has_forge_token(&self) -> bool {
         *self.token.lock().unwrap()
     }
-    fn authorize_forge(&self, on_code: &mut dyn FnMut(&DeviceCode)) -> Result<()> {
+    fn authorize_forge(&self, on_code: &mut dyn FnMut(&DeviceCode)) -> Result<Option<String>> {
         on_code(&DeviceCode {
             verification_uri: "https://github.com/login/device".into(),
             user_code: "ABCD-1234".into(),
             expires_in_secs: 900,
         });
         *self.token.lock().unwrap() = true;
-        Ok(())
+        Ok(Some("octo-fake".into()))
     }
 }
 

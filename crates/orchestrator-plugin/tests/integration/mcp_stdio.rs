@@ -326,7 +326,7 @@ fn finalize_opens_a_pr_and_issues_reach_the_forge() {
 }
 
 /// Without a token but with an OAuth app, MANAGE_ISSUES runs the device flow: the code is shown,
-/// the token arrives, and the call goes through with it.
+/// the token arrives, the chat is told whose account authorized, and the call goes through.
 #[test]
 fn issues_without_a_token_use_the_device_flow() {
     use test_support::github::{DeviceStep, FakeGitHub};
@@ -365,8 +365,8 @@ fn issues_without_a_token_use_the_device_flow() {
         "{text}"
     );
     assert!(
-        text.ends_with("No open issues found in octo/hello."),
-        "{text}"
+        text.ends_with("\nAuthorized as octo-agent.\nNo open issues found in octo/hello."),
+        "who authorized, from GET /user with the new token: {text}"
     );
     let listed = gh
         .requests()
