@@ -469,6 +469,10 @@ fn child_env(world: &World) -> Vec<(String, String)> {
             home.join(".local/share").display().to_string(),
         ),
         ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+        // The plugin's git clones, pushes and fetches may only reach local repositories: the
+        // world's ~/.gitconfig rewrites the forge URL to the bare remote, and should it ever not,
+        // git fails instead of going to the network.
+        ("GIT_ALLOW_PROTOCOL".into(), "file".into()),
     ];
     // PYENV_ROOT: a pyenv-installed Aider's shim needs it. RUST_BACKTRACE: for a child's panic.
     for pass in ["PATH", "PYENV_ROOT", "RUST_BACKTRACE"] {
@@ -483,15 +487,11 @@ fn child_env(world: &World) -> Vec<(String, String)> {
 fn run_phase(pin: &Pin, phase: Phase, row: &mut Row) {
     let t = Instant::now();
     let outside_before = outside_entries();
+    let first = first_step(phase);
     let world = match World::new(&format!("{}-{}", pin.name, phase.as_str())) {
         Ok(w) => w,
         Err(e) => {
-            let step = if phase == Phase::Turn {
-                "provision"
-            } else {
-                phase.as_str()
-            };
-            row.set(step, Outcome::Fail(t.elapsed(), e));
+            row.set(first, Outcome::Fail(t.elapsed(), e));
             return;
         }
     };
@@ -507,8 +507,11 @@ fn run_phase(pin: &Pin, phase: Phase, row: &mut Row) {
     let files = world.finish();
     let (home_new, tmp_new) = outside_new(&outside_before, &outside_entries());
     let mut problems = Vec::new();
-    if let Err(e) = ended {
-        problems.push(e);
+    match ended {
+        // A child that failed before its first step: that step says why.
+        Err(e) if row.get(first).is_none() => row.set(first, Outcome::Fail(t.elapsed(), e)),
+        Err(e) => problems.push(e),
+        Ok(()) => {}
     }
     if !left.is_empty() {
         problems.push(format!("pids {left:?} survived the child (killed)"));
@@ -521,9 +524,6 @@ fn run_phase(pin: &Pin, phase: Phase, row: &mut Row) {
     if !home_new.is_empty() {
         problems.push(format!("new in this user's HOME: {home_new:?}"));
     }
-    // The system temp directory is shared with every other program on the machine; on a CI
-    // machine nothing else runs at the same time, so there a new entry under an agent's name
-    // counts. Elsewhere it is only reported.
     let mut notes = Vec::new();
     // The plugin's per-process private directory names its process: one of the child's in the
     // system temp directory means TMPDIR was not honoured, wherever this runs. Other processes'
@@ -540,6 +540,9 @@ fn run_phase(pin: &Pin, phase: Phase, row: &mut Row) {
             "the plugin's private directory is outside the root: {ours:?}"
         ));
     }
+    // The system temp directory is shared with every other program on the machine; on a CI
+    // machine nothing else runs at the same time, so there a new entry under an agent's name
+    // counts. Elsewhere it is only reported.
     if !tmp_new.is_empty() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             problems.push(format!("new in the system temp directory: {tmp_new:?}"));
@@ -578,6 +581,15 @@ fn run_phase(pin: &Pin, phase: Phase, row: &mut Row) {
             };
             row.set(step, merged);
         }
+    }
+}
+
+/// The step a phase reports first (where a failure to start it is shown).
+fn first_step(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Turn => "provision",
+        Phase::Login => "login",
+        Phase::Trust => "trust",
     }
 }
 
@@ -644,8 +656,12 @@ fn run_child(
             phase.as_str()
         ));
     }
-    // A child that died (panic, signal) before reporting leaves its steps `not run`; say why.
-    if status.code().is_none() || status.code() == Some(101) {
+    // A child that died (panic, signal), or failed before its first step, leaves steps `not
+    // run`; say why (its own message is on stderr above).
+    if status.code().is_none()
+        || status.code() == Some(101)
+        || (!status.success() && row.get(first_step(phase)).is_none())
+    {
         return Err(format!(
             "the {} phase child ended with {status}",
             phase.as_str()

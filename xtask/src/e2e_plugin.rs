@@ -126,6 +126,16 @@ pub fn run_child(args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     };
     let world = World::at(root);
+    // Only as the parent starts it: inside its world, whose ~/.gitconfig points the forge URL at
+    // the local bare remote. Started by hand with a real HOME, the clone would go to the network.
+    let home_ok = std::env::var_os("HOME").is_some_and(|h| Path::new(&h) == world.home());
+    if !home_ok || !world.home().is_dir() {
+        eprintln!(
+            "xtask e2e: --phase runs only as a child of `cargo xtask e2e` (HOME must be {})",
+            world.home().display()
+        );
+        return ExitCode::from(2);
+    }
     let r = match phase {
         Phase::Turn => turn(&agent, &version, &world),
         Phase::Login | Phase::Trust => state(&agent, &version, &world, phase),
