@@ -8,7 +8,7 @@
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use pty_manager::{PtyManager, SessionStatus};
+use pty_manager::{PtyManager, SessionEvent, SessionStatus};
 
 use crate::Result;
 
@@ -71,11 +71,19 @@ pub fn wait_ready_and_send(
         Some(m) => Ok(make(m.send(id, task)?)),
         None => Ok(Delivery::SessionEnded),
     };
+    // The session's `ready` events as well as its status: a `ready` that turned `busy` again
+    // between two looks still counts (the event-driven delivery this replaces never missed one).
+    let Some(events) = manager.upgrade().map(|m| m.events()) else {
+        return Ok(Delivery::SessionEnded);
+    };
+    let mut saw_ready = false;
     loop {
+        // A `ready` seen as an event counts once, and only if nothing but work followed it.
+        let seen = std::mem::take(&mut saw_ready);
         match status() {
             None => return Ok(Delivery::SessionEnded),
             Some(s) if !s.is_live() => return Ok(Delivery::SessionEnded),
-            Some(SessionStatus::Ready) => {
+            Some(s) if s == SessionStatus::Ready || (seen && s == SessionStatus::Busy) => {
                 std::thread::sleep(timing.post_ready);
                 match status() {
                     Some(SessionStatus::Ready | SessionStatus::Busy) => {
@@ -88,7 +96,25 @@ pub fn wait_ready_and_send(
             Some(SessionStatus::Starting) if started.elapsed() >= timing.ready_timeout => {
                 return send(Delivery::AfterTimeout);
             }
-            Some(_) => std::thread::sleep(timing.poll),
+            Some(_) => {
+                // Waits up to one poll interval, woken early by this session's `ready`.
+                let deadline = Instant::now() + timing.poll;
+                while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+                    match events.recv_timeout(left) {
+                        Ok(SessionEvent::Ready { session }) if session.id == id => {
+                            saw_ready = true;
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                            // The manager is gone; the next look says so.
+                            std::thread::sleep(left);
+                            break;
+                        }
+                    }
+                }
+            }
         }
     }
 }
