@@ -56,15 +56,14 @@ const PASS: u16 = 1;
 const ENTER: u16 = 2;
 /// How soon a pass deferred by a synchronized update is retried.
 const PASS_RETRY: Duration = Duration::from_millis(25);
-/// Passes over a session that keeps producing output are apart by at least `PASS_GAP_FACTOR`
-/// times what the last pass cost, within these bounds; a batch that arrives sooner is read by a
-/// pass at the end of the gap. This bounds detection cost by time (at most about a fifth of the
-/// reactor's time per session), not by output volume (a flood of one-line writes would otherwise
-/// cost one pass per line), and delays a verdict by little more than a pass costs: a fixed
-/// 0.5 ms gap made a prompt that follows its task's echo within 0.5 ms wait for the gap.
-const MIN_PASS_GAP: Duration = Duration::from_micros(20);
-const MAX_PASS_GAP: Duration = Duration::from_micros(500);
-const PASS_GAP_FACTOR: u32 = 4;
+/// Detection passes of one session may take at most 1/`PASS_SHARE` of the wall time: each pass
+/// spends its cost from a credit that grows at that rate, up to `PASS_BURST`; a batch that
+/// arrives while the credit is spent is read by a pass once it is earned back. This bounds
+/// detection cost by time, not by output volume (a flood of one-line writes would otherwise cost
+/// one pass per line), while sporadic output (a prompt right after its task's echo) is read at
+/// once: a fixed 0.5 ms gap between passes made such a prompt wait for the gap.
+const PASS_SHARE: u32 = 5;
+const PASS_BURST: Duration = Duration::from_millis(2);
 
 /// Per-session detection state kept by the reactor.
 pub(crate) struct Detect {
@@ -75,11 +74,10 @@ pub(crate) struct Detect {
     enter_delay: Duration,
     /// Whether any rule reads rows that scrolled off (else passes read only the visible screen).
     needs_scrolled: bool,
-    /// When the last pass ran.
-    last_pass: Option<Instant>,
-    /// The gap the next pass keeps after `last_pass` (see `MIN_PASS_GAP`).
-    gap: Duration,
-    /// A gap-end pass is queued.
+    /// Pass time available (negative: owed), as of `credit_at` (see `PASS_SHARE`).
+    credit_ns: i64,
+    credit_at: Instant,
+    /// A pass is queued for when the credit is earned back.
     pass_queued: bool,
 }
 
@@ -105,8 +103,8 @@ impl Detect {
             input_style: adapter.input_style(),
             enter_delay: Duration::from_millis(adapter.min_enter_delay_ms()),
             needs_scrolled,
-            last_pass: None,
-            gap: MIN_PASS_GAP,
+            credit_ns: PASS_BURST.as_nanos() as i64,
+            credit_at: now,
             pass_queued: false,
         })
     }
@@ -211,17 +209,18 @@ impl Reactor {
         let Some(d) = live.detect.as_mut() else {
             return;
         };
-        if let Some(last) = d.last_pass
-            && now < last + d.gap
-        {
+        let earned =
+            now.saturating_duration_since(d.credit_at).as_nanos() as i64 / PASS_SHARE as i64;
+        d.credit_ns = (d.credit_ns + earned).min(PASS_BURST.as_nanos() as i64);
+        d.credit_at = now;
+        if d.credit_ns < 0 {
             if !d.pass_queued {
                 d.pass_queued = true;
-                let wait = (last + d.gap).saturating_duration_since(now);
+                let wait = Duration::from_nanos((-d.credit_ns) as u64 * u64::from(PASS_SHARE));
                 self.schedule(slot, wait, TimerKind::Detection(PASS));
             }
             return;
         }
-        d.last_pass = Some(now);
         let snap = {
             let mut guard = lock(&live.state);
             let st: &mut SessionState = &mut guard;
@@ -236,7 +235,7 @@ impl Reactor {
         };
         let actions = d.machine.observe_screen(now, Arc::new(snap));
         let deferred = d.machine.pass_deferred();
-        d.gap = (now.elapsed() * PASS_GAP_FACTOR).clamp(MIN_PASS_GAP, MAX_PASS_GAP);
+        d.credit_ns -= now.elapsed().as_nanos() as i64;
         self.detect_apply(slot, actions);
         if deferred {
             self.schedule(slot, PASS_RETRY, TimerKind::Detection(PASS));
