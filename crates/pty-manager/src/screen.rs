@@ -23,7 +23,7 @@ pub const DEFAULT_SCROLLBACK: usize = 1_000;
 pub const SNAPSHOT_SCROLLED_MAX: usize = 1_000;
 
 /// Batches at least this big are considered for the flood fast path (see [`Screen::process`]).
-const FAST_MIN: usize = 16 * 1024;
+pub(crate) const FAST_MIN: usize = 4 * 1024;
 
 /// The state `vt100` reports through callbacks, kept beside the grid.
 #[derive(Debug, Default)]

@@ -1292,7 +1292,7 @@ mod tests {
         fast.skipped_bytes()
     }
 
-    const FAST_MIN_TEST: usize = 16 * 1024;
+    const FAST_MIN_TEST: usize = crate::screen::FAST_MIN;
 
     #[test]
     fn benchmark_workloads_match_full_parsing() {
