@@ -29,9 +29,10 @@ enum Command {
         /// Repository to clone.
         #[arg(long)]
         repo: String,
-        /// Branch to start from.
-        #[arg(long, default_value = "main")]
-        base: String,
+        /// Branch to start from. Default: the remote's default branch (what its HEAD points to),
+        /// else `main`; a worktree: its clone's.
+        #[arg(long)]
+        base: Option<String>,
         /// Branch to create (validated as a git branch name); generated when absent.
         #[arg(long)]
         branch: Option<String>,
@@ -162,7 +163,13 @@ fn run_inner(command: Command) -> Result<(), String> {
             json,
         } => {
             let mut req = ProvisionRequest::clone_of(repo);
-            req.base_branch = base;
+            req.base_branch = match (base, &worktree_of) {
+                (Some(b), _) => b,
+                (None, Some(parent)) => svc.get(parent).map(|p| p.base_branch).map_err(err)?,
+                (None, None) => orchestrator_plugin::services::default_branch::default_base_branch(
+                    &svc, None, &req.repo,
+                ),
+            };
             req.branch_name = branch;
             if let Some(parent) = worktree_of {
                 req.strategy = Strategy::Worktree;

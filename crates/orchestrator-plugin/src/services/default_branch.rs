@@ -9,6 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use git_workspace_service as gws;
+
 /// How long the remote may take to answer before we give up and fall back.
 const LS_REMOTE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -22,6 +24,50 @@ const INHERITED_REPO_VARS: &[&str] = &[
     "GIT_COMMON_DIR",
     "GIT_PREFIX",
 ];
+
+/// The branch a workspace of `repo` starts from when the caller names none: what the remote's
+/// `HEAD` points to (`git ls-remote --symref`, with the service's configured token as a header
+/// scoped to the forge's origin), else, given a `forge` client, the forge's default branch
+/// (`GET /repos/{o}/{r}`), else `main`.
+pub fn default_base_branch(
+    svc: &gws::WorkspaceService,
+    forge: Option<&gws::forge::GitHub>,
+    repo: &str,
+) -> String {
+    let cfg = svc.config();
+    let host = &cfg.github.host;
+    let Ok(url) = gws::RepoUrl::parse(repo, host) else {
+        // Provisioning reports the bad repository with its reason.
+        return "main".into();
+    };
+    let on_forge = url.provider(host) == gws::Provider::Github;
+    let mut env = cfg.git.env.clone();
+    if on_forge && let (Some(token), Some(origin)) = (&cfg.github_token, url.http_origin()) {
+        // After any configuration entries the environment already carries.
+        let n: usize = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "GIT_CONFIG_COUNT")
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var("GIT_CONFIG_COUNT").ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        env.extend(gws::GitAuth::basic(origin, token.expose()).env(n));
+    }
+    if let Some(b) = remote_head_branch(&cfg.git.program, &url.url, &env)
+        .filter(|b| gws::validate_branch_name(b).is_ok())
+    {
+        return b;
+    }
+    if on_forge
+        && let (Some(forge), Some((owner, name))) = (forge, url.owner_repo())
+        && let Ok(b) = forge.default_branch(&owner, &name)
+        && gws::validate_branch_name(&b).is_ok()
+    {
+        return b;
+    }
+    "main".into()
+}
 
 /// The branch `HEAD` points to in `git ls-remote --symref <url> HEAD` output
 /// (`ref: refs/heads/<branch>\tHEAD`), if the remote reports one.

@@ -87,38 +87,7 @@ impl GitWorkspaces {
     /// to the forge's origin), else the forge's default branch (`GET /repos/{o}/{r}`), else
     /// `main`.
     pub fn default_base_branch(&self, repo: &str) -> String {
-        let cfg = self.inner.config();
-        let Ok(url) = gws::RepoUrl::parse(repo, &self.forge_config.host) else {
-            // Provisioning reports the bad repository with its reason.
-            return "main".into();
-        };
-        let on_forge = url.provider(&self.forge_config.host) == gws::Provider::Github;
-        let mut env = cfg.git.env.clone();
-        if on_forge && let (Some(token), Some(origin)) = (&cfg.github_token, url.http_origin()) {
-            // After any configuration entries the environment already carries.
-            let n: usize = env
-                .iter()
-                .rev()
-                .find(|(k, _)| k == "GIT_CONFIG_COUNT")
-                .map(|(_, v)| v.clone())
-                .or_else(|| std::env::var("GIT_CONFIG_COUNT").ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            env.extend(gws::GitAuth::basic(origin, token.expose()).env(n));
-        }
-        if let Some(b) = super::default_branch::remote_head_branch(&cfg.git.program, &url.url, &env)
-            .filter(|b| gws::validate_branch_name(b).is_ok())
-        {
-            return b;
-        }
-        if on_forge
-            && let Some((owner, name)) = url.owner_repo()
-            && let Ok(b) = self.forge().default_branch(&owner, &name)
-            && gws::validate_branch_name(&b).is_ok()
-        {
-            return b;
-        }
-        "main".into()
+        super::default_branch::default_base_branch(&self.inner, Some(&self.forge()), repo)
     }
 
     /// The underlying service.

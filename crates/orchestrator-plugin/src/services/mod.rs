@@ -5,7 +5,7 @@
 //! `git-workspace-service`.
 
 pub mod capture;
-mod default_branch;
+pub mod default_branch;
 pub mod excludes;
 pub mod git;
 pub mod managed;

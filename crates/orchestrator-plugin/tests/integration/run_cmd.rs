@@ -250,3 +250,51 @@ fn run_claude_offline_lands_its_file() {
         "the memory file was written, and not committed: {listing:?}\n{stderr}"
     );
 }
+
+/// `workspace provision` without `--base` clones the remote's default branch (`trunk` here, no
+/// `main` at all); a worktree of it starts there too.
+#[test]
+fn workspace_provision_starts_from_the_remotes_default_branch() {
+    let tmp = TempDir::new("ws-cli-trunk");
+    let (remote, trunk, _) = crate::workspaces::trunk_remote(&tmp.0);
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_agent-orchestrator"))
+            .arg("workspace")
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &tmp.0)
+            .env("AGENT_ORCHESTRATOR_HOME", tmp.0.join("ao"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .current_dir(&tmp.0)
+            .output()
+            .expect("agent-orchestrator runs");
+        assert!(
+            out.status.success(),
+            "workspace {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let clone = cli(&["provision", "--repo", remote.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        clone["base_branch"]
+            .as_str()
+            .or(clone["baseBranch"].as_str()),
+        Some("trunk"),
+        "{clone}"
+    );
+    let path = std::path::PathBuf::from(clone["path"].as_str().unwrap());
+    assert_eq!(git(&path, &["rev-parse", "HEAD"]).trim(), trunk);
+    let id = clone["id"].as_str().unwrap();
+    let wt = cli(&[
+        "provision",
+        "--repo",
+        remote.to_str().unwrap(),
+        "--worktree-of",
+        id,
+        "--json",
+    ]);
+    let wpath = std::path::PathBuf::from(wt["path"].as_str().unwrap());
+    assert_eq!(git(&wpath, &["rev-parse", "HEAD"]).trim(), trunk, "{wt}");
+}
