@@ -141,6 +141,156 @@ fn aider_questions_wrapped_at_narrow_widths_are_still_questions() {
 }
 
 #[test]
+fn aider_wrapped_questions_keep_their_kind() {
+    // (question, rule that must win, prompt kind). Paths long enough to wrap at 80 and 120
+    // columns; at every width in between a row break falls somewhere else (inside a word, on a
+    // space at the last column, before a space at the first).
+    let long = "src/components/settings/advanced/notifications/preferences/NotificationPreferencesPanel_with_a_long_name.py";
+    let cases = [
+        (
+            format!(
+                "Add {long} to the chat? (Y)es/(N)o/(A)ll/(S)kip all/(D)on't ask again [Yes]: "
+            ),
+            "aider.edit-files",
+            "tool_permission",
+        ),
+        (
+            format!("Allow edits to file {long}? (Y)es/(N)o [Yes]: "),
+            "aider.edit-files",
+            "tool_permission",
+        ),
+        (
+            "Allow edits to file that has not been added to the chat? (Y)es/(N)o [Yes]: "
+                .to_owned(),
+            "aider.edit-files",
+            "tool_permission",
+        ),
+        (
+            "Add URL to the chat? (Y)es/(N)o/(A)ll/(S)kip all/(D)on't ask again [Yes]: ".to_owned(),
+            "aider.add-url",
+            "tool_permission",
+        ),
+        (
+            "Add command output to the chat? (Y)es/(N)o/(D)on't ask again [Yes]: ".to_owned(),
+            "aider.add-command-output",
+            "tool_permission",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (q, id, kind) in &cases {
+        for cols in 40usize..=200 {
+            let s = format!("> do it\n\nsome reply\n{}", wrap(q, cols));
+            let e = explain(AgentType::Aider, &s, cols as u16);
+            let got = e
+                .prompt
+                .as_ref()
+                .map(|p| (p.rule_id.clone(), p.kind.clone()));
+            if e.state != ScreenState::BlockingPrompt
+                || got != Some((id.to_string(), Some(kind.to_string())))
+            {
+                failures.push(format!("{cols}: {q:?} -> {:?} {got:?}", e.state));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn aider_wrapped_question_rules_match_no_more_than_the_question() {
+    let long = "src/components/settings/advanced/notifications/preferences/NotificationPreferencesPanel.py";
+    for cols in [80usize, 120, 200] {
+        // An answered question is history, wrapped or not.
+        let s = format!(
+            "> do it\n{}\nTokens: 1k sent, 10 received.\n────\n> ",
+            wrap(
+                &format!("Add {long} to the chat? (Y)es/(N)o/(D)on't ask again [Yes]: y"),
+                cols
+            )
+        );
+        assert_eq!(
+            explain(AgentType::Aider, &s, cols as u16).state,
+            ScreenState::TaskComplete,
+            "{cols}"
+        );
+        // A reply row starting "Add " above another question does not make that question a
+        // request to add files: the unknown question stays report-only.
+        let s = format!(
+            "> do it\nAdd the parser module next\n{}",
+            wrap(
+                "Frobnicate the repository in a way nobody has seen before, to the chat? (Y)es/(N)o [No]: ",
+                cols
+            )
+        );
+        let e = explain(AgentType::Aider, &s, cols as u16);
+        assert_eq!(
+            e.prompt.map(|p| p.rule_id).as_deref(),
+            Some("aider.question"),
+            "{cols}"
+        );
+        // A file name with spaces is recognised while it stays on the question's first row; once
+        // it wraps the question is still blocked but report-only (never answered as a file).
+        let q = "Add docs/a name with spaces.md to the chat? (Y)es/(N)o [Yes]: ";
+        let e = explain(AgentType::Aider, &format!("> do it\n{q}"), cols as u16);
+        assert_eq!(
+            e.prompt.map(|p| p.rule_id).as_deref(),
+            Some("aider.edit-files"),
+            "{cols}"
+        );
+        let q = format!(
+            "Add docs/{} spaces.md to the chat? (Y)es/(N)o [Yes]: ",
+            "a name with ".repeat(cols / 10)
+        );
+        let e = explain(
+            AgentType::Aider,
+            &format!("> do it\n{}", wrap(&q, cols)),
+            cols as u16,
+        );
+        assert_eq!(e.state, ScreenState::BlockingPrompt, "{cols}");
+        assert_eq!(
+            e.prompt.map(|p| p.rule_id).as_deref(),
+            Some("aider.question"),
+            "{cols}"
+        );
+        // A file question after an answered one is its own question (the file name never
+        // reaches back over the earlier "?").
+        let s = format!(
+            "> do it\n{}\n{}",
+            wrap(
+                &format!("Add {long} to the chat? (Y)es/(N)o [Yes]: y"),
+                cols
+            ),
+            wrap(
+                "Run shell command? (Y)es/(N)o/(D)on't ask again [Yes]: ",
+                cols
+            )
+        );
+        let e = explain(AgentType::Aider, &s, cols as u16);
+        assert_eq!(
+            e.prompt.map(|p| p.rule_id).as_deref(),
+            Some("aider.run-shell"),
+            "{cols}"
+        );
+        let ids: Vec<_> = e.matches.iter().map(|m| m.id.as_str()).collect();
+        assert!(!ids.contains(&"aider.edit-files"), "{cols}: {ids:?}");
+        // A question about something else that merely ends in "to the chat?" after an "Add"
+        // row is not a file question either when a "?" sits between them.
+        let s = format!(
+            "> do it\nAdd it? Maybe.\n{}",
+            wrap(
+                "Should I paste the summary to the chat? (Y)es/(N)o [No]: ",
+                cols
+            )
+        );
+        let e = explain(AgentType::Aider, &s, cols as u16);
+        assert_eq!(
+            e.prompt.map(|p| p.rule_id).as_deref(),
+            Some("aider.question"),
+            "{cols}"
+        );
+    }
+}
+
+#[test]
 fn claude_file_dialog_with_a_long_path_wrapped_at_narrow_widths() {
     let path = "src/components/settings/advanced/NotificationPreferencesPanel.tsx";
     for (question, id) in [
