@@ -23,7 +23,7 @@ pub const DEFAULT_SCROLLBACK: usize = 1_000;
 pub const SNAPSHOT_SCROLLED_MAX: usize = 1_000;
 
 /// Batches at least this big are considered for the flood fast path (see [`Screen::process`]).
-pub(crate) const FAST_MIN: usize = 4 * 1024;
+pub(crate) const FAST_MIN: usize = 16 * 1024;
 
 /// The state `vt100` reports through callbacks, kept beside the grid.
 #[derive(Debug, Default)]
@@ -215,6 +215,8 @@ impl Screen {
         if self.fast
             && bytes.len() >= FAST_MIN
             && self.gate.open()
+            // Nothing can be skipped unless more than a screenful of lines follows.
+            && bytes.iter().filter(|&&b| b == b'\n').count() > self.size().1 as usize
             && let Some(shadow) = Shadow::load(self.parser.screen(), self.saved, &mut self.widths)
         {
             let run = shadow.run(bytes);
