@@ -27,7 +27,7 @@ thread_local! {
     };
 }
 
-fn explain_snap(agent: AgentType, snap: &ScreenSnapshot) -> Explanation {
+pub(crate) fn explain_snap(agent: AgentType, snap: &ScreenSnapshot) -> Explanation {
     ADAPTERS.with(|all| {
         let (_, a) = all.iter().find(|(t, _)| *t == agent).unwrap();
         a.explain(snap)

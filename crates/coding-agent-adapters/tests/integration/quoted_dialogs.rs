@@ -109,6 +109,30 @@ const QUOTED: &[&[&str]] = &[
         "Use an API key",
     ],
     &["1. Yes", "2. No"],
+    // Questions and errors drawn outside a dialog box (BEHAVIOR.md §7.3, §7.5), quoted as the
+    // first row of a reply and inside it.
+    &["Do you want to continue (y/n)?"],
+    &[
+        "When the installer asks",
+        "Do you want to continue (y/n)?",
+        "answer y.",
+    ],
+    &["Then it asks:", "Do you want to continue (y/n)?"],
+    &["Error: No API key found for the selected model."],
+    &[
+        "Pi then prints",
+        "Error: No API key found for the selected model.",
+    ],
+    &[
+        "Error: No API key found for the selected model.",
+        "Use /login to log into a provider via OAuth or API key. See:",
+        "is what you get without a key; run /login first.",
+    ],
+    &["Interactive shell awaiting input... press tab to focus shell"],
+    &[
+        "Gemini shows",
+        "Interactive shell awaiting input... press tab to focus shell",
+    ],
 ];
 
 #[test]
@@ -189,4 +213,133 @@ fn a_reply_row_naming_a_notice_is_not_the_notice() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Gemini's running tool box holding a shell command's question, the loading indicator `status`
+/// below it, then the composer and footer (the layout of BEHAVIOR.md §7.3 at `cols`).
+fn gemini_tool_waiting(cols: usize, box_rows: &[&str], status: &str) -> String {
+    let (top, bottom, r) = ("▄".repeat(cols), "▀".repeat(cols), "─".repeat(cols));
+    let inner = cols - 4;
+    let mut s = format!("{top}\n > Install the dependencies\n{bottom}\n");
+    s += &format!("╭{}╮\n", "─".repeat(cols - 2));
+    for row in box_rows {
+        s += &format!("│ {row:<inner$} │\n");
+    }
+    s += &format!("╰{}╯\n", "─".repeat(cols - 2));
+    s += &format!(
+        "{status}\n{r}\n Shift+Tab to accept edits\n{top}\n >   Type your message or @path/to/file\n{bottom}\n"
+    );
+    s + " /tmp/w    main    no sandbox    Auto\n"
+}
+
+#[test]
+fn gemini_tool_question_is_a_prompt_only_while_the_tool_runs() {
+    for cols in [80usize, 120, 200] {
+        for status in [
+            " ⠏ Interactive shell awaiting input... press tab to focus shell",
+            " ⠏ Running the command (esc to cancel, 4s)",
+        ] {
+            let s = gemini_tool_waiting(
+                cols,
+                &[
+                    "⊷  Shell  ./install.sh",
+                    "",
+                    "Installing 3 packages.",
+                    "Do you want to continue (y/n)?",
+                ],
+                status,
+            );
+            let e = explain(AgentType::Gemini, &s, cols as u16);
+            let p = e
+                .prompt
+                .unwrap_or_else(|| panic!("{cols} {status}: no prompt\n{s}"));
+            assert_eq!(p.rule_id, "gemini.continue-yn", "{cols} {status}");
+            assert_eq!(e.state, ScreenState::BlockingPrompt, "{cols}");
+        }
+        // The interactive-shell hint alone is a tool wait too.
+        let s = gemini_tool_waiting(
+            cols,
+            &["⊷  Shell  ./install.sh", "Password:"],
+            " ⠏ Interactive shell awaiting input... press tab to focus shell",
+        );
+        let e = explain(AgentType::Gemini, &s, cols as u16);
+        assert_eq!(
+            e.prompt.map(|p| p.rule_id).as_deref(),
+            Some("gemini.interactive-shell"),
+            "{cols}"
+        );
+        // The same box after the tool finished (no loading indicator), with the reply below: a
+        // finished turn.
+        let (top, bottom, r) = ("▄".repeat(cols), "▀".repeat(cols), "─".repeat(cols));
+        let s = format!(
+            "{top}\n > Show the script's prompt\n{bottom}\n╭{h}╮\n│ ✓  Shell  cat prompt.txt{pad}│\n│ Do you want to continue (y/n)?{pad2}│\n╰{h}╯\n✦ That is the question it asks.\n\n{r}\n{top}\n >   Type your message or @path/to/file\n{bottom}\n /tmp/w    main    no sandbox    Auto\n",
+            h = "─".repeat(cols - 2),
+            pad = " ".repeat(cols - 27),
+            pad2 = " ".repeat(cols - 33),
+        );
+        let e = explain(AgentType::Gemini, &s, cols as u16);
+        assert_eq!(
+            e.state,
+            ScreenState::TaskComplete,
+            "{cols}: {:?}\n{s}",
+            e.matches
+        );
+        // A reply quoting the question while it still streams (spinner below) is busy.
+        let s = format!(
+            "{top}\n > What will it ask?\n{bottom}\n✦ It will ask:\n  Do you want to continue (y/n)?\n ⠙ Thinking... (esc to cancel, 2s)\n{r}\n Shift+Tab to accept edits\n{top}\n >   Type your message or @path/to/file\n{bottom}\n /tmp/w    main    no sandbox    Auto\n"
+        );
+        let e = explain(AgentType::Gemini, &s, cols as u16);
+        assert_eq!(e.state, ScreenState::Busy, "{cols}: {:?}", e.matches);
+    }
+}
+
+/// Pi's screen after a message sent without a key (the recording `pi/exited-nokey` at `cols`):
+/// the error block, the paths wrapped at `cols`, the empty editor and the footer.
+fn pi_no_key(cols: usize, footer: &str) -> String {
+    let r = "─".repeat(cols);
+    let mut s = String::from(" pi v0.73.1\n\n");
+    s += " Error: No API key found for the selected model.\n";
+    s += " Use /login to log into a provider via OAuth or API key. See:\n";
+    for doc in ["providers.md", "models.md"] {
+        let path: Vec<char> =
+            format!("   /usr/lib/node_modules/@mariozechner/pi-coding-agent/docs/{doc}")
+                .chars()
+                .collect();
+        for chunk in path.chunks(cols) {
+            s += &format!("{}\n", chunk.iter().collect::<String>());
+        }
+    }
+    s + &format!("\n{r}\n\n{r}\n/tmp/w (main)\n{footer}\n")
+}
+
+#[test]
+fn pi_no_api_key_error_block_is_a_login_at_any_width() {
+    for cols in [40usize, 80, 120, 200] {
+        for footer in [
+            "0.0%/0 (auto)    unknown",
+            "0.0%/200k (auto)    claude-sonnet",
+            // After earlier turns (a keyless model picked later): token counts are shown.
+            "↑2.9k ↓20 1.2%/200k (auto)    claude-sonnet",
+        ] {
+            let s = pi_no_key(cols, footer);
+            let e = explain(AgentType::Pi, &s, cols as u16);
+            assert_eq!(e.state, ScreenState::LoginRequired, "{cols} {footer}\n{s}");
+            assert_eq!(e.winner.as_deref(), Some("pi.no-api-key"), "{cols}");
+        }
+    }
+    // The real screen: the recording whose last frame shows the error (labeled `exited` because
+    // Pi quit silently afterwards, so the fixture test does not score it).
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/agents/pi/exited-nokey.raw");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut screen = pty_manager::Screen::new(120, 40);
+    screen.process(&bytes);
+    let e = crate::negative::explain_snap(AgentType::Pi, &screen.snapshot());
+    // (The "No models available" warning above it matches too and comes first.)
+    assert_eq!(e.state, ScreenState::LoginRequired);
+    assert!(
+        e.matches.iter().any(|m| m.id == "pi.no-api-key"),
+        "{:?}",
+        e.matches
+    );
 }
