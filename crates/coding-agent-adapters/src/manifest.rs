@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -295,7 +296,16 @@ pub struct AgentManifest {
     doc: serde_yaml::Value,
     /// Rule ids with their `category` (policy gates), in file order.
     rule_categories: Vec<(String, Option<String>)>,
+    /// Each rule's written `safe` flag, in file order (with the categories: what a policy changes).
+    rule_safe: Vec<bool>,
+    /// Compiled adapters, one per distinct set of effective `safe` flags, shared by this
+    /// manifest's clones: a session's adapter is built once per agent and policy, not per session.
+    adapters: AdapterCache,
 }
+
+/// Compiled adapters keyed by the rules' effective `safe` flags (a handful: one per preset and
+/// onboarding/trust/key combination actually used).
+type AdapterCache = Arc<Mutex<Vec<(Vec<bool>, Arc<pty_manager::DeclarativeAdapter>)>>>;
 
 impl AgentManifest {
     /// The embedded manifest of an agent.
@@ -334,6 +344,7 @@ impl AgentManifest {
             return Err(bad("empty command".to_owned()));
         }
         let mut rule_categories = Vec::with_capacity(file.rules.len());
+        let mut rule_safe = Vec::with_capacity(file.rules.len());
         for r in &file.rules {
             let id = r
                 .get("id")
@@ -350,6 +361,7 @@ impl AgentManifest {
                 return Err(bad(format!("rule {id}: unknown category {c:?}")));
             }
             rule_categories.push((id.to_owned(), category));
+            rule_safe.push(r.get("safe").and_then(|v| v.as_bool()).unwrap_or(false));
         }
         let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| bad(e.to_string()))?;
         let m = AgentManifest {
@@ -370,6 +382,8 @@ impl AgentManifest {
             models: file.models,
             doc,
             rule_categories,
+            rule_safe,
+            adapters: AdapterCache::default(),
         };
         // The engine has the last word on the detection part (regexes, regions, fields).
         pty_manager::AdapterManifest::from_yaml(text).map_err(|e| Error::Detection {
@@ -416,13 +430,49 @@ impl AgentManifest {
     }
 
     /// A `pty-manager` adapter for this agent whose rules answer only what `policy` allows.
+    ///
+    /// A clone of [`AgentManifest::shared_adapter`]'s: its compiled rules are shared, only the
+    /// manifest's fields are copied. Prefer `shared_adapter` where an `Arc` is wanted anyway.
     pub fn adapter(&self, policy: &crate::AnswerPolicy) -> Result<pty_manager::DeclarativeAdapter> {
-        pty_manager::DeclarativeAdapter::from_manifest(self.detection_manifest(policy)?).map_err(
-            |e| Error::Detection {
-                source_name: self.source.clone(),
-                source: e,
-            },
-        )
+        Ok(self.shared_adapter(policy)?.as_ref().clone())
+    }
+
+    /// The adapter for `policy`, compiled on first use and then shared by every session (and by
+    /// every clone of this manifest) whose policy gives the rules the same `safe` flags.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use coding_agent_adapters::{AgentManifest, AgentType, AnswerPolicy, ApprovalPreset};
+    /// let m = AgentManifest::builtin(AgentType::Claude).unwrap();
+    /// let p = AnswerPolicy::for_preset(ApprovalPreset::Standard);
+    /// assert!(Arc::ptr_eq(&m.shared_adapter(&p).unwrap(), &m.shared_adapter(&p).unwrap()));
+    /// ```
+    pub fn shared_adapter(
+        &self,
+        policy: &crate::AnswerPolicy,
+    ) -> Result<Arc<pty_manager::DeclarativeAdapter>> {
+        // The same computation as `detection_manifest`'s, without rewriting the document.
+        let key: Vec<bool> = self
+            .rule_safe
+            .iter()
+            .zip(&self.rule_categories)
+            .map(|(safe, (_, category))| *safe && policy.allows(category.as_deref()))
+            .collect();
+        // Compiling under the lock makes a second caller wait for the first compile instead of
+        // doing it again.
+        let mut cache = self.adapters.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, a)) = cache.iter().find(|(k, _)| *k == key) {
+            return Ok(Arc::clone(a));
+        }
+        let adapter =
+            pty_manager::DeclarativeAdapter::from_manifest(self.detection_manifest(policy)?)
+                .map_err(|e| Error::Detection {
+                    source_name: self.source.clone(),
+                    source: e,
+                })?;
+        let adapter = Arc::new(adapter);
+        cache.push((key, Arc::clone(&adapter)));
+        Ok(adapter)
     }
 
     /// The compiled detection rules under `policy`, for [`pty_manager::explain`].
@@ -515,6 +565,52 @@ pub fn override_dirs(env: impl Fn(&str) -> Option<String>) -> Vec<PathBuf> {
 mod tests {
     use super::*;
     use crate::policy::Gate;
+    use crate::{AnswerPolicy, ApprovalPreset};
+    use pty_manager::Adapter;
+
+    #[test]
+    fn adapters_are_compiled_once_per_policy_and_shared() {
+        let m = AgentManifest::builtin(AgentType::Claude).unwrap();
+        let standard = AnswerPolicy::for_preset(ApprovalPreset::Standard);
+        let a = m.shared_adapter(&standard).unwrap();
+        // Same policy, a clone of the manifest (the registry's is cloned by callers): same one.
+        assert!(Arc::ptr_eq(&a, &m.shared_adapter(&standard).unwrap()));
+        assert!(Arc::ptr_eq(
+            &a,
+            &m.clone().shared_adapter(&standard).unwrap()
+        ));
+        // `adapter` hands out a clone sharing the compiled rules.
+        assert!(Arc::ptr_eq(
+            a.detector().rules(),
+            m.adapter(&standard).unwrap().detector().rules()
+        ));
+        // A policy that changes which rules are safe gets its own, with its own answers.
+        let trusting = AnswerPolicy {
+            trust_workdir: true,
+            ..standard.clone()
+        };
+        let b = m.shared_adapter(&trusting).unwrap();
+        assert!(!Arc::ptr_eq(&a, &b));
+        let safe = |x: &pty_manager::DeclarativeAdapter| -> Vec<String> {
+            x.manifest()
+                .rules
+                .iter()
+                .filter(|r| r.safe)
+                .map(|r| r.id.clone())
+                .collect()
+        };
+        assert!(safe(&b).contains(&"claude.trust-folder".to_owned()));
+        assert!(!safe(&a).contains(&"claude.trust-folder".to_owned()));
+        // Each is what compiling the policy's manifest directly gives.
+        for (policy, x) in [(&standard, &a), (&trusting, &b)] {
+            let direct = pty_manager::DeclarativeAdapter::from_manifest(
+                m.detection_manifest(policy).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(safe(&direct), safe(x));
+        }
+        assert_eq!(m.adapters.lock().unwrap().len(), 2);
+    }
 
     #[test]
     fn every_builtin_manifest_parses_and_compiles() {
