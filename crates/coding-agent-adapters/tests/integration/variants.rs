@@ -196,6 +196,39 @@ fn aider_wrapped_questions_keep_their_kind() {
 }
 
 #[test]
+fn aider_wrapped_question_through_the_screen_model_keeps_its_kind() {
+    // The bytes Aider writes (a line-mode program: the question, no cursor moves) replayed
+    // through the terminal emulator, so the rows are the emulator's own wrapped rows.
+    let long = "src/components/settings/advanced/notifications/preferences/NotificationPreferencesPanel_with_a_long_name.py";
+    for cols in [80u16, 120] {
+        let bytes = format!(
+            "> do it\r\n\r\nsome reply\r\n\r\nAdd {long} to the chat? (Y)es/(N)o/(A)ll/(S)kip all/(D)on't ask again [Yes]: "
+        );
+        let mut screen = pty_manager::Screen::new(cols, 24);
+        screen.process(bytes.as_bytes());
+        let snap = screen.snapshot();
+        assert!(
+            snap.lines.iter().filter(|l| !l.trim().is_empty()).count() >= 4,
+            "{cols}: the question should wrap: {:?}",
+            snap.lines
+        );
+        let e = crate::negative::explain_snap(AgentType::Aider, &snap);
+        let p = e
+            .prompt
+            .unwrap_or_else(|| panic!("{cols}: no prompt {:?}", snap.lines));
+        assert_eq!(
+            (p.rule_id.as_str(), p.kind.as_deref(), p.answer.clone()),
+            (
+                "aider.edit-files",
+                Some("tool_permission"),
+                vec!["y".to_owned(), "enter".to_owned()]
+            ),
+            "{cols}"
+        );
+    }
+}
+
+#[test]
 fn aider_wrapped_question_rules_match_no_more_than_the_question() {
     let long = "src/components/settings/advanced/notifications/preferences/NotificationPreferencesPanel.py";
     for cols in [80usize, 120, 200] {
