@@ -305,7 +305,19 @@ pub struct AgentManifest {
 
 /// Compiled adapters keyed by the rules' effective `safe` flags (a handful: one per preset and
 /// onboarding/trust/key combination actually used).
-type AdapterCache = Arc<Mutex<Vec<(Vec<bool>, Arc<pty_manager::DeclarativeAdapter>)>>>;
+#[derive(Clone, Default)]
+struct AdapterCache(Arc<Mutex<Vec<CachedAdapter>>>);
+
+/// One policy outcome (each rule's effective `safe` flag, in file order) and its adapter.
+type CachedAdapter = (Vec<bool>, Arc<pty_manager::DeclarativeAdapter>);
+
+impl std::fmt::Debug for AdapterCache {
+    // The compiled rules would repeat the whole manifest; how many there are is what matters.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map(|c| c.len()).unwrap_or_default();
+        write!(f, "AdapterCache({n} compiled)")
+    }
+}
 
 impl AgentManifest {
     /// The embedded manifest of an agent.
@@ -460,7 +472,11 @@ impl AgentManifest {
             .collect();
         // Compiling under the lock makes a second caller wait for the first compile instead of
         // doing it again.
-        let mut cache = self.adapters.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut cache = self
+            .adapters
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some((_, a)) = cache.iter().find(|(k, _)| *k == key) {
             return Ok(Arc::clone(a));
         }
@@ -609,7 +625,8 @@ mod tests {
             .unwrap();
             assert_eq!(safe(&direct), safe(x));
         }
-        assert_eq!(m.adapters.lock().unwrap().len(), 2);
+        assert_eq!(m.adapters.0.lock().unwrap().len(), 2);
+        assert!(format!("{m:?}").contains("AdapterCache(2 compiled)"));
     }
 
     #[test]
