@@ -294,19 +294,35 @@ fn gemini_tool_question_is_a_prompt_only_while_the_tool_runs() {
 }
 
 /// Pi's screen after a message sent without a key (the recording `pi/exited-nokey` at `cols`):
-/// the error block, the paths wrapped at `cols`, the empty editor and the footer.
+/// the error block (text wrapped at spaces, paths broken anywhere, as Pi does), the empty editor
+/// and the footer.
 fn pi_no_key(cols: usize, footer: &str) -> String {
     let r = "─".repeat(cols);
     let mut s = String::from(" pi v0.73.1\n\n");
-    s += " Error: No API key found for the selected model.\n";
-    s += " Use /login to log into a provider via OAuth or API key. See:\n";
+    for text in [
+        "Error: No API key found for the selected model.",
+        "Use /login to log into a provider via OAuth or API key. See:",
+    ] {
+        let mut row = String::new();
+        for word in text.split(' ') {
+            if !row.is_empty() && row.chars().count() + 1 + word.len() > cols - 2 {
+                s += &format!(" {row}\n");
+                row.clear();
+            }
+            if !row.is_empty() {
+                row.push(' ');
+            }
+            row += word;
+        }
+        s += &format!(" {row}\n");
+    }
     for doc in ["providers.md", "models.md"] {
         let path: Vec<char> =
-            format!("   /usr/lib/node_modules/@mariozechner/pi-coding-agent/docs/{doc}")
+            format!("/usr/lib/node_modules/@mariozechner/pi-coding-agent/docs/{doc}")
                 .chars()
                 .collect();
-        for chunk in path.chunks(cols) {
-            s += &format!("{}\n", chunk.iter().collect::<String>());
+        for chunk in path.chunks(cols - 4) {
+            s += &format!("   {}\n", chunk.iter().collect::<String>());
         }
     }
     s + &format!("\n{r}\n\n{r}\n/tmp/w (main)\n{footer}\n")
@@ -314,7 +330,7 @@ fn pi_no_key(cols: usize, footer: &str) -> String {
 
 #[test]
 fn pi_no_api_key_error_block_is_a_login_at_any_width() {
-    for cols in [40usize, 80, 120, 200] {
+    for cols in [40usize, 50, 60, 80, 120, 200] {
         for footer in [
             "0.0%/0 (auto)    unknown",
             "0.0%/200k (auto)    claude-sonnet",
