@@ -368,6 +368,8 @@ pub struct SessionMachine {
     classify_waits: Vec<ClassifyWait>,
     /// Requests that got no answer in time.
     classifier_timeouts: u64,
+    /// The OSC 7501 payload of the last observed screen (Codex reports its state there).
+    last_osc7501: Option<String>,
     /// A prompt about to be reported: its key and when it was first seen.
     pending_report: Option<(String, Instant)>,
     answered_recheck: Option<Instant>,
@@ -421,6 +423,7 @@ impl SessionMachine {
             prompt_recheck: None,
             classify_waits: Vec::new(),
             classifier_timeouts: 0,
+            last_osc7501: None,
             pending_report: None,
             answered_recheck: None,
             once_used: HashSet::new(),
@@ -696,8 +699,21 @@ impl SessionMachine {
         } else {
             self.sync_since = None;
         }
+        let osc = snap.osc7501.clone();
         let obs = self.detector.observe(snap, self.session_set.as_ref());
-        self.observe(now, obs)
+        let mut out = self.observe(now, obs);
+        // Codex's OSC 7501 `state=done` is its turn-end hook (BEHAVIOR.md §1.3 #11): a payload
+        // that changes to it while busy ends the turn at once, without the screen's settle.
+        if osc != self.last_osc7501 {
+            let done = osc
+                .as_deref()
+                .is_some_and(|p| p.split(';').any(|f| f.trim() == "state=done"));
+            self.last_osc7501 = osc;
+            if done && self.status == SessionStatus::Busy {
+                out.extend(self.hook(now, HookEvent::TurnEnded { error: None }));
+            }
+        }
+        out
     }
 
     /// Whether a pass is being deferred by an open synchronized update.

@@ -636,6 +636,38 @@ fn classifier_answers_apply_only_to_the_same_turn() {
 }
 
 #[test]
+fn t11_codex_osc_7501_done_ends_the_turn_at_once() {
+    let mut d = Driver::ready_toy();
+    let osc = |payload: &str| {
+        let mut s = pty_manager::ScreenSnapshot::from_text("> go\nworking on it", 120, 40);
+        s.osc7501 = Some(payload.to_owned());
+        s
+    };
+    d.send("go");
+    d.snapshot(osc("state=working"));
+    assert_eq!(d.status(), Busy);
+    d.snapshot(osc("state=done"));
+    assert_eq!(d.status(), Ready, "no settle wait for the turn-end signal");
+    assert!(d.events.iter().any(|e| matches!(
+        e,
+        pty_manager::DetectionEvent::TaskComplete {
+            source: pty_manager::CompletionSource::Hook,
+            ..
+        }
+    )));
+    // The same payload still shown in the next turn is not a new signal.
+    d.send("next");
+    d.clear();
+    d.snapshot(osc("state=done"));
+    assert_eq!(d.status(), Busy);
+    assert_eq!(d.count("task_complete"), 0);
+    // Other states never end a turn.
+    d.snapshot(osc("state=blocked:x:kind=permission"));
+    d.snapshot(osc("state=idle"));
+    assert_eq!(d.count("task_complete"), 0);
+}
+
+#[test]
 fn a_classifier_answer_after_the_30s_timeout_is_dropped() {
     // Just inside the timeout: applied.
     let (mut d, ctx) = stalled_busy(false);
