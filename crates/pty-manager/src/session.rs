@@ -709,8 +709,10 @@ impl SessionMachine {
                 .as_deref()
                 .is_some_and(|p| p.split(';').any(|f| f.trim() == "state=done"));
             self.last_osc7501 = osc;
+            // Completed directly rather than through `hook`: Codex reports no other hooks, so
+            // the screen must stay in charge of the turns whose `done` is missed.
             if done && self.status == SessionStatus::Busy {
-                out.extend(self.hook(now, HookEvent::TurnEnded { error: None }));
+                self.complete_turn(now, CompletionSource::Hook, None, &mut out);
             }
         }
         out

@@ -665,6 +665,11 @@ fn t11_codex_osc_7501_done_ends_the_turn_at_once() {
     d.snapshot(osc("state=blocked:x:kind=permission"));
     d.snapshot(osc("state=idle"));
     assert_eq!(d.count("task_complete"), 0);
+    // The screen still ends a turn whose `done` was missed (OSC 7501 is no hook lead).
+    d.screen(READY);
+    d.wait(2000);
+    assert_eq!(d.status(), Ready);
+    assert_eq!(d.count("task_complete"), 1);
 }
 
 #[test]
