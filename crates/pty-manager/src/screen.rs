@@ -144,6 +144,8 @@ pub struct Screen {
     skipped_bytes: u64,
     /// Whether the fast path may be used (tests compare against full parsing).
     fast: bool,
+    /// Times the parser panicked on output and was replaced (see [`Screen::process`]).
+    resets: u64,
 }
 
 impl std::fmt::Debug for Screen {
@@ -181,6 +183,7 @@ impl Screen {
             saved: None,
             skipped_bytes: 0,
             fast: true,
+            resets: 0,
         }
     }
 
@@ -199,7 +202,40 @@ impl Screen {
     /// only the last screenful and whatever follows the first byte outside the subset. The
     /// visible screen (cells and attributes), cursor, pen, saved cursor, modes, title and the
     /// scrolled rows are the same as with full parsing (property-tested).
+    ///
+    /// Program output must never take the session (or the reactor thread with every other
+    /// session) down: `vt100` 0.18 panics on some byte sequences (a character widened by U+FE0F
+    /// near the right margin, then a cursor move). A panic while parsing is caught and the
+    /// parser replaced by a blank one of the same size; the title, OSC 7501 payload and
+    /// scrolled-off rows are kept, the next output repaints the grid, and
+    /// [`Screen::parser_resets`] counts it.
     pub fn process(&mut self, bytes: &[u8]) {
+        let parsed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.process_inner(bytes)));
+        if parsed.is_err() {
+            self.replace_parser();
+        }
+    }
+
+    /// A blank parser of the same size in place of one that panicked, keeping what the callbacks
+    /// collected (except a half-applied fast-path substitution).
+    fn replace_parser(&mut self) {
+        let (rows, cols) = self.parser.screen().size();
+        let mut extras = std::mem::take(self.parser.callbacks_mut());
+        extras.substitute.clear();
+        extras.synchronized_update = false;
+        self.parser = vt100::Parser::new_with_callbacks(rows, cols, 0, extras);
+        self.gate = Gate::new(rows.get());
+        self.saved = None;
+        self.resets += 1;
+    }
+
+    /// How many times parsing panicked and the grid was reset (see [`Screen::process`]).
+    pub fn parser_resets(&self) -> u64 {
+        self.resets
+    }
+
+    fn process_inner(&mut self, bytes: &[u8]) {
         let mut bytes = bytes;
         self.gate.alt = self.parser.screen().alternate_screen();
         if self.fast && bytes.len() >= FAST_MIN {
@@ -557,5 +593,32 @@ mod tests {
         slow.process(&data);
         assert_eq!(fast.lines(), slow.lines());
         assert_eq!(fast.title(), slow.title());
+    }
+
+    /// Output that makes `vt100` 0.18 panic (found by random testing: a heart widened by
+    /// U+FE0F at the margin of a 5-column screen, then cursor-up and more text) resets the grid
+    /// instead of unwinding into the reactor; the title and scrolled rows survive and later
+    /// output is drawn.
+    #[test]
+    fn a_parser_panic_resets_the_grid_and_keeps_the_rest() {
+        let bad = "\n\n\n\t\u{2764}\u{fe0f}\x1b[1A\u{e9} b";
+        let raw = std::panic::catch_unwind(|| {
+            let mut p = vt100::Parser::new(nz(4), nz(5), 0);
+            p.process(bad.as_bytes());
+        });
+        assert!(
+            raw.is_err(),
+            "vt100 no longer panics here: drop this guard's test input"
+        );
+        let mut s = Screen::new(5, 4);
+        s.process(b"\x1b]0;kept\x07one\r\ntwo\r\nthree\r\nfour\r\nfive");
+        let scrolled = s.scrolled_total();
+        s.process(bad.as_bytes());
+        assert_eq!(s.parser_resets(), 1);
+        assert_eq!(s.title(), "kept");
+        assert!(s.scrolled_total() >= scrolled);
+        s.process(b"\x1b[Hafter");
+        assert_eq!(s.lines()[0], "after");
+        assert_eq!(s.size(), (5, 4));
     }
 }

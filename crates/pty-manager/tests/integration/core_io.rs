@@ -214,3 +214,25 @@ fn back_to_back_sends_are_two_lines() {
     let got = text.lines().filter(|l| l.starts_with("got<")).count();
     assert_eq!(got, 3, "{text}");
 }
+
+/// Output that makes the terminal parser panic (vt100 0.18, a U+FE0F-widened character at the
+/// margin of a 5-column screen, then cursor-up) must not take the session or the manager down:
+/// the grid is reset, the program goes on, and other sessions are untouched.
+#[test]
+fn output_that_panics_the_parser_leaves_the_session_working() {
+    let mgr = PtyManager::new().unwrap();
+    let other = mgr.spawn(SpawnConfig::new("cat")).unwrap();
+    let s = mgr
+        .spawn(
+            sh(r"printf '\n\n\n\t\342\235\244\357\270\217\033[1A\303\251 b'; read x; echo alive")
+                .size(5, 4),
+        )
+        .unwrap();
+    wait_until("the program to print its bytes", || {
+        mgr.metrics(&s.id).is_ok_and(|m| m.bytes_out >= 20)
+    });
+    mgr.write_raw(&s.id, b"x\r").unwrap();
+    wait_screen(&mgr, &s.id, "alive");
+    mgr.write_raw(&other.id, b"still here\r").unwrap();
+    wait_screen(&mgr, &other.id, "still here\nstill here");
+}
