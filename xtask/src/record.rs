@@ -4,7 +4,9 @@
 //! a label entry appended to `<out>/index.yaml` (the format of `../shared/fixtures/agents`).
 //!
 //! Scenarios: `ready`, `busy`, `permission`, `done`, `again` (a second, text-only turn after
-//! `done`), `login`, `trust`. The recording session answers nothing on its own (empty answer
+//! `done`), `login`, `trust`, and `shell-confirm` / `shell-wait` / `shell-answered` (the model
+//! runs a shell command that asks y/n and reads a line: its confirmation, the command waiting,
+//! and the end after `y`; these stop on what the screen shows, not on detection). The recording session answers nothing on its own (empty answer
 //! policy), so dialogs stay on screen; only `done` and `again` answer the permission prompt, as a
 //! user would.
 
@@ -65,7 +67,107 @@ const SCENARIOS: &[Scenario] = &[
         seed: Seed::NoTrust,
         state: "blocking_prompt",
     },
+    Scenario {
+        name: "shell-confirm",
+        seed: Seed::Full,
+        state: "blocking_prompt",
+    },
+    Scenario {
+        name: "shell-question",
+        seed: Seed::Full,
+        state: "blocking_prompt",
+    },
+    Scenario {
+        name: "shell-wait",
+        seed: Seed::Full,
+        state: "blocking_prompt",
+    },
+    Scenario {
+        name: "shell-answered",
+        seed: Seed::Full,
+        state: "task_complete",
+    },
 ];
+
+/// The task of the `shell-*` scenarios: a command that asks a y/n question and waits for a line.
+/// The question mark is written `\077` because a `?` typed into Gemini's composer is taken as
+/// its shortcuts key and never reaches the task.
+const SHELL_TASK: &str =
+    "Run shell command `printf 'Do you want to continue (y/n)\\077 '; read a; echo got:$a`";
+/// The question as the command prints it.
+const SHELL_QUESTION: &str = "Do you want to continue (y/n)?";
+
+/// Polls the rendered screen until `want` holds (screen text, not detection: these scenarios
+/// exist to check detection against what is drawn).
+fn wait_screen(
+    manager: &PtyManager,
+    id: &str,
+    timeout: Duration,
+    want: impl Fn(&str) -> bool,
+) -> Result<(), String> {
+    let t = Instant::now();
+    while t.elapsed() < timeout {
+        if want(&e2e::screen_text(manager, id)) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err("the awaited screen did not appear".into())
+}
+
+/// The `shell-*` scenarios: the shell tool's confirmation, then (answered with Enter, as a
+/// person taking the default would) the command waiting for input, then (answered `y`) the end.
+fn shell_steps(
+    manager: &PtyManager,
+    id: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    manager.send(id, SHELL_TASK).map_err(|e| e.to_string())?;
+    // Gemini may run the command without asking (it does for this one under `default`).
+    wait_screen(manager, id, timeout, |s| {
+        s.contains("Allow once") || s.contains(SHELL_QUESTION)
+    })?;
+    let confirm = e2e::screen_text(manager, id).contains("Allow once");
+    if name == "shell-confirm" {
+        std::thread::sleep(Duration::from_millis(800));
+        return confirm
+            .then_some(())
+            .ok_or_else(|| "the command ran without a confirmation".to_owned());
+    }
+    if confirm {
+        manager
+            .send_keys(id, &["enter"])
+            .map_err(|e| e.to_string())?;
+    }
+    wait_screen(manager, id, timeout, |s| s.contains(SHELL_QUESTION))?;
+    std::thread::sleep(Duration::from_millis(1500));
+    // `shell-question`: the question just printed, the spinner still up.
+    if name == "shell-question" {
+        return Ok(());
+    }
+    // Later Gemini notices the silence and says the shell awaits input.
+    wait_screen(manager, id, timeout, |s| s.contains("awaiting input"))?;
+    std::thread::sleep(Duration::from_millis(800));
+    if name == "shell-wait" {
+        return Ok(());
+    }
+    // "Tab to focus", as the screen says, then the answer.
+    manager.send_keys(id, &["tab"]).map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(500));
+    manager.write_raw(id, b"y").map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(500));
+    manager
+        .send_keys(id, &["enter"])
+        .map_err(|e| e.to_string())?;
+    wait_screen(manager, id, timeout, |s| s.contains("got:y"))?;
+    // The closing reply, or whatever the screen settles on.
+    let _ = wait_screen(manager, id, Duration::from_secs(20), |s| {
+        s.contains(test_support::model::TURN_COMPLETE_MARKER)
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    Ok(())
+}
 
 pub fn run(args: &[String]) -> ExitCode {
     match parse(args).and_then(|(agent, scenario, size, out)| record(&agent, scenario, size, &out))
@@ -217,6 +319,9 @@ fn record_in(
                 if scenario.name == "ready" {
                     return Ok(());
                 }
+                if scenario.name.starts_with("shell-") {
+                    return shell_steps(&manager, &id, scenario.name, timeout);
+                }
                 manager.send(&id, e2e::TASK).map_err(|e| e.to_string())?;
                 match scenario.name {
                     "busy" => e2e::wait_event(&events, &id, timeout, &mut seen, |ev| match ev {
@@ -289,7 +394,9 @@ fn record_in(
     });
     manager.shutdown();
     reached.map_err(|e| format!("{e}; screen:\n{screen}"))?;
-    if status != Some(want) {
+    // The shell scenarios are recorded to check detection, so what it says does not gate them;
+    // their label is reviewed by a person (see the crate's extra recordings README).
+    if status != Some(want) && !scenario.name.starts_with("shell-") {
         return Err(format!(
             "the session is {status:?} at the recorded moment, not {want:?}; nothing written; screen:\n{screen}"
         ));
@@ -309,7 +416,14 @@ fn record_in(
         "- file: {rel}\n  agent: {agent}\n  version: {version}\n  cols: {cols}\n  rows: {rows}\n  state: {}\n",
         scenario.state
     );
-    if let Some(p) = &prompt {
+    if let Some(kind) = match scenario.name {
+        "shell-confirm" => Some("command_approval\n  answer: [enter]"),
+        // A command's own question has no safe default: no answer is labeled.
+        "shell-question" | "shell-wait" => Some("other"),
+        _ => None,
+    } {
+        entry.push_str(&format!("  prompt_kind: {kind}\n"));
+    } else if let Some(p) = &prompt {
         let kind = p.kind.clone().unwrap_or_else(|| "other".into());
         entry.push_str(&format!("  prompt_kind: {kind}\n"));
         if let Some(keys) = p

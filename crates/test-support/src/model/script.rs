@@ -78,6 +78,13 @@ pub enum ReplyKind {
         /// The file the edit creates.
         path: String,
     },
+    /// A call of the agent's shell tool with a command the user's text quoted.
+    ShellTool {
+        /// The tool called.
+        tool: String,
+        /// The command line passed to it.
+        command: String,
+    },
     /// The closing text after a tool result.
     AfterToolResult,
     /// A session title (`{"title": …}`).
@@ -142,6 +149,14 @@ static WORKDIR: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
+/// "run shell command `…`": the command between the backticks is run with the agent's shell tool.
+static SHELL_TASK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\brun\s+(?:the\s+)?shell\s+command\s+`([^`\n]+)`").expect("static regex")
+});
+
+/// Shell tools that take `{command}` as one command line (Gemini `run_shell_command`).
+const SHELL_TOOLS: &[&str] = &["run_shell_command"];
+
 static TITLE_REQUEST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\btitle\b").expect("static regex"));
 
@@ -199,6 +214,25 @@ pub(crate) fn decide(turn: &Turn, options: &ScriptOptions, api_titles: bool) -> 
         return (
             Reply::Text(json!({"title": "Fake session"}).to_string()),
             ReplyKind::Title,
+        );
+    }
+    if let Some(command) = SHELL_TASK
+        .captures(&turn.user_text)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().to_owned())
+        && let Some(tool) = SHELL_TOOLS
+            .iter()
+            .find(|name| turn.tools.iter().any(|t| t == *name))
+    {
+        return (
+            Reply::ToolCall {
+                name: (*tool).to_owned(),
+                arguments: json!({"command": command, "description": "Run the requested command"}),
+            },
+            ReplyKind::ShellTool {
+                tool: (*tool).to_owned(),
+                command,
+            },
         );
     }
     if let Some(task) = file_task(&turn.user_text) {
@@ -315,6 +349,36 @@ mod tests {
             let want = want.map(|(p, c)| (p.to_owned(), c.to_owned()));
             assert_eq!(got, want, "for {text:?}");
         }
+    }
+
+    #[test]
+    fn a_quoted_shell_command_is_run_with_the_shell_tool_when_offered() {
+        let mut turn = Turn {
+            user_text: "Run shell command `read a; echo got:$a`".into(),
+            tools: vec!["write_file".into(), "run_shell_command".into()],
+            ..Turn::default()
+        };
+        let (reply, kind) = decide(&turn, &ScriptOptions::default(), false);
+        assert_eq!(
+            reply,
+            Reply::ToolCall {
+                name: "run_shell_command".into(),
+                arguments: json!({"command": "read a; echo got:$a", "description": "Run the requested command"}),
+            }
+        );
+        assert_eq!(
+            kind,
+            ReplyKind::ShellTool {
+                tool: "run_shell_command".into(),
+                command: "read a; echo got:$a".into()
+            }
+        );
+        // Without a shell tool the request is plain text.
+        turn.tools = vec!["write_file".into()];
+        assert_eq!(
+            decide(&turn, &ScriptOptions::default(), false).1,
+            ReplyKind::Hello
+        );
     }
 
     #[test]
