@@ -22,9 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orchestrator_plugin::actions::{self, ChatMemory, Message, Params};
-use orchestrator_plugin::services::{GitWorkspaces, ManagedPty, PrRequest, PtyService};
+use orchestrator_plugin::services::{GitWorkspaces, ManagedPty, PtyService};
 use orchestrator_plugin::settings::{PtyServiceConfig, WorkspaceConfig};
-use orchestrator_plugin::{RuntimeExt, SettingsStore, StandaloneRuntime};
+use orchestrator_plugin::{SettingsStore, StandaloneRuntime};
 use pty_manager::{QueueReceiver, SessionEvent, SessionStatus};
 use serde_json::{Value, json};
 use test_support::github::FakeGitHub;
@@ -453,52 +453,26 @@ fn turn(agent: &str, _version: &str, world: &World) -> Result<(), String> {
     if flow.is_ok() {
         let _ = step(agent, "finalize", || {
             let title = format!("e2e: {agent} adds {FILE}");
-            let (d, how) = match plugin.action(
+            // Aider commits its own edits (its default outside `readonly`): FINALIZE lands a
+            // branch ahead of the remote even with a clean tree, so every agent goes through it.
+            let d = plugin.action(
                 "FINALIZE_WORKSPACE",
                 json!({"workspaceId": ws_id, "commitMessage": title, "prTitle": title,
                        "prBody": "Created by the end-to-end run.", "baseBranch": "main"}),
-            ) {
-                Ok(d) => (d, "FINALIZE_WORKSPACE".to_owned()),
-                // Aider commits its own edits (its default outside `readonly`), and the action
-                // refuses a workspace with nothing left to commit (BEHAVIOR.md §10.2). The work
-                // is landed through the workspace service instead, and the table says so.
-                Err(e) if e.contains("No changes to commit") => {
-                    let own = e2e::git(
-                        world,
-                        &workdir,
-                        &["log", "--format=%h %s", "origin/main..HEAD"],
-                    )?;
-                    if own.trim().is_empty() {
-                        return Err(format!("{e} (and the agent committed nothing either)"));
-                    }
-                    let ws = plugin
-                        .runtime
-                        .workspace()
-                        .ok_or("no CODING_WORKSPACE_SERVICE")?;
-                    ws.push(&ws_id, true).map_err(|e| format!("push: {e}"))?;
-                    let pr = ws
-                        .create_pr(
-                            &ws_id,
-                            PrRequest {
-                                title: title.clone(),
-                                body: "Created by the end-to-end run.".into(),
-                                base_branch: "main".into(),
-                                ..PrRequest::default()
-                            },
-                        )
-                        .map_err(|e| format!("pull request: {e}"))?;
-                    let sha = e2e::git(world, &workdir, &["rev-parse", "HEAD"])?;
-                    (
-                        json!({"commit": sha, "prNumber": pr.number}),
-                        format!(
-                            "FINALIZE_WORKSPACE refused (`{e}`: the agent committed `{}` itself); \
-                             pushed and opened the PR with CODING_WORKSPACE_SERVICE",
-                            own.lines().next().unwrap_or("")
-                        ),
-                    )
-                }
-                Err(e) => return Err(e),
-            };
+            )?;
+            let head = e2e::git(world, &workdir, &["rev-parse", "HEAD"])?;
+            if str_field(&d, "commit")? != head.trim() {
+                return Err(format!(
+                    "FINALIZE_WORKSPACE reported commit {:?}, HEAD is {}",
+                    d.get("commit"),
+                    head.trim()
+                ));
+            }
+            let own = e2e::git(world, &workdir, &["log", "--format=%h %s", "-2"])?;
+            let how = format!(
+                "FINALIZE_WORKSPACE (last commits: {})",
+                own.lines().collect::<Vec<_>>().join(" | ")
+            );
             let bare_s = bare.display().to_string();
             let changed = e2e::git(
                 world,

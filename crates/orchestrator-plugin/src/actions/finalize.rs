@@ -62,7 +62,16 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
         .unwrap_or_else(|| DEFAULT_MESSAGE.into());
     let sha = match ws.commit(&w.id, &message, true) {
         Ok(Some(sha)) => sha,
-        Ok(None) => return ActionResult::fail("No changes to commit in this workspace."),
+        // A clean tree can still hold work: agents such as Aider commit their own edits. Only
+        // a branch with nothing the remote lacks has nothing to land (upstream judged the tree
+        // alone and dropped such commits).
+        Ok(None) => match ws.unpushed_head(&w.id) {
+            Ok(Some(head)) => head,
+            Ok(None) | Err(crate::Error::NotImplemented(_)) => {
+                return ActionResult::fail("No changes to commit in this workspace.");
+            }
+            Err(e) => return ActionResult::fail(format!("Failed to finalize workspace: {e}")),
+        },
         Err(e) => return ActionResult::fail(format!("Failed to finalize workspace: {e}")),
     };
     let short: String = sha.chars().take(8).collect();

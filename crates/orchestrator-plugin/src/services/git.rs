@@ -348,6 +348,11 @@ impl WorkspaceService for GitWorkspaces {
         serde_json::to_value(st).map_err(|e| Error::service("reading the status", e))
     }
 
+    fn unpushed_head(&self, id: &str) -> Result<Option<String>> {
+        let st = self.inner.status(id).map_err(svc("reading the status"))?;
+        Ok(if st.has_unpushed() { st.head } else { None })
+    }
+
     fn cleanup(&self, id: &str, force: bool) -> Result<bool> {
         self.inner.cleanup(id, force).map_err(|e| match e {
             gws::Error::UncommittedChanges(_) | gws::Error::UnpushedCommits(_) => {

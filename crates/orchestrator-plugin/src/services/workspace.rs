@@ -163,6 +163,13 @@ pub trait WorkspaceService: Send + Sync {
         let _ = id;
         Err(Error::NotImplemented("workspace status".into()))
     }
+    /// HEAD's commit when the workspace's branch holds commits the remote lacks (ahead of
+    /// `origin/<branch>` once pushed, else of `origin/<base>`), `None` when it holds none. An
+    /// agent that commits its own edits (Aider) leaves a clean tree with work still to land.
+    fn unpushed_head(&self, id: &str) -> Result<Option<String>> {
+        let _ = id;
+        Err(Error::NotImplemented("workspace unpushed commits".into()))
+    }
     /// Removes a workspace; refuses (`Ok(false)`) uncommitted or unpushed work unless `force`.
     fn cleanup(&self, id: &str, force: bool) -> Result<bool> {
         let _ = (id, force);

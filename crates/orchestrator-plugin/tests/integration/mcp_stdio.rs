@@ -471,3 +471,137 @@ fn a_trunk_default_branch_is_the_base_and_the_pr_target() {
     let (_, _, _) = c.call("stop_coding_agent", json!({"all": true}));
     assert!(c.finish().success());
 }
+
+/// Runs git in `dir` as a person (or Aider) would, with a fixed identity and no user config.
+fn hand_git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=Agent",
+            "-c",
+            "user.email=agent@example.invalid",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// FINALIZE lands commits an agent made itself (Aider commits its edits, leaving the tree clean),
+/// says "No changes…" only when the branch holds nothing the remote lacks, and lands a commit
+/// and further uncommitted changes together.
+#[test]
+fn finalize_lands_commits_the_agent_made_itself() {
+    let home = TempDir::new("mcp-own-commit");
+    let remote = crate::run_cmd::bare_remote_for_tests(&home.0);
+    std::fs::write(
+        home.0.join(".gitconfig"),
+        format!(
+            "[url \"file://{}\"]\n\tinsteadOf = https://github.com/octo/hello\n",
+            remote.display()
+        ),
+    )
+    .unwrap();
+    let gh = test_support::github::FakeGitHub::start().unwrap();
+    gh.add_repo("octo", "hello", "main");
+    let base = gh.base_url();
+    let mut c = McpClient::start(
+        &home.0,
+        &[
+            ("GITHUB_API_URL", base.as_str()),
+            ("GITHUB_TOKEN", gh.token()),
+            ("NO_PROXY", "127.0.0.1,localhost"),
+            ("no_proxy", "127.0.0.1,localhost"),
+        ],
+    );
+    c.request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}));
+    let remote_file = |branch: &str, file: &str| {
+        let out = std::process::Command::new("git")
+            .args(["--git-dir", remote.to_str().unwrap(), "show"])
+            .arg(format!("{branch}:{file}"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+
+    // A commit made by hand, tree clean: pushed, PR opened, the reply names that commit.
+    let (err, text, data) = c.call(
+        "provision_workspace",
+        json!({"repo": "https://github.com/octo/hello"}),
+    );
+    assert!(!err, "{text}");
+    let path = std::path::PathBuf::from(data["path"].as_str().unwrap());
+    let branch = data["branch"].as_str().unwrap().to_string();
+    std::fs::write(path.join("agent.txt"), "by the agent\n").unwrap();
+    hand_git(&path, &["add", "agent.txt"]);
+    hand_git(&path, &["commit", "-q", "-m", "feat: agent's own commit"]);
+    let head = hand_git(&path, &["rev-parse", "HEAD"]);
+    assert_eq!(hand_git(&path, &["status", "--porcelain"]), "");
+    let (err, text, data) = c.call("finalize_workspace", json!({"prTitle": "Agent work"}));
+    assert!(!err, "{text}");
+    assert_eq!(data["commit"].as_str(), Some(head.as_str()));
+    assert_eq!(
+        text,
+        format!(
+            "Workspace finalized!\nCommit: {}\nPR #1: {}",
+            &head[..8],
+            data["prUrl"].as_str().unwrap()
+        )
+    );
+    assert_eq!(remote_file(&branch, "agent.txt"), "by the agent\n");
+    let pulls = gh.pulls("octo", "hello");
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(
+        pulls[0]["head"]["ref"]
+            .as_str()
+            .or(pulls[0]["head"].as_str()),
+        Some(branch.as_str())
+    );
+    // Now the branch is on the remote and the tree clean: nothing new.
+    let (err, text, _) = c.call("finalize_workspace", json!({}));
+    assert!(err);
+    assert_eq!(text, "No changes to commit in this workspace.");
+    assert_eq!(gh.pulls("octo", "hello").len(), 1);
+
+    // A commit by hand and more uncommitted changes: both land, HEAD is the new commit.
+    let (err, text, data) = c.call(
+        "provision_workspace",
+        json!({"repo": "https://github.com/octo/hello"}),
+    );
+    assert!(!err, "{text}");
+    let path = std::path::PathBuf::from(data["path"].as_str().unwrap());
+    let branch = data["branch"].as_str().unwrap().to_string();
+    std::fs::write(path.join("first.txt"), "committed\n").unwrap();
+    hand_git(&path, &["add", "first.txt"]);
+    hand_git(&path, &["commit", "-q", "-m", "feat: first half"]);
+    let own = hand_git(&path, &["rev-parse", "HEAD"]);
+    std::fs::write(path.join("second.txt"), "uncommitted\n").unwrap();
+    let (err, text, data) = c.call(
+        "finalize_workspace",
+        json!({"commitMessage": "feat: second half", "prTitle": "Both halves"}),
+    );
+    assert!(!err, "{text}");
+    let head = hand_git(&path, &["rev-parse", "HEAD"]);
+    assert_ne!(head, own);
+    assert_eq!(data["commit"].as_str(), Some(head.as_str()));
+    assert!(
+        text.starts_with(&format!(
+            "Workspace finalized!\nCommit: {}\nPR #2: ",
+            &head[..8]
+        )),
+        "{text}"
+    );
+    assert_eq!(remote_file(&branch, "first.txt"), "committed\n");
+    assert_eq!(remote_file(&branch, "second.txt"), "uncommitted\n");
+    assert_eq!(hand_git(&path, &["rev-parse", "HEAD~1"]), own);
+    assert_eq!(gh.pulls("octo", "hello").len(), 2);
+    assert!(c.finish().success());
+}
