@@ -4,9 +4,10 @@
 //! a label entry appended to `<out>/index.yaml` (the format of `../shared/fixtures/agents`).
 //!
 //! Scenarios: `ready`, `busy`, `permission`, `done`, `again` (a second, text-only turn after
-//! `done`), `login`, `trust`, and `shell-confirm` / `shell-wait` / `shell-answered` (the model
-//! runs a shell command that asks y/n and reads a line: its confirmation, the command waiting,
-//! and the end after `y`; these stop on what the screen shows, not on detection). The recording session answers nothing on its own (empty answer
+//! `done`), `login`, `trust`, `shell-confirm` (the shell tool's confirmation for a command that
+//! changes the checkout) and `shell-question` / `shell-wait` / `shell-answered` (the model runs a
+//! shell command that asks y/n and reads a line: just printed, later, and after Tab, `y`, Enter);
+//! the `shell-*` ones stop on what the screen shows, not on detection. The recording session answers nothing on its own (empty answer
 //! policy), so dialogs stay on screen; only `done` and `again` answer the permission prompt, as a
 //! user would.
 
@@ -94,6 +95,9 @@ const SCENARIOS: &[Scenario] = &[
 /// its shortcuts key and never reaches the task.
 const SHELL_TASK: &str =
     "Run shell command `printf 'Do you want to continue (y/n)\\077 '; read a; echo got:$a`";
+/// The task of `shell-confirm`: a command that changes the checkout (Gemini 0.61.0 ran
+/// [`SHELL_TASK`]'s `printf`/`read`/`echo` without asking under `--approval-mode default`).
+const SHELL_CONFIRM_TASK: &str = "Run shell command `touch made-by-shell.txt`";
 /// The question as the command prints it.
 const SHELL_QUESTION: &str = "Do you want to continue (y/n)?";
 
@@ -123,10 +127,17 @@ fn shell_steps(
     name: &str,
     timeout: Duration,
 ) -> Result<(), String> {
-    manager.send(id, SHELL_TASK).map_err(|e| e.to_string())?;
+    let task = if name == "shell-confirm" {
+        SHELL_CONFIRM_TASK
+    } else {
+        SHELL_TASK
+    };
+    manager.send(id, task).map_err(|e| e.to_string())?;
     // Gemini may run the command without asking (it does for this one under `default`).
     wait_screen(manager, id, timeout, |s| {
-        s.contains("Allow once") || s.contains(SHELL_QUESTION)
+        s.contains("Allow once")
+            || s.contains(SHELL_QUESTION)
+            || (name == "shell-confirm" && s.contains("made-by-shell.txt") && s.contains('✓'))
     })?;
     let confirm = e2e::screen_text(manager, id).contains("Allow once");
     if name == "shell-confirm" {
