@@ -27,14 +27,14 @@ pub fn run(args: Args) -> ExitCode {
     let results = preflight_all(&registry, path.as_deref(), VERSION_TIMEOUT);
     if args.json {
         match serde_json::to_string_pretty(&results) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => outln!("{s}"),
             Err(e) => {
                 eprintln!("agent-orchestrator agents: {e}");
                 return ExitCode::FAILURE;
             }
         }
     } else {
-        print!("{}", table(&results));
+        out!("{}", table(&results));
     }
     ExitCode::SUCCESS
 }

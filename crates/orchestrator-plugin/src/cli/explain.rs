@@ -43,7 +43,7 @@ pub struct Args {
 pub fn run(args: Args) -> ExitCode {
     match explain_capture(&args) {
         Ok(out) => {
-            println!("{out}");
+            outln!("{out}");
             ExitCode::SUCCESS
         }
         Err(e) => {

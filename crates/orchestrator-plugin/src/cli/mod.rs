@@ -1,5 +1,17 @@
 //! One module per subcommand; each has clap `Args` and a `run` returning the exit status.
 
+/// Prints to standard output like `print!`, but a reader that went away (`… | head`) ends the
+/// process quietly with status 0 instead of a panic, and any other write error ends it with
+/// status 1 and a message (see [`write_stdout`]).
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::write_stdout(format_args!($($t)*)) };
+}
+
+/// [`out!`] with a line end.
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::cli::write_stdout(format_args!("{}\n", format_args!($($t)*))) };
+}
+
 pub mod agents;
 pub mod explain;
 pub mod mcp;
@@ -260,5 +272,20 @@ fn install_classifier(
         orchestrator_plugin::supervision::classifier::ModelClassifier::new(Arc::downgrade(&rt));
     if let Err(e) = pty.manager().set_classifier(Arc::new(classifier)) {
         sink(&format!("stall classifier not installed: {e}"));
+    }
+}
+
+/// Writes to standard output and flushes. The one-shot subcommands print through this (via
+/// `out!`/`outln!`): `println!` panics when the reader has closed the pipe.
+pub fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_fmt(text).and_then(|()| stdout.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("agent-orchestrator: writing to standard output failed: {e}");
+        std::process::exit(1);
     }
 }

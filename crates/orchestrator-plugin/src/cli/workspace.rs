@@ -128,7 +128,7 @@ fn open() -> Result<WorkspaceService, String> {
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
     );
@@ -188,7 +188,7 @@ fn run_inner(command: Command) -> Result<(), String> {
             if json {
                 print_json(&record_json(&rec));
             } else {
-                println!("{}\t{}\t{}", rec.id, rec.branch, rec.path.display());
+                outln!("{}\t{}\t{}", rec.id, rec.branch, rec.path.display());
             }
         }
         Command::List { json } => {
@@ -202,7 +202,7 @@ fn run_inner(command: Command) -> Result<(), String> {
                     } else {
                         "clone"
                     };
-                    println!(
+                    outln!(
                         "{}\t{}\t{}\t{}\t{}",
                         r.id,
                         r.status.as_str(),
@@ -223,20 +223,20 @@ fn run_inner(command: Command) -> Result<(), String> {
                 v["path"] = json!(rec.path);
                 print_json(&v);
             } else {
-                println!("workspace {} ({})", rec.id, rec.status.as_str());
-                println!("branch    {}", st.branch.as_deref().unwrap_or("(detached)"));
-                println!("state     {}", if st.clean { "clean" } else { "dirty" });
+                outln!("workspace {} ({})", rec.id, rec.status.as_str());
+                outln!("branch    {}", st.branch.as_deref().unwrap_or("(detached)"));
+                outln!("state     {}", if st.clean { "clean" } else { "dirty" });
                 for (label, paths) in [
                     ("staged", &st.staged),
                     ("modified", &st.modified),
                     ("untracked", &st.untracked),
                 ] {
                     for p in paths {
-                        println!("{label:<9} {p}");
+                        outln!("{label:<9} {p}");
                     }
                 }
                 if let Some(c) = &st.compared_to {
-                    println!("vs {c}: ahead {}, behind {}", st.ahead, st.behind);
+                    outln!("vs {c}: ahead {}, behind {}", st.ahead, st.behind);
                 }
             }
         }
@@ -287,12 +287,12 @@ fn run_inner(command: Command) -> Result<(), String> {
                 }));
             } else {
                 match &out.commit {
-                    Some(c) => println!("committed {c}"),
-                    None => println!("nothing to commit"),
+                    Some(c) => outln!("committed {c}"),
+                    None => outln!("nothing to commit"),
                 }
-                println!("pushed {}", rec.branch);
+                outln!("pushed {}", rec.branch);
                 if let Some(pr) = &out.pr {
-                    println!("pull request #{} {}", pr.number, pr.url);
+                    outln!("pull request #{} {}", pr.number, pr.url);
                 }
                 for w in &out.warnings {
                     eprintln!("warning: {w}");
@@ -304,9 +304,9 @@ fn run_inner(command: Command) -> Result<(), String> {
             if json {
                 print_json(&json!({"success": true, "workspaceId": id, "removed": removed}));
             } else if removed {
-                println!("removed {id}");
+                outln!("removed {id}");
             } else {
-                println!("nothing to remove for {id}");
+                outln!("nothing to remove for {id}");
             }
         }
     }

@@ -2,6 +2,7 @@
 //! server over a child process's stdio, and supervision against a loopback model server.
 
 mod actions;
+mod cli_output;
 mod fakes;
 mod http;
 mod mcp_stdio;
