@@ -53,6 +53,14 @@ pub enum Error {
         /// The tail of git's stderr, with every known secret redacted.
         stderr: String,
     },
+    /// A `git` process did not finish within its time limit and was killed.
+    #[error("git {args} did not finish within {seconds}s")]
+    GitTimeout {
+        /// The arguments (never contain secrets).
+        args: String,
+        /// The limit, in seconds.
+        seconds: u64,
+    },
     /// An in-process repository operation (gix) failed.
     #[error("cannot {op} in {path}")]
     Gix {

@@ -5,6 +5,8 @@ use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use crate::redact::{Redactor, Secret};
 use crate::{Error, Result, b64};
@@ -131,6 +133,7 @@ impl Git {
             args: Vec::new(),
             auth: None,
             env: Vec::new(),
+            timeout: None,
         }
     }
 }
@@ -142,6 +145,7 @@ pub(crate) struct GitCmd<'a> {
     args: Vec<OsString>,
     auth: Option<GitAuth>,
     env: Vec<(String, String)>,
+    timeout: Option<Duration>,
 }
 
 impl GitCmd<'_> {
@@ -163,6 +167,13 @@ impl GitCmd<'_> {
 
     pub(crate) fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.to_owned(), v.to_owned()));
+        self
+    }
+
+    /// Kills git and fails with [`Error::GitTimeout`] when it has not finished after `limit`
+    /// (for a question to a remote that may never answer; clones and pushes run unbounded).
+    pub(crate) fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
         self
     }
 
@@ -240,15 +251,47 @@ impl GitCmd<'_> {
             buf
         });
         let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
+        // stderr is read on a thread so a time limit holds even while a helper git started
+        // (git-remote-https) keeps the pipe open after git itself is killed.
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            loop {
+                match stderr_pipe.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.send(chunk[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let deadline = self.timeout.map(|t| (t, Instant::now() + t));
         let mut stderr = Vec::new();
         let mut line = Vec::new();
-        let mut chunk = [0u8; 4096];
         loop {
-            let n = match stderr_pipe.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
+            let chunk = match deadline {
+                None => match rx.recv() {
+                    Ok(c) => c,
+                    Err(_) => break,
+                },
+                Some((limit, at)) => {
+                    match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                        Ok(c) => c,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            let _ = child.kill();
+                            let _ = child.wait();
+                            return Err(Error::GitTimeout {
+                                args,
+                                seconds: limit.as_secs(),
+                            });
+                        }
+                    }
+                }
             };
-            for &b in &chunk[..n] {
+            for &b in &chunk {
                 if b == b'\r' || b == b'\n' {
                     if let Some(p) = parse_progress(&String::from_utf8_lossy(&line)) {
                         on_progress(p);
@@ -258,7 +301,7 @@ impl GitCmd<'_> {
                     line.push(b);
                 }
             }
-            stderr.extend_from_slice(&chunk[..n]);
+            stderr.extend_from_slice(&chunk);
             if stderr.len() > 4 * STDERR_TAIL {
                 stderr.drain(..stderr.len() - STDERR_TAIL);
             }
@@ -384,5 +427,42 @@ mod tests {
         );
         assert_eq!(get("GIT_CONFIG_VALUE_1"), Some(expected.as_str()));
         assert_eq!(get("GIT_TERMINAL_PROMPT"), Some("0"));
+    }
+
+    #[test]
+    fn a_time_limit_kills_a_process_that_does_not_finish() {
+        // `sleep` stands in for a git that never hears back from its remote.
+        let git = Git::new(
+            GitConfig {
+                program: "sleep".into(),
+                env: Vec::new(),
+            },
+            Redactor::new(),
+        );
+        let err = git
+            .cmd(None)
+            .arg("30")
+            .timeout(Duration::from_millis(200))
+            .run()
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::GitTimeout { args, seconds: 0 } if args == "30"),
+            "{err:?}"
+        );
+        // Within the limit, the output comes back as without one.
+        let git = Git::new(
+            GitConfig {
+                program: "echo".into(),
+                env: Vec::new(),
+            },
+            Redactor::new(),
+        );
+        let out = git
+            .cmd(None)
+            .arg("done")
+            .timeout(Duration::from_secs(60))
+            .run()
+            .unwrap();
+        assert_eq!(out, "done\n");
     }
 }

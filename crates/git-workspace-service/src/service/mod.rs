@@ -1,6 +1,7 @@
 //! The workspace service: provision, status, commit, push, pull requests, finalize, cleanup and
 //! retention over a persisted registry. One file per stage: `provision.rs`, `finalize.rs`
-//! (status, commit, push, pull requests), `cleanup.rs` (cleanup and retention).
+//! (status, commit, push, pull requests), `cleanup.rs` (cleanup and retention), `remote.rs`
+//! (questions to a remote before any workspace exists).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,7 @@ use crate::{Error, Result};
 mod cleanup;
 mod finalize;
 mod provision;
+mod remote;
 
 /// How the service is set up.
 #[derive(Debug, Clone)]
@@ -429,6 +431,12 @@ impl WorkspaceService {
         {
             return Some(auth);
         }
+        self.host_auth(&repo)
+    }
+
+    /// The configured token (`GITHUB_TOKEN`) as a credential for `repo`'s origin, for a
+    /// repository on the configured forge host only; `None` for any other host.
+    fn host_auth(&self, repo: &RepoUrl) -> Option<GitAuth> {
         let token = self.config.github_token.as_ref()?;
         if repo.provider(&self.config.github.host) != Provider::Github {
             return None;

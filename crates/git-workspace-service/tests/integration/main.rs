@@ -9,5 +9,6 @@ mod forge;
 mod hooks;
 mod injection;
 mod provision;
+mod remote_head;
 mod secrets;
 mod support;
