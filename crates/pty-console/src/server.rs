@@ -242,22 +242,8 @@ pub(crate) fn handle(req: RawRequest, shared: &Shared) -> RouteResponse {
         .iter()
         .filter(|r| r.self_authenticated(&method, &path))
         .collect();
-    if !own_auth.is_empty() && !authorized(&headers, shared) {
-        headers.retain(|(k, _)| k != "authorization" && k != "cookie");
-        query.retain(|(k, _)| k != "token");
-        let request = HttpRequest {
-            method,
-            path,
-            query,
-            headers,
-            body,
-        };
-        return own_auth
-            .iter()
-            .find_map(|r| r.respond(&request))
-            .unwrap_or_else(|| HttpResponse::error(404, "Not found").into());
-    }
-    if !authorized(&headers, shared) {
+    let console_token = authorized(&headers, shared);
+    if !console_token && own_auth.is_empty() {
         return if method == "GET" && path == "/" {
             unauthorized_page()
         } else {
@@ -275,6 +261,12 @@ pub(crate) fn handle(req: RawRequest, shared: &Shared) -> RouteResponse {
         headers,
         body,
     };
+    if !console_token {
+        return own_auth
+            .iter()
+            .find_map(|r| r.respond(&request))
+            .unwrap_or_else(|| HttpResponse::error(404, "Not found").into());
+    }
     route(&request, shared)
 }
 
