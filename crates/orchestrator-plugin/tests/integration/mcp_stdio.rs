@@ -228,26 +228,28 @@ fn a_shell_agent_over_mcp_spawn_send_list_stop() {
     assert!(c.finish().success());
 }
 
-/// FINALIZE_WORKSPACE opens a real pull request and MANAGE_ISSUES talks to the forge: the binary
-/// over MCP, a "github.com" repository served from a local bare remote (git `insteadOf`), and the
-/// loopback fake GitHub for the REST calls.
-#[test]
-fn finalize_opens_a_pr_and_issues_reach_the_forge() {
-    let home = TempDir::new("mcp-forge");
-    let remote = crate::run_cmd::bare_remote_for_tests(&home.0);
+/// An initialized MCP client whose HOME maps `https://github.com/octo/<repo>` onto the local bare
+/// `remote` (git `insteadOf`) and whose forge is a loopback fake GitHub holding `octo/<repo>` with
+/// `default_branch` (returned: it must outlive the client).
+fn forge_client(
+    home: &std::path::Path,
+    remote: &std::path::Path,
+    repo: &str,
+    default_branch: &str,
+) -> (test_support::github::FakeGitHub, McpClient) {
     std::fs::write(
-        home.0.join(".gitconfig"),
+        home.join(".gitconfig"),
         format!(
-            "[url \"file://{}\"]\n\tinsteadOf = https://github.com/octo/hello\n",
+            "[url \"file://{}\"]\n\tinsteadOf = https://github.com/octo/{repo}\n",
             remote.display()
         ),
     )
     .unwrap();
     let gh = test_support::github::FakeGitHub::start().unwrap();
-    gh.add_repo("octo", "hello", "main");
+    gh.add_repo("octo", repo, default_branch);
     let base = gh.base_url();
     let mut c = McpClient::start(
-        &home.0,
+        home,
         &[
             ("GITHUB_API_URL", base.as_str()),
             ("GITHUB_TOKEN", gh.token()),
@@ -256,6 +258,17 @@ fn finalize_opens_a_pr_and_issues_reach_the_forge() {
         ],
     );
     c.request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}));
+    (gh, c)
+}
+
+/// FINALIZE_WORKSPACE opens a real pull request and MANAGE_ISSUES talks to the forge: the binary
+/// over MCP, a "github.com" repository served from a local bare remote (git `insteadOf`), and the
+/// loopback fake GitHub for the REST calls.
+#[test]
+fn finalize_opens_a_pr_and_issues_reach_the_forge() {
+    let home = TempDir::new("mcp-forge");
+    let remote = crate::run_cmd::bare_remote_for_tests(&home.0);
+    let (gh, mut c) = forge_client(&home.0, &remote, "hello", "main");
 
     let (err, text, data) = c.call(
         "provision_workspace",
@@ -385,27 +398,7 @@ fn issues_without_a_token_use_the_device_flow() {
 fn a_trunk_default_branch_is_the_base_and_the_pr_target() {
     let home = TempDir::new("mcp-trunk");
     let (remote, trunk, _) = crate::workspaces::trunk_remote(&home.0);
-    std::fs::write(
-        home.0.join(".gitconfig"),
-        format!(
-            "[url \"file://{}\"]\n\tinsteadOf = https://github.com/octo/trunky\n",
-            remote.display()
-        ),
-    )
-    .unwrap();
-    let gh = test_support::github::FakeGitHub::start().unwrap();
-    gh.add_repo("octo", "trunky", "trunk");
-    let base = gh.base_url();
-    let mut c = McpClient::start(
-        &home.0,
-        &[
-            ("GITHUB_API_URL", base.as_str()),
-            ("GITHUB_TOKEN", gh.token()),
-            ("NO_PROXY", "127.0.0.1,localhost"),
-            ("no_proxy", "127.0.0.1,localhost"),
-        ],
-    );
-    c.request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}));
+    let (gh, mut c) = forge_client(&home.0, &remote, "trunky", "trunk");
     let head_of = |dir: &std::path::Path| {
         let out = std::process::Command::new("git")
             .args(["rev-parse", "HEAD"])
@@ -502,27 +495,7 @@ fn hand_git(dir: &std::path::Path, args: &[&str]) -> String {
 fn finalize_lands_commits_the_agent_made_itself() {
     let home = TempDir::new("mcp-own-commit");
     let remote = crate::run_cmd::bare_remote_for_tests(&home.0);
-    std::fs::write(
-        home.0.join(".gitconfig"),
-        format!(
-            "[url \"file://{}\"]\n\tinsteadOf = https://github.com/octo/hello\n",
-            remote.display()
-        ),
-    )
-    .unwrap();
-    let gh = test_support::github::FakeGitHub::start().unwrap();
-    gh.add_repo("octo", "hello", "main");
-    let base = gh.base_url();
-    let mut c = McpClient::start(
-        &home.0,
-        &[
-            ("GITHUB_API_URL", base.as_str()),
-            ("GITHUB_TOKEN", gh.token()),
-            ("NO_PROXY", "127.0.0.1,localhost"),
-            ("no_proxy", "127.0.0.1,localhost"),
-        ],
-    );
-    c.request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}));
+    let (gh, mut c) = forge_client(&home.0, &remote, "hello", "main");
     let remote_file = |branch: &str, file: &str| {
         let out = std::process::Command::new("git")
             .args(["--git-dir", remote.to_str().unwrap(), "show"])
