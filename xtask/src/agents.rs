@@ -174,6 +174,29 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("write {}: {e}", path.display()))
 }
 
+/// The variables that put a program in a private world: HOME and TMPDIR, the XDG directories
+/// under that HOME, a UTF-8 locale, and no system git configuration.
+pub fn world_env(home: &Path, tmp: &Path) -> Vec<(String, String)> {
+    vec![
+        ("HOME".into(), home.display().to_string()),
+        ("TMPDIR".into(), tmp.display().to_string()),
+        ("LANG".into(), "C.UTF-8".into()),
+        (
+            "XDG_CONFIG_HOME".into(),
+            home.join(".config").display().to_string(),
+        ),
+        (
+            "XDG_CACHE_HOME".into(),
+            home.join(".cache").display().to_string(),
+        ),
+        (
+            "XDG_DATA_HOME".into(),
+            home.join(".local/share").display().to_string(),
+        ),
+        ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+    ]
+}
+
 /// Seeds `home` for `agent` per AGENTS-OFFLINE.md and returns its command line under the
 /// `standard` preset (permission prompts shown, not pre-approved). Every variable the agent sees
 /// is listed here: nothing is inherited but `PATH` (and pyenv's root, for a pip-installed Aider).
@@ -189,25 +212,8 @@ pub fn offline_launch(
     let base = model.base_url();
     let key = model.api_key().to_owned();
     let repo_s = repo.display().to_string();
-    let mut env: Vec<(String, String)> = vec![
-        ("HOME".into(), home.display().to_string()),
-        ("TMPDIR".into(), tmp.display().to_string()),
-        ("TERM".into(), "xterm-256color".into()),
-        ("LANG".into(), "C.UTF-8".into()),
-        (
-            "XDG_CONFIG_HOME".into(),
-            home.join(".config").display().to_string(),
-        ),
-        (
-            "XDG_CACHE_HOME".into(),
-            home.join(".cache").display().to_string(),
-        ),
-        (
-            "XDG_DATA_HOME".into(),
-            home.join(".local/share").display().to_string(),
-        ),
-        ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
-    ];
+    let mut env = world_env(home, tmp);
+    env.push(("TERM".into(), "xterm-256color".into()));
     for pass in ["PATH", "PYENV_ROOT"] {
         if let Ok(v) = std::env::var(pass) {
             env.push((pass.into(), v));

@@ -452,28 +452,11 @@ fn run_agent(pin: &Pin) -> Row {
 /// nothing else of this process's environment.
 fn child_env(world: &World) -> Vec<(String, String)> {
     let home = world.home();
-    let mut env: Vec<(String, String)> = vec![
-        ("HOME".into(), home.display().to_string()),
-        ("TMPDIR".into(), world.tmp().display().to_string()),
-        ("LANG".into(), "C.UTF-8".into()),
-        (
-            "XDG_CONFIG_HOME".into(),
-            home.join(".config").display().to_string(),
-        ),
-        (
-            "XDG_CACHE_HOME".into(),
-            home.join(".cache").display().to_string(),
-        ),
-        (
-            "XDG_DATA_HOME".into(),
-            home.join(".local/share").display().to_string(),
-        ),
-        ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
-        // The plugin's git clones, pushes and fetches may only reach local repositories: the
-        // world's ~/.gitconfig rewrites the forge URL to the bare remote, and should it ever not,
-        // git fails instead of going to the network.
-        ("GIT_ALLOW_PROTOCOL".into(), "file".into()),
-    ];
+    let mut env = agents::world_env(&home, &world.tmp());
+    // The plugin's git clones, pushes and fetches may only reach local repositories: the
+    // world's ~/.gitconfig rewrites the forge URL to the bare remote, and should it ever not,
+    // git fails instead of going to the network.
+    env.push(("GIT_ALLOW_PROTOCOL".into(), "file".into()));
     // PYENV_ROOT: a pyenv-installed Aider's shim needs it. RUST_BACKTRACE: for a child's panic.
     for pass in ["PATH", "PYENV_ROOT", "RUST_BACKTRACE"] {
         if let Ok(v) = std::env::var(pass) {
