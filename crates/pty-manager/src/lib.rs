@@ -22,6 +22,7 @@ mod rules;
 mod screen;
 mod session;
 mod shadow;
+mod skim;
 mod snapshot;
 mod stall;
 mod status;
@@ -46,7 +47,7 @@ pub use rules::{
     AdapterManifest, CompiledRule, Evaluation, InputStyle, LoginMethod, MANIFEST_SCHEMA,
     PromptType, Region, Response, ResponseSpec, RuleHit, RuleSet, RuleSpec, Signal, region_text,
 };
-pub use screen::{DEFAULT_SCROLLBACK, Screen};
+pub use screen::{DEFAULT_SCROLLBACK, FEED_MAX, Screen};
 pub use session::{
     Action, BlockingPromptInfo, CompletionSource, DetectionEvent, DetectionOptions, HookEvent,
     SessionConfig, SessionMachine,

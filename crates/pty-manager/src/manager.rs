@@ -474,7 +474,10 @@ impl PtyManager {
 
     /// What the session's screen shows now.
     pub fn snapshot(&self, id: &str) -> Result<ScreenSnapshot> {
-        Ok(lock(&*self.state(id)?).screen.snapshot())
+        let state = self.state(id)?;
+        let mut st = lock(&state);
+        st.screen.flush();
+        Ok(st.screen.snapshot())
     }
 
     /// Subscribes to a session's output, starting with the bytes that paint its current screen.
@@ -482,6 +485,7 @@ impl PtyManager {
         let state = self.state(id)?;
         let mut st = lock(&state);
         let (tx, rx) = queue(SUBSCRIBER_QUEUE, SUBSCRIBER_BYTES);
+        st.screen.flush();
         let initial = st.screen.formatted_state();
         st.subscribers.retain(|s| !s.is_disconnected());
         if st.info.status.is_live() {

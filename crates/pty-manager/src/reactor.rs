@@ -816,7 +816,11 @@ impl Reactor {
     fn menu_keys(&mut self, id: &str, index: usize) -> Result<Vec<String>> {
         let slot = self.input_slot(id)?;
         let live = self.live(slot).expect("slot checked");
-        let lines = lock(&live.state).screen.lines();
+        let lines = {
+            let mut st = lock(&live.state);
+            st.screen.flush();
+            st.screen.lines()
+        };
         let current = live
             .menu_marker
             .as_deref()
@@ -944,6 +948,19 @@ impl Reactor {
             }
             if filled > 0 {
                 deliver(live, &buf[..filled], &mut lag_events);
+            }
+            // The screen may defer parsing while output floods in (`Screen::feed`): parse it
+            // once the program paused (or is gone), so detection sees the screen it left.
+            if budget > 0 {
+                let mut st = lock(&live.state);
+                if st.screen.deferred() > 0 {
+                    st.screen.flush();
+                    any = true;
+                    if st.screen.has_replies() {
+                        let replies = st.screen.take_replies();
+                        live.outq.extend(replies);
+                    }
+                }
             }
             if any && !live.dirty {
                 live.dirty = true;
@@ -1158,7 +1175,8 @@ impl Reactor {
         if live.detect.as_ref().is_some_and(Detect::took_input) {
             return true;
         }
-        let st = lock(&live.state);
+        let mut st = lock(&live.state);
+        st.screen.flush();
         let row = st.screen.row_text(st.screen.cursor().0);
         !(row.contains(&submit.probe) || row.contains("[Pasted text #"))
     }
@@ -1233,7 +1251,7 @@ impl Reactor {
 /// Hands one chunk of output to the screen, the ring and the subscribers.
 fn deliver(live: &mut Live, data: &[u8], lag_events: &mut Vec<SessionEvent>) {
     let mut st = lock(&live.state);
-    st.screen.process(data);
+    st.screen.feed(data);
     if st.screen.has_replies() {
         let replies = st.screen.take_replies();
         live.outq.extend(replies);

@@ -10,6 +10,7 @@ use std::num::NonZeroU16;
 
 use crate::ScreenSnapshot;
 use crate::shadow::{Gate, Saved, Shadow, Widths};
+use crate::skim::Skim;
 
 /// Default number of scrolled-off rows kept as text by the screen model.
 ///
@@ -24,6 +25,12 @@ pub const SNAPSHOT_SCROLLED_MAX: usize = 1_000;
 
 /// Batches at least this big are considered for the flood fast path (see [`Screen::process`]).
 pub(crate) const FAST_MIN: usize = 16 * 1024;
+
+/// Deferred output parsed at once when it reaches this size (see [`Screen::feed`]).
+pub const FEED_MAX: usize = 4 << 20;
+
+/// A deferred buffer keeps its allocation for the next flood up to this size.
+const FEED_KEEP_CAPACITY: usize = 256 * 1024;
 
 /// The state `vt100` reports through callbacks, kept beside the grid.
 #[derive(Debug, Default)]
@@ -146,6 +153,10 @@ pub struct Screen {
     fast: bool,
     /// Times the parser panicked on output and was replaced (see [`Screen::process`]).
     resets: u64,
+    /// Output given to [`Screen::feed`] and not parsed yet.
+    pending: Vec<u8>,
+    /// Follows `pending` while it stays in the fast subset (see [`crate::skim`]).
+    skim: Option<Box<Skim>>,
 }
 
 impl std::fmt::Debug for Screen {
@@ -184,6 +195,8 @@ impl Screen {
             skipped_bytes: 0,
             fast: true,
             resets: 0,
+            pending: Vec::new(),
+            skim: None,
         }
     }
 
@@ -210,11 +223,132 @@ impl Screen {
     /// scrolled-off rows are kept, the next output repaints the grid, and
     /// [`Screen::parser_resets`] counts it.
     pub fn process(&mut self, bytes: &[u8]) {
-        let parsed =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.process_inner(bytes)));
+        if self.pending.is_empty() {
+            self.parse(bytes, None);
+        } else {
+            self.pending.extend_from_slice(bytes);
+            self.flush();
+        }
+    }
+
+    /// Takes output like [`Screen::process`] but may defer parsing it while it floods in: the
+    /// accessors keep showing the state before the deferred bytes until [`Screen::flush`] (or
+    /// [`Screen::process`]). Output outside the flood subset (anything but text, line controls,
+    /// SGR, relative cursor moves, erase in line and save/restore cursor: a query, a title, a
+    /// mode change) is parsed at once, so query replies are never late; so is output that
+    /// reaches [`FEED_MAX`] bytes.
+    ///
+    /// Deferring is what makes floods cheap: when the deferred bytes are parsed, everything
+    /// before the last line that is followed by a screenful plus the kept scrollback of scrolled
+    /// rows is skipped (only the cursor, pen and saved cursor were followed through it), with
+    /// the same resulting state as parsing every byte (property-tested).
+    ///
+    /// ```
+    /// use pty_manager::Screen;
+    /// let mut screen = Screen::new(80, 24);
+    /// screen.feed(b"hello\r\nworld");
+    /// screen.flush();
+    /// assert_eq!(screen.lines()[1], "world");
+    /// ```
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let mut bytes = bytes;
+        if self.pending.is_empty() {
+            self.skim = None;
+            if self.fast {
+                // The last parse ended inside a sequence (a read cut it): finish it first, so
+                // that the skim starts between sequences.
+                let k = self.gate.settle(&bytes[..bytes.len().min(4096)]);
+                if k > 0 {
+                    self.parse_settled(&bytes[..k]);
+                    bytes = &bytes[k..];
+                }
+            }
+            self.gate.alt = self.parser.screen().alternate_screen();
+            if self.fast && self.gate.open() {
+                let keep = self.parser.callbacks().keep;
+                self.skim = Skim::start(self.parser.screen(), self.saved, keep).map(Box::new);
+            }
+            if self.skim.is_none() {
+                self.parse(bytes, None);
+                return;
+            }
+        }
+        self.pending.extend_from_slice(bytes);
+        let stopped = match self.skim.as_deref_mut() {
+            Some(skim) => {
+                skim.advance(&self.pending, &mut self.widths);
+                skim.stopped()
+            }
+            None => true,
+        };
+        if stopped || self.pending.len() >= FEED_MAX {
+            self.flush();
+        }
+    }
+
+    /// Parses the output [`Screen::feed`] deferred.
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        let skim = self.skim.take();
+        self.parse(&pending, skim.as_deref());
+        pending.clear();
+        if pending.capacity() <= FEED_KEEP_CAPACITY {
+            self.pending = pending;
+        }
+    }
+
+    /// Bytes given to [`Screen::feed`] and not parsed yet.
+    pub fn deferred(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Parses `bytes`, skipping up to the skim's cut when it has one; a parser panic resets the
+    /// grid (see [`Screen::process`]).
+    fn parse(&mut self, bytes: &[u8], skim: Option<&Skim>) {
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut bytes = bytes;
+            if let Some(cut) = skim.and_then(Skim::cut) {
+                self.skip_to(cut);
+                bytes = &bytes[cut.at..];
+            }
+            self.process_inner(bytes)
+        }));
         if parsed.is_err() {
             self.replace_parser();
         }
+    }
+
+    /// Parses bytes the gate already followed (see [`Gate::settle`]).
+    fn parse_settled(&mut self, bytes: &[u8]) {
+        let parsed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.parser.process(bytes)));
+        if parsed.is_err() {
+            self.replace_parser();
+        }
+        if std::mem::take(&mut self.gate.saw_save) {
+            self.saved = None;
+        }
+    }
+
+    /// Puts the parser in the state the skim found at `cut` (see [`crate::skim`]): the rows on
+    /// screen stay as they are, since all of them scroll off before anything reads them.
+    fn skip_to(&mut self, cut: &crate::skim::Checkpoint) {
+        let rows = self.size().1;
+        let mut sync = Vec::with_capacity(64);
+        if let Some((r, c, pen)) = cut.saved {
+            sync.extend_from_slice(format!("\x1b[{};{}H", r + 1, c + 1).as_bytes());
+            pen.write_sgr(&mut sync);
+            sync.extend_from_slice(b"\x1b7");
+            self.saved = cut.saved;
+        }
+        sync.extend_from_slice(format!("\x1b[{};{}H", rows, cut.col + 1).as_bytes());
+        cut.pen.write_sgr(&mut sync);
+        self.parser.process(&sync);
+        self.parser.callbacks_mut().scrolled_total += cut.scrolls;
+        self.skipped_bytes += cut.at as u64;
     }
 
     /// A blank parser of the same size in place of one that panicked, keeping what the callbacks
@@ -290,6 +424,7 @@ impl Screen {
 
     /// Resizes the grid (a zero is treated as 1).
     pub fn resize(&mut self, cols: u16, rows: u16) {
+        self.flush();
         self.parser.screen_mut().set_size(nz(rows), nz(cols));
         self.gate.resized(nz(rows).get());
         self.saved = None;
@@ -304,6 +439,7 @@ impl Screen {
     /// Starts a new turn: rows that scroll off from now on are reported in
     /// [`ScreenSnapshot::scrolled`]; earlier ones no longer are.
     pub fn mark_turn_start(&mut self) {
+        self.flush();
         self.mark = self.parser.callbacks().scrolled_total;
     }
 

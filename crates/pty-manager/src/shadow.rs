@@ -40,13 +40,13 @@ pub(crate) struct Pen {
 }
 
 impl Pen {
-    const DEFAULT: Pen = Pen {
+    pub(crate) const DEFAULT: Pen = Pen {
         fg: Color::Default,
         bg: Color::Default,
         mode: 0,
     };
 
-    fn of_screen(s: &vt100::Screen) -> Pen {
+    pub(crate) fn of_screen(s: &vt100::Screen) -> Pen {
         let mode = mode_bits([s.bold(), s.dim(), s.italic(), s.underline(), s.inverse()]);
         Pen {
             fg: s.fgcolor(),
@@ -61,6 +61,59 @@ impl Pen {
             fg: c.fgcolor(),
             bg: c.bgcolor(),
             mode,
+        }
+    }
+
+    /// `vt100`'s SGR for semicolon-separated parameters.
+    pub(crate) fn sgr(&mut self, params: &[u16]) {
+        if params.is_empty() {
+            *self = Pen::DEFAULT;
+            return;
+        }
+        let mut it = params.iter().copied();
+        let p = self;
+        fn color(it: &mut impl Iterator<Item = u16>) -> Option<Option<Color>> {
+            // Some(None): unhandled (stops the SGR); None: stop silently.
+            let u8_of = |v: u16| u8::try_from(v).ok();
+            match it.next()? {
+                2 => {
+                    let r = u8_of(it.next()?)?;
+                    let g = u8_of(it.next()?)?;
+                    let b = u8_of(it.next()?)?;
+                    Some(Some(Color::Rgb(r, g, b)))
+                }
+                5 => Some(Some(Color::Idx(u8_of(it.next()?)?))),
+                _ => Some(None),
+            }
+        }
+        while let Some(n) = it.next() {
+            match n {
+                0 => *p = Pen::DEFAULT,
+                1 => p.mode = (p.mode & !(BOLD | DIM)) | BOLD,
+                2 => p.mode = (p.mode & !(BOLD | DIM)) | DIM,
+                3 => p.mode |= ITALIC,
+                4 => p.mode |= UNDERLINE,
+                7 => p.mode |= INVERSE,
+                22 => p.mode &= !(BOLD | DIM),
+                23 => p.mode &= !ITALIC,
+                24 => p.mode &= !UNDERLINE,
+                27 => p.mode &= !INVERSE,
+                30..=37 => p.fg = Color::Idx((n - 30) as u8),
+                38 => match color(&mut it) {
+                    Some(Some(c)) => p.fg = c,
+                    _ => return,
+                },
+                39 => p.fg = Color::Default,
+                40..=47 => p.bg = Color::Idx((n - 40) as u8),
+                48 => match color(&mut it) {
+                    Some(Some(c)) => p.bg = c,
+                    _ => return,
+                },
+                49 => p.bg = Color::Default,
+                90..=97 => p.fg = Color::Idx((n - 82) as u8),
+                100..=107 => p.bg = Color::Idx((n - 92) as u8),
+                _ => {}
+            }
         }
     }
 
@@ -215,7 +268,7 @@ impl Row {
 
 /// The length of the run of printable ASCII (0x20..0x7e) at the start of `b`; eight bytes at a
 /// time, since floods are mostly that.
-fn printable_run(b: &[u8]) -> usize {
+pub(crate) fn printable_run(b: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
@@ -237,7 +290,7 @@ fn printable_run(b: &[u8]) -> usize {
 }
 
 /// The character a complete, valid UTF-8 sequence at the start of `b` encodes, and its length.
-fn decode_utf8(b: &[u8]) -> Option<(char, usize)> {
+pub(crate) fn decode_utf8(b: &[u8]) -> Option<(char, usize)> {
     let cont = |i: usize, lo: u8, hi: u8| b.get(i).copied().filter(|x| (lo..=hi).contains(x));
     let (cp, len) = match b[0] {
         0xc2..=0xdf => {
@@ -274,6 +327,63 @@ fn decode_utf8(b: &[u8]) -> Option<(char, usize)> {
         _ => return None,
     };
     char::from_u32(cp).map(|c| (c, len))
+}
+
+/// Why [`parse_csi`] read no sequence.
+pub(crate) enum CsiMiss {
+    /// The bytes end inside the sequence.
+    Incomplete,
+    /// A form the subset leaves to `vt100`.
+    Other,
+}
+
+/// Reads the CSI sequence at the start of `b` (`b[0] == ESC`, `b[1] == '['`): its parameters
+/// go to `params` (at most 16, no empty fields, none over 9999, no private or intermediate
+/// bytes); returns how many, the final byte and the sequence's length. The parameters are
+/// written in place rather than returned: copying the array out was a store-forwarding stall
+/// on every sequence of a flood.
+pub(crate) fn parse_csi(b: &[u8], params: &mut [u16; 16]) -> Result<(usize, u8, usize), CsiMiss> {
+    let mut n = 0;
+    let mut cur: Option<u32> = None;
+    let mut i = 2;
+    let fin = loop {
+        let Some(&x) = b.get(i) else {
+            return Err(CsiMiss::Incomplete);
+        };
+        match x {
+            b'0'..=b'9' => {
+                let v = cur.unwrap_or(0) * 10 + (x - b'0') as u32;
+                if v > 9999 {
+                    return Err(CsiMiss::Other);
+                }
+                cur = Some(v);
+            }
+            b';' => {
+                // Empty fields are left to vt100.
+                let Some(v) = cur.take() else {
+                    return Err(CsiMiss::Other);
+                };
+                if n == params.len() {
+                    return Err(CsiMiss::Other);
+                }
+                params[n] = v as u16;
+                n += 1;
+            }
+            0x40..=0x7e => break x,
+            _ => return Err(CsiMiss::Other),
+        }
+        i += 1;
+    };
+    if let Some(v) = cur {
+        if n == params.len() {
+            return Err(CsiMiss::Other);
+        }
+        params[n] = v as u16;
+        n += 1;
+    } else if n > 0 {
+        return Err(CsiMiss::Other);
+    }
+    Ok((n, fin, i + 1))
 }
 
 /// Where `vt100` may take over from a run (see the module docs).
@@ -328,7 +438,7 @@ pub(crate) struct Widths {
 }
 
 impl Widths {
-    fn get(&mut self, c: char) -> Option<usize> {
+    pub(crate) fn get(&mut self, c: char) -> Option<usize> {
         let recent = self
             .recent
             .get_or_insert_with(|| Box::new([('\0', 0); 256]));
@@ -678,109 +788,19 @@ impl<'w> Shadow<'w> {
         }
     }
 
-    /// `vt100`'s SGR for semicolon-separated parameters.
-    fn sgr(&mut self, params: &[u16]) {
-        if params.is_empty() {
-            self.pen = Pen::DEFAULT;
-            return;
-        }
-        let mut it = params.iter().copied();
-        let p = &mut self.pen;
-        fn color(it: &mut impl Iterator<Item = u16>) -> Option<Option<Color>> {
-            // Some(None): unhandled (stops the SGR); None: stop silently.
-            let u8_of = |v: u16| u8::try_from(v).ok();
-            match it.next()? {
-                2 => {
-                    let r = u8_of(it.next()?)?;
-                    let g = u8_of(it.next()?)?;
-                    let b = u8_of(it.next()?)?;
-                    Some(Some(Color::Rgb(r, g, b)))
-                }
-                5 => Some(Some(Color::Idx(u8_of(it.next()?)?))),
-                _ => Some(None),
-            }
-        }
-        while let Some(n) = it.next() {
-            match n {
-                0 => *p = Pen::DEFAULT,
-                1 => p.mode = (p.mode & !(BOLD | DIM)) | BOLD,
-                2 => p.mode = (p.mode & !(BOLD | DIM)) | DIM,
-                3 => p.mode |= ITALIC,
-                4 => p.mode |= UNDERLINE,
-                7 => p.mode |= INVERSE,
-                22 => p.mode &= !(BOLD | DIM),
-                23 => p.mode &= !ITALIC,
-                24 => p.mode &= !UNDERLINE,
-                27 => p.mode &= !INVERSE,
-                30..=37 => p.fg = Color::Idx((n - 30) as u8),
-                38 => match color(&mut it) {
-                    Some(Some(c)) => p.fg = c,
-                    _ => return,
-                },
-                39 => p.fg = Color::Default,
-                40..=47 => p.bg = Color::Idx((n - 40) as u8),
-                48 => match color(&mut it) {
-                    Some(Some(c)) => p.bg = c,
-                    _ => return,
-                },
-                49 => p.bg = Color::Default,
-                90..=97 => p.fg = Color::Idx((n - 82) as u8),
-                100..=107 => p.bg = Color::Idx((n - 92) as u8),
-                _ => {}
-            }
-        }
-    }
-
     /// One CSI sequence starting at `b[0] == ESC`, `b[1] == '['`.
     fn csi(&mut self, b: &[u8]) -> Step {
         let mut params = [0u16; 16];
-        let mut n = 0;
-        let mut cur: Option<u32> = None;
-        let mut i = 2;
-        let fin = loop {
-            let Some(&x) = b.get(i) else {
-                return Step::Stop;
-            };
-            match x {
-                b'0'..=b'9' => {
-                    let v = cur.unwrap_or(0) * 10 + (x - b'0') as u32;
-                    if v > 9999 {
-                        return Step::Stop;
-                    }
-                    cur = Some(v);
-                }
-                b';' => {
-                    // Empty fields are left to vt100.
-                    let Some(v) = cur.take() else {
-                        return Step::Stop;
-                    };
-                    if n == params.len() {
-                        return Step::Stop;
-                    }
-                    params[n] = v as u16;
-                    n += 1;
-                }
-                0x40..=0x7e => break x,
-                _ => return Step::Stop,
-            }
-            i += 1;
-        };
-        if let Some(v) = cur {
-            if n == params.len() {
-                return Step::Stop;
-            }
-            params[n] = v as u16;
-            n += 1;
-        } else if n > 0 {
+        let Ok((n, fin, len)) = parse_csi(b, &mut params) else {
             return Step::Stop;
-        }
+        };
         let params = &params[..n];
         let first = |d: u16| match params.first() {
             None | Some(0) => d,
             Some(&v) => v,
         };
         match fin {
-            b'm' => self.sgr(params),
+            b'm' => self.pen.sgr(params),
             _ if n > 1 => return Step::Stop,
             b'A' => {
                 let d = first(1) as usize;
@@ -804,7 +824,7 @@ impl<'w> Shadow<'w> {
             },
             _ => return Step::Stop,
         }
-        Step::Ok(i + 1)
+        Step::Ok(len)
     }
 
     /// Emulates `bytes` (which start in the parser's ground state) up to the first thing
@@ -1293,6 +1313,87 @@ mod tests {
     }
 
     const FAST_MIN_TEST: usize = crate::screen::FAST_MIN;
+
+    /// Like [`check`], through [`Screen::feed`] (deferring, skipping to the skim's cut) with
+    /// random flushes, keeping `keep` scrolled rows. The reference parses the same pieces the
+    /// fed screen parses at once (everything since the last point where nothing was deferred),
+    /// since `vt100` is not independent of how malformed input is cut. Returns the bytes the
+    /// fed screen skipped.
+    fn check_fed(data: &[u8], cols: u16, rows: u16, keep: usize, rng: &mut Rng, what: &str) -> u64 {
+        let mut fed = Screen::with_scrollback(cols, rows, keep);
+        let mut slow = Screen::full_parsing(cols, rows, keep);
+        let mut since = Vec::new();
+        let mut i = 0;
+        while i < data.len() {
+            let n = match rng.below(4) {
+                0 => 1 + rng.below(64) as usize,
+                1 => 1 + rng.below(4096) as usize,
+                _ => FAST_MIN_TEST + rng.below(96 * 1024) as usize,
+            };
+            let end = (i + n).min(data.len());
+            fed.feed(&data[i..end]);
+            since.extend_from_slice(&data[i..end]);
+            if rng.below(16) == 0 {
+                fed.flush();
+            }
+            if fed.deferred() == 0 {
+                slow.process(&since);
+                since.clear();
+            }
+            i = end;
+        }
+        fed.flush();
+        slow.process(&since);
+        assert_same(&mut fed, &mut slow, what);
+        fed.skipped_bytes()
+    }
+
+    #[test]
+    fn fed_floods_match_full_parsing() {
+        let mut rng = Rng(0x51ed_2701_9e3a_44c1);
+        let ansi = gen_ansi_block().repeat(4);
+        for (cols, rows, keep) in [(120, 40, 200), (120, 40, 0), (37, 5, 50), (80, 24, 1000)] {
+            let what = format!("gen.py ansi {cols}x{rows}, keep {keep}");
+            let skipped = check_fed(&ansi, cols, rows, keep, &mut rng, &what);
+            if keep < 1000 {
+                assert!(skipped > ansi.len() as u64 / 3, "{what}: skipped {skipped}");
+            }
+        }
+        let burst = prompt_burst(262_144);
+        let skipped = check_fed(&burst, 120, 40, 300, &mut rng, "prompt burst");
+        assert!(
+            skipped > burst.len() as u64 / 3,
+            "prompt burst: skipped {skipped}"
+        );
+    }
+
+    #[test]
+    fn random_fed_output_matches_full_parsing() {
+        let mut rng = Rng(0x0dd_ba11_cafe_f00d);
+        let mut engaged = 0;
+        let cases: u32 = std::env::var("SHADOW_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(45);
+        for case in 0..cases {
+            let (cols, rows) = *rng.pick(&[(120u16, 40u16), (80, 24), (20, 6), (9, 3), (33, 10)]);
+            let keep = *rng.pick(&[0usize, 3, 40, 1000]);
+            let len = 20_000 + rng.below(60_000) as usize;
+            let mut data = Vec::with_capacity(len + 64);
+            let wild = (case % 3) as u8;
+            while data.len() < len {
+                fragment(&mut rng, wild, &mut data);
+            }
+            let what = format!("case {case} ({cols}x{rows}, keep {keep}, wild {wild})");
+            let skipped = check_fed(&data, cols, rows, keep, &mut rng, &what);
+            engaged += (skipped > 0) as u32;
+        }
+        eprintln!("skipped bytes in {engaged} of {cases}");
+        assert!(
+            engaged >= cases / 4,
+            "skipping engaged in only {engaged} cases"
+        );
+    }
 
     #[test]
     fn benchmark_workloads_match_full_parsing() {

@@ -224,7 +224,9 @@ impl Reactor {
         let snap = {
             let mut guard = lock(&live.state);
             let st: &mut SessionState = &mut guard;
-            if !core_allows(st) {
+            // Mid-flood the screen defers output (`Screen::feed`); the read that ends the flood
+            // parses it and asks for another pass.
+            if !core_allows(st) || st.screen.deferred() > 0 {
                 return;
             }
             if d.needs_scrolled {

@@ -1,0 +1,374 @@
+//! Cursor-only tracking of flood output, so that the cell work of rows that scroll away unseen
+//! can be skipped.
+//!
+//! [`crate::Screen::feed`] defers parsing while output floods in. A [`Skim`] follows the
+//! deferred bytes with the same rules as [`crate::shadow`] (the `vt100`-exact subset: text,
+//! CR/LF/VT/FF/BS/TAB/BEL, SGR, cursor up/down/forward/back, erase in line, DECSC/DECRC) but
+//! keeps only the cursor, the pen, the saved cursor and a count of scrolled rows, no cells.
+//! At every line feed that scrolls it records a [`Checkpoint`]. When the deferred bytes are
+//! parsed, everything before the latest checkpoint followed by at least `rows + scrollback`
+//! more scrolls can be skipped: every row on screen at that point scrolls off before the end,
+//! and so do the next `scrollback` rows, so none of them is visible at the end or among the
+//! kept scrolled-off rows. The parser only needs the checkpoint's cursor, pen and saved cursor
+//! (and the count of rows that scrolled off before it).
+
+use std::collections::VecDeque;
+
+use crate::shadow::{CsiMiss, Pen, Saved, Widths, decode_utf8, parse_csi, printable_run};
+
+/// The state at a line feed that scrolled, in the bytes the skim followed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Checkpoint {
+    /// Offset just after the line feed.
+    pub(crate) at: usize,
+    /// Rows that scrolled off before `at` (since the skim started).
+    pub(crate) scrolls: u64,
+    /// Cursor column at `at` (the cursor is on the bottom row; always `< cols`).
+    pub(crate) col: usize,
+    pub(crate) pen: Pen,
+    /// The saved cursor, when a DECSC was followed before `at` (`col < cols`).
+    pub(crate) saved: Option<Saved>,
+}
+
+/// Outcome of one step.
+enum Step {
+    /// Bytes used.
+    Ok(usize),
+    /// The bytes end inside a sequence: wait for more.
+    More,
+    /// Outside the subset: stop for good.
+    Stop,
+}
+
+/// Follows deferred output from the parser's state (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Skim {
+    rows: usize,
+    cols: usize,
+    row: usize,
+    col: usize,
+    pen: Pen,
+    /// The saved cursor when known; DECRC with it unknown stops the skim.
+    saved: Option<Saved>,
+    /// Whether a DECSC was followed (the parser's saved cursor must then be set at a cut).
+    saved_here: bool,
+    scrolls: u64,
+    /// Bytes of the deferred buffer followed so far.
+    at: usize,
+    /// Something outside the subset starts at `at`.
+    stopped: bool,
+    /// Scrolls a cut needs after it.
+    need: u64,
+    /// Usable checkpoints, oldest first: at most one followed by `need` scrolls (the front),
+    /// then the ones still waiting for enough scrolls.
+    marks: VecDeque<Checkpoint>,
+}
+
+impl Skim {
+    /// A skim starting in the parser's current state (the caller checked it is between
+    /// sequences on the main screen, with no scroll region and no origin mode); `None` when the
+    /// screen is too small to model. `keep` is how many scrolled-off rows the screen keeps.
+    pub(crate) fn start(screen: &vt100::Screen, saved: Option<Saved>, keep: usize) -> Option<Skim> {
+        let (rows, cols) = screen.size();
+        let (rows, cols) = (rows.get() as usize, cols.get() as usize);
+        if rows < 3 || cols < 2 || screen.alternate_screen() {
+            return None;
+        }
+        let (row, col) = screen.cursor_position();
+        Some(Skim {
+            rows,
+            cols,
+            row: row as usize,
+            col: col as usize,
+            pen: Pen::of_screen(screen),
+            saved,
+            saved_here: false,
+            scrolls: 0,
+            at: 0,
+            stopped: false,
+            need: (rows + keep) as u64,
+            marks: VecDeque::new(),
+        })
+    }
+
+    /// Whether the skim met something outside the subset (it follows nothing more).
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// The latest checkpoint followed by enough scrolls to skip everything before it.
+    pub(crate) fn cut(&self) -> Option<&Checkpoint> {
+        self.marks
+            .front()
+            .filter(|m| self.scrolls - m.scrolls >= self.need)
+    }
+
+    /// Follows `bytes` (the whole deferred buffer; the part already followed is not read again).
+    pub(crate) fn advance(&mut self, bytes: &[u8], widths: &mut Widths) {
+        let n = bytes.len();
+        let mut i = self.at;
+        while i < n && !self.stopped {
+            let b = bytes[i];
+            if (0x20..0x7f).contains(&b) {
+                let k = printable_run(&bytes[i..]);
+                self.print(k, 1);
+                i += k;
+                continue;
+            }
+            let step = match b {
+                b'\n' | 0x0b | 0x0c => {
+                    if self.lf() && self.col < self.cols {
+                        self.mark(i + 1);
+                    }
+                    Step::Ok(1)
+                }
+                b'\r' => {
+                    self.col = 0;
+                    Step::Ok(1)
+                }
+                0x08 => {
+                    self.col = self.col.saturating_sub(1);
+                    Step::Ok(1)
+                }
+                b'\t' => {
+                    self.col = ((self.col / 8 + 1) * 8).min(self.cols - 1);
+                    Step::Ok(1)
+                }
+                0x07 | 0x0e | 0x0f => Step::Ok(1),
+                0x1b => match bytes.get(i + 1) {
+                    None => Step::More,
+                    Some(b'[') => self.csi(&bytes[i..]),
+                    Some(b'7') => {
+                        self.saved = Some((self.row, self.col, self.pen));
+                        self.saved_here = true;
+                        Step::Ok(2)
+                    }
+                    Some(b'8') => match self.saved {
+                        Some((r, c, p)) => {
+                            (self.row, self.col, self.pen) = (r, c, p);
+                            Step::Ok(2)
+                        }
+                        None => Step::Stop,
+                    },
+                    Some(_) => Step::Stop,
+                },
+                0x80.. => match decode_utf8(&bytes[i..]) {
+                    Some((ch, len)) => match widths.get(ch) {
+                        Some(w) if w <= self.cols => {
+                            self.print(1, w);
+                            Step::Ok(len)
+                        }
+                        _ => Step::Stop,
+                    },
+                    None if utf8_prefix(&bytes[i..]) => Step::More,
+                    None => Step::Stop,
+                },
+                _ => Step::Stop,
+            };
+            match step {
+                Step::Ok(k) => i += k,
+                Step::More => break,
+                Step::Stop => self.stopped = true,
+            }
+        }
+        self.at = i;
+    }
+
+    /// `k` characters of width `w`: `vt100` wraps before a character that does not fit.
+    fn print(&mut self, mut k: usize, w: usize) {
+        while k > 0 {
+            if self.col + w > self.cols {
+                self.col = 0;
+                self.lf();
+            }
+            let take = ((self.cols - self.col) / w).min(k);
+            self.col += take * w;
+            k -= take;
+        }
+    }
+
+    /// `vt100`'s `row_inc_scroll(1)` without a scroll region; returns whether it scrolled.
+    fn lf(&mut self) -> bool {
+        if self.row + 1 < self.rows {
+            self.row += 1;
+            false
+        } else {
+            self.scrolls += 1;
+            true
+        }
+    }
+
+    fn mark(&mut self, at: usize) {
+        let saved = if self.saved_here {
+            match self.saved {
+                // A pending-wrap column cannot be set with a cursor move.
+                Some(s) if s.1 < self.cols => Some(s),
+                _ => return,
+            }
+        } else {
+            None
+        };
+        self.marks.push_back(Checkpoint {
+            at,
+            scrolls: self.scrolls,
+            col: self.col,
+            pen: self.pen,
+            saved,
+        });
+        while self
+            .marks
+            .get(1)
+            .is_some_and(|m| self.scrolls - m.scrolls >= self.need)
+        {
+            self.marks.pop_front();
+        }
+    }
+
+    fn csi(&mut self, b: &[u8]) -> Step {
+        let mut params = [0u16; 16];
+        let (n, fin, len) = match parse_csi(b, &mut params) {
+            Ok(seq) => seq,
+            Err(CsiMiss::Incomplete) => return Step::More,
+            Err(CsiMiss::Other) => return Step::Stop,
+        };
+        let params = &params[..n];
+        let first = |d: u16| match params.first() {
+            None | Some(0) => d as usize,
+            Some(&v) => v as usize,
+        };
+        match fin {
+            b'm' => self.pen.sgr(params),
+            _ if n > 1 => return Step::Stop,
+            b'A' => self.row = self.row.saturating_sub(first(1)),
+            b'B' => self.row = (self.row + first(1)).min(self.rows - 1),
+            b'C' => self.col = (self.col + first(1)).min(self.cols - 1),
+            b'D' => self.col = self.col.saturating_sub(first(1)),
+            // Erase in line leaves the cursor where it is.
+            b'K' if first(0) <= 2 => {}
+            _ => return Step::Stop,
+        }
+        Step::Ok(len)
+    }
+}
+
+/// Whether `b` (starting with a byte >= 0x80) is the valid start of a UTF-8 sequence that the
+/// bytes end inside of.
+fn utf8_prefix(b: &[u8]) -> bool {
+    let len = match b[0] {
+        0xc2..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf4 => 4,
+        _ => return false,
+    };
+    b.len() < len && b[1..].iter().all(|c| (0x80..0xc0).contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skim_of(cols: u16, rows: u16, keep: usize, data: &[u8]) -> Skim {
+        let p = vt100::Parser::new(
+            std::num::NonZeroU16::new(rows).unwrap_or(std::num::NonZeroU16::MIN),
+            std::num::NonZeroU16::new(cols).unwrap_or(std::num::NonZeroU16::MIN),
+            0,
+        );
+        let mut s = Skim::start(p.screen(), None, keep).expect("a modelled screen");
+        s.advance(data, &mut Widths::default());
+        s
+    }
+
+    #[test]
+    fn follows_the_cursor_like_the_parser() {
+        let data = b"ab\r\ncd\x1b[2Aef\x1b[1;31mx\x1b[3Cy\x1b[K\t\x08z\xe2\x96\x88";
+        let s = skim_of(20, 5, 0, data);
+        let mut p = vt100::Parser::new(
+            std::num::NonZeroU16::new(5).unwrap_or(std::num::NonZeroU16::MIN),
+            std::num::NonZeroU16::new(20).unwrap_or(std::num::NonZeroU16::MIN),
+            0,
+        );
+        p.process(data);
+        let (r, c) = p.screen().cursor_position();
+        assert_eq!((s.row, s.col), (r as usize, c as usize));
+        assert_eq!(s.pen, Pen::of_screen(p.screen()));
+        assert!(!s.stopped());
+    }
+
+    #[test]
+    fn waits_for_the_rest_of_a_split_sequence_and_stops_outside_the_subset() {
+        let mut w = Widths::default();
+        let p = vt100::Parser::new(
+            std::num::NonZeroU16::new(5).unwrap_or(std::num::NonZeroU16::MIN),
+            std::num::NonZeroU16::new(20).unwrap_or(std::num::NonZeroU16::MIN),
+            0,
+        );
+        let mut s = Skim::start(p.screen(), None, 0).expect("a modelled screen");
+        let mut buf = b"ab\x1b[3".to_vec();
+        s.advance(&buf, &mut w);
+        assert_eq!(s.at, 2);
+        buf.extend_from_slice(b"1m\xe2\x96");
+        s.advance(&buf, &mut w);
+        assert_eq!(s.at, 7);
+        buf.extend_from_slice(b"\x88c");
+        s.advance(&buf, &mut w);
+        assert_eq!((s.at, s.col, s.stopped()), (buf.len(), 4, false));
+        // A cursor-position query is not in the subset: it must be parsed where it stands.
+        buf.extend_from_slice(b"\x1b[6nmore");
+        s.advance(&buf, &mut w);
+        assert!(s.stopped());
+        assert_eq!(s.at, buf.len() - 8);
+    }
+
+    /// Every row (and the kept scrollback) full of stale text, then short lines: any row the
+    /// cut let through from before it would show stale text. For each length around the
+    /// boundary, the fed screen must equal full parsing.
+    #[test]
+    fn stale_rows_never_survive_a_cut() {
+        let (cols, rows) = (30u16, 5u16);
+        for keep in [0usize, 2] {
+            for lines in 0..40 {
+                let mut data: Vec<u8> = Vec::new();
+                for _ in 0..rows as usize + keep {
+                    data.extend_from_slice(b"\r\n");
+                    data.extend_from_slice(&[b'X'; 29]);
+                }
+                let mut fed = crate::Screen::with_scrollback(cols, rows, keep);
+                let mut slow = crate::Screen::full_parsing(cols, rows, keep);
+                fed.process(&data);
+                slow.process(&data);
+                let flood: Vec<u8> = (0..lines)
+                    .flat_map(|i| format!("\r\n{i}").into_bytes())
+                    .collect();
+                fed.feed(&flood);
+                fed.flush();
+                slow.process(&flood);
+                let what = format!("keep {keep}, {lines} lines");
+                assert_eq!(fed.snapshot(), slow.snapshot(), "{what}");
+                assert_eq!(fed.scrolled_rows(100), slow.scrolled_rows(100), "{what}");
+                assert_eq!(fed.scrolled_total(), slow.scrolled_total(), "{what}");
+                if lines > 2 * (rows as usize + keep) {
+                    assert!(fed.skipped_bytes() > 0, "{what}: nothing skipped");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_cut_needs_rows_plus_scrollback_scrolls_after_it() {
+        // 5 rows, 3 kept: a cut needs 8 scrolls after it. 20 lines from the top: the first 4
+        // line feeds move the cursor down, the other 16 scroll.
+        let data: Vec<u8> = (0..20)
+            .flat_map(|i| format!("line {i}\r\n").into_bytes())
+            .collect();
+        let s = skim_of(20, 5, 3, &data);
+        assert_eq!(s.scrolls, 16);
+        let cut = s.cut().expect("a cut");
+        assert_eq!(cut.scrolls, 8);
+        let lines_before = data[..cut.at].iter().filter(|&&b| b == b'\n').count();
+        assert_eq!(lines_before, 12);
+        assert_eq!(s.marks.len(), 9, "one usable cut and the 8 still waiting");
+        // Too few scrolls: no cut.
+        let s = skim_of(20, 5, 3, &data[..data.len() / 2]);
+        assert_eq!(s.cut(), None);
+    }
+}
