@@ -46,6 +46,9 @@ const SUBMIT_CHECK: Duration = Duration::from_millis(1000);
 const SUBMIT_RETRY: Duration = Duration::from_millis(500);
 /// Enter presses in all (the first plus two retries).
 const SUBMIT_ATTEMPTS: u32 = 3;
+/// Output the screen deferred during a flood is parsed once the program has been quiet this
+/// long (see `Screen::feed`); until then detection reads a view of the visible rows.
+const CATCH_UP: Duration = Duration::from_millis(2);
 /// Texts longer than this are pasted rather than typed.
 const PASTE_OVER: usize = 200;
 
@@ -193,6 +196,9 @@ pub(crate) struct Live {
     held: VecDeque<HeldSend>,
     turn: u64,
     dirty: bool,
+    /// When output last arrived, and whether a `CatchUp` timer is armed.
+    last_output: Instant,
+    catch_up: bool,
     /// The detection engine's state machine, when the session has an adapter.
     detect: Option<Detect>,
 }
@@ -227,6 +233,8 @@ impl Live {
             held: VecDeque::new(),
             turn: 0,
             dirty: false,
+            last_output: Instant::now(),
+            catch_up: false,
             detect: cfg
                 .adapter
                 .as_ref()
@@ -325,6 +333,8 @@ pub(crate) enum TimerKind {
     ExitDrain,
     /// No pidfd: check for exit.
     ReapTick,
+    /// Parse the output the screen deferred once the program has been quiet for `CATCH_UP`.
+    CatchUp,
     /// The detection engine's timers (settle, debounce, stall; numbered by `detect_glue`). Not
     /// turn-guarded here: the state machine guards its own timers by turn.
     Detection(u16),
@@ -898,6 +908,7 @@ impl Reactor {
 
     fn read(&mut self, slot: usize) {
         let mut buf = std::mem::take(&mut self.buf);
+        let mut catch_up = false;
         let mut lag_events = Vec::new();
         let mut eof = false;
         let mut failure = None;
@@ -949,17 +960,14 @@ impl Reactor {
             if filled > 0 {
                 deliver(live, &buf[..filled], &mut lag_events);
             }
-            // The screen may defer parsing while output floods in (`Screen::feed`): parse it
-            // once the program paused (or is gone), so detection sees the screen it left.
-            if budget > 0 {
-                let mut st = lock(&live.state);
-                if st.screen.deferred() > 0 {
-                    st.screen.flush();
-                    any = true;
-                    if st.screen.has_replies() {
-                        let replies = st.screen.take_replies();
-                        live.outq.extend(replies);
-                    }
+            // The screen may defer parsing while output floods in (`Screen::feed`; detection
+            // passes read a cheap view of the visible rows meanwhile): parse it once the
+            // program has been quiet for `CATCH_UP`.
+            if any {
+                live.last_output = Instant::now();
+                if !live.catch_up && lock(&live.state).screen.deferred() > 0 {
+                    live.catch_up = true;
+                    catch_up = true;
                 }
             }
             if any && !live.dirty {
@@ -973,6 +981,9 @@ impl Reactor {
             }
         }
         self.buf = buf;
+        if catch_up {
+            self.schedule(slot, CATCH_UP, TimerKind::CatchUp);
+        }
         for e in lag_events {
             self.shared.emit(e);
         }
@@ -1133,6 +1144,25 @@ impl Reactor {
                             s.attempts = 1;
                         }
                         self.schedule(t.slot, SUBMIT_CHECK, TimerKind::SubmitCheck);
+                    }
+                }
+                TimerKind::CatchUp => {
+                    let quiet = live.last_output + CATCH_UP;
+                    if quiet > now {
+                        self.schedule(t.slot, quiet - now, TimerKind::CatchUp);
+                        continue;
+                    }
+                    live.catch_up = false;
+                    let stale = {
+                        let mut st = lock(&live.state);
+                        let stale = !st.screen.visible_current();
+                        st.screen.flush();
+                        stale
+                    };
+                    // Detection has not read this output yet: it gets a pass.
+                    if stale && !live.dirty {
+                        live.dirty = true;
+                        self.dirty.push(t.slot);
                     }
                 }
                 TimerKind::SubmitCheck => self.check_submit(t.slot),

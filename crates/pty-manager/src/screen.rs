@@ -29,6 +29,10 @@ pub(crate) const FAST_MIN: usize = 16 * 1024;
 /// Deferred output parsed at once when it reaches this size (see [`Screen::feed`]).
 pub const FEED_MAX: usize = 4 << 20;
 
+/// Deferred output past which [`Screen::refresh_visible`] parses it (when a full cut exists)
+/// rather than building a visible-only view.
+const VIEW_MAX: usize = 1 << 20;
+
 /// A deferred buffer keeps its allocation for the next flood up to this size.
 const FEED_KEEP_CAPACITY: usize = 256 * 1024;
 
@@ -157,6 +161,15 @@ pub struct Screen {
     pending: Vec<u8>,
     /// Follows `pending` while it stays in the fast subset (see [`crate::skim`]).
     skim: Option<Box<Skim>>,
+    /// The visible rows with `pending` applied (see [`Screen::refresh_visible`]).
+    view: Option<Box<View>>,
+}
+
+/// A second, throwaway parser that holds only the visible rows while the main one defers.
+struct View {
+    parser: vt100::Parser,
+    /// Deferred bytes it reflects (it is current when that is all of them).
+    at: usize,
 }
 
 impl std::fmt::Debug for Screen {
@@ -197,6 +210,7 @@ impl Screen {
             resets: 0,
             pending: Vec::new(),
             skim: None,
+            view: None,
         }
     }
 
@@ -288,6 +302,7 @@ impl Screen {
 
     /// Parses the output [`Screen::feed`] deferred.
     pub fn flush(&mut self) {
+        self.view = None;
         if self.pending.is_empty() {
             return;
         }
@@ -298,6 +313,65 @@ impl Screen {
         if pending.capacity() <= FEED_KEEP_CAPACITY {
             self.pending = pending;
         }
+    }
+
+    /// Brings what [`Screen::visible_snapshot`] shows up to date as cheaply as possible: with
+    /// a screenful of scrolled lines deferred, only the bytes after the last line followed by a
+    /// screenful of scrolls are parsed, into a throwaway grid (every row on screen before that
+    /// line has scrolled off; the cursor, pen and saved cursor there are known from the skim),
+    /// and the deferred bytes stay deferred for the kept scrollback. Otherwise it flushes. This
+    /// is what lets a prompt printed right after a long burst be read within a fraction of a
+    /// millisecond (property-tested against full parsing).
+    pub fn refresh_visible(&mut self) {
+        if self.pending.is_empty() || self.visible_current() {
+            return;
+        }
+        let cut = self.skim.as_deref().and_then(|skim| {
+            // Past this much, parsing the deferred bytes is cheap (everything before the full
+            // cut is skipped) and frees them.
+            if skim.cut().is_some() && self.pending.len() >= VIEW_MAX {
+                return None;
+            }
+            let m = skim.visible_cut()?;
+            Some((m.at, skim.followed(), m.col, m.pen, m.view_saved?))
+        });
+        let Some((at, end, col, pen, saved)) = cut else {
+            self.flush();
+            return;
+        };
+        let (rows, cols) = self.parser.screen().size();
+        let mut sync = Vec::with_capacity(64);
+        if let Some((r, c, p)) = saved {
+            sync.extend_from_slice(format!("\x1b[{};{}H", r + 1, c + 1).as_bytes());
+            p.write_sgr(&mut sync);
+            sync.extend_from_slice(b"\x1b7");
+        }
+        sync.extend_from_slice(format!("\x1b[{};{}H", rows, col + 1).as_bytes());
+        pen.write_sgr(&mut sync);
+        let view = self.view.get_or_insert_with(|| {
+            Box::new(View {
+                parser: vt100::Parser::new(rows, cols, 0),
+                at: 0,
+            })
+        });
+        let bytes = &self.pending[at..end];
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            view.parser.process(&sync);
+            view.parser.process(bytes);
+        }));
+        match parsed {
+            Ok(()) => view.at = self.pending.len(),
+            Err(_) => self.flush(),
+        }
+    }
+
+    /// Whether [`Screen::visible_snapshot`] reflects all output given so far.
+    pub fn visible_current(&self) -> bool {
+        self.pending.is_empty()
+            || self
+                .view
+                .as_ref()
+                .is_some_and(|v| v.at == self.pending.len())
     }
 
     /// Bytes given to [`Screen::feed`] and not parsed yet.
@@ -518,18 +592,33 @@ impl Screen {
     }
 
     /// Everything a person would read now, as plain data.
+    ///
+    /// While output is deferred ([`Screen::feed`]) it shows the state after the last
+    /// [`Screen::flush`]: call that first for the current one.
     pub fn snapshot(&self) -> ScreenSnapshot {
         let scrolled = self.scrolled_rows(SNAPSHOT_SCROLLED_MAX);
         ScreenSnapshot {
             scrolled,
-            ..self.visible_snapshot()
+            ..self.visible_of(self.parser.screen())
         }
     }
 
     /// [`snapshot`](Self::snapshot) without the scrolled-off rows (`scrolled` is empty): what a
     /// detection pass reads when no rule looks at the tail, at a cost independent of how much
     /// output scrolled by.
+    ///
+    /// While output is deferred it shows the state after the last [`Screen::flush`] or
+    /// [`Screen::refresh_visible`].
     pub fn visible_snapshot(&self) -> ScreenSnapshot {
+        match &self.view {
+            Some(v) if v.at == self.pending.len() => self.visible_of(v.parser.screen()),
+            _ => self.visible_of(self.parser.screen()),
+        }
+    }
+
+    /// The visible snapshot with rows and cursor from `grid`: the main parser's, or the view's
+    /// (everything else is outside the flood subset, so deferred bytes cannot have changed it).
+    fn visible_of(&self, grid: &vt100::Screen) -> ScreenSnapshot {
         let scrolled = Vec::new();
         let screen = self.parser.screen();
         let (rows, cols) = screen.size();
@@ -537,8 +626,11 @@ impl Screen {
         ScreenSnapshot {
             cols: cols.get(),
             rows: rows.get(),
-            lines: self.lines(),
-            cursor: screen.cursor_position(),
+            lines: grid
+                .rows(0, cols.get())
+                .map(|r| r.trim_end().to_owned())
+                .collect(),
+            cursor: grid.cursor_position(),
             cursor_visible: !screen.hide_cursor(),
             title: extras.title.clone(),
             alternate_screen: screen.alternate_screen(),

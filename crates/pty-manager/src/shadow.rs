@@ -1319,10 +1319,22 @@ mod tests {
     /// fed screen parses at once (everything since the last point where nothing was deferred),
     /// since `vt100` is not independent of how malformed input is cut. Returns the bytes the
     /// fed screen skipped.
-    fn check_fed(data: &[u8], cols: u16, rows: u16, keep: usize, rng: &mut Rng, what: &str) -> u64 {
+    ///
+    /// With `views` (input without malformed UTF-8, so that any cut parses alike), it also
+    /// checks [`Screen::refresh_visible`] at random points against a screen that parsed every
+    /// byte so far.
+    fn check_fed(
+        data: &[u8],
+        (cols, rows, keep): (u16, u16, usize),
+        views: bool,
+        rng: &mut Rng,
+        what: &str,
+    ) -> u64 {
         let mut fed = Screen::with_scrollback(cols, rows, keep);
         let mut slow = Screen::full_parsing(cols, rows, keep);
+        let mut live = Screen::full_parsing(cols, rows, keep);
         let mut since = Vec::new();
+        let mut viewed = 0;
         let mut i = 0;
         while i < data.len() {
             let n = match rng.below(4) {
@@ -1333,6 +1345,19 @@ mod tests {
             let end = (i + n).min(data.len());
             fed.feed(&data[i..end]);
             since.extend_from_slice(&data[i..end]);
+            if views {
+                live.process(&data[i..end]);
+                if rng.below(3) == 0 {
+                    viewed += (fed.deferred() > 0) as u32;
+                    fed.refresh_visible();
+                    assert!(fed.visible_current(), "{what}");
+                    assert_eq!(
+                        fed.visible_snapshot(),
+                        live.visible_snapshot(),
+                        "{what}: view after {end} bytes"
+                    );
+                }
+            }
             if rng.below(16) == 0 {
                 fed.flush();
             }
@@ -1345,6 +1370,9 @@ mod tests {
         fed.flush();
         slow.process(&since);
         assert_same(&mut fed, &mut slow, what);
+        if views && data.len() > 200_000 {
+            assert!(viewed > 0, "{what}: no view was built");
+        }
         fed.skipped_bytes()
     }
 
@@ -1354,13 +1382,13 @@ mod tests {
         let ansi = gen_ansi_block().repeat(4);
         for (cols, rows, keep) in [(120, 40, 200), (120, 40, 0), (37, 5, 50), (80, 24, 1000)] {
             let what = format!("gen.py ansi {cols}x{rows}, keep {keep}");
-            let skipped = check_fed(&ansi, cols, rows, keep, &mut rng, &what);
+            let skipped = check_fed(&ansi, (cols, rows, keep), true, &mut rng, &what);
             if keep < 1000 {
                 assert!(skipped > ansi.len() as u64 / 3, "{what}: skipped {skipped}");
             }
         }
         let burst = prompt_burst(262_144);
-        let skipped = check_fed(&burst, 120, 40, 300, &mut rng, "prompt burst");
+        let skipped = check_fed(&burst, (120, 40, 300), true, &mut rng, "prompt burst");
         assert!(
             skipped > burst.len() as u64 / 3,
             "prompt burst: skipped {skipped}"
@@ -1385,7 +1413,7 @@ mod tests {
                 fragment(&mut rng, wild, &mut data);
             }
             let what = format!("case {case} ({cols}x{rows}, keep {keep}, wild {wild})");
-            let skipped = check_fed(&data, cols, rows, keep, &mut rng, &what);
+            let skipped = check_fed(&data, (cols, rows, keep), wild == 0, &mut rng, &what);
             engaged += (skipped > 0) as u32;
         }
         eprintln!("skipped bytes in {engaged} of {cases}");

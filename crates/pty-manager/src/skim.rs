@@ -28,6 +28,10 @@ pub(crate) struct Checkpoint {
     pub(crate) pen: Pen,
     /// The saved cursor, when a DECSC was followed before `at` (`col < cols`).
     pub(crate) saved: Option<Saved>,
+    /// For a view of the visible rows only (see [`Skim::visible_cut`]): the saved cursor to
+    /// set (`Some(None)`: unknown, and then no DECRC follows without a DECSC first, or the skim
+    /// would have stopped); `None` when it cannot be set (a pending-wrap column).
+    pub(crate) view_saved: Option<Option<Saved>>,
 }
 
 /// Outcome of one step.
@@ -101,6 +105,22 @@ impl Skim {
         self.marks
             .front()
             .filter(|m| self.scrolls - m.scrolls >= self.need)
+    }
+
+    /// The latest checkpoint followed by at least a screenful of scrolls: every row on screen
+    /// there is gone at the end, so the visible rows at the end follow from its cursor, pen and
+    /// saved cursor alone (the kept scrollback does not).
+    pub(crate) fn visible_cut(&self) -> Option<&Checkpoint> {
+        let rows = self.rows as u64;
+        self.marks
+            .iter()
+            .rev()
+            .find(|m| self.scrolls - m.scrolls >= rows)
+    }
+
+    /// Bytes of the deferred buffer followed so far (the rest is an incomplete sequence).
+    pub(crate) fn followed(&self) -> usize {
+        self.at
     }
 
     /// Follows `bytes` (the whole deferred buffer; the part already followed is not read again).
@@ -208,12 +228,17 @@ impl Skim {
         } else {
             None
         };
+        let view_saved = match self.saved {
+            Some(s) if s.1 >= self.cols => None,
+            known => Some(known),
+        };
         self.marks.push_back(Checkpoint {
             at,
             scrolls: self.scrolls,
             col: self.col,
             pen: self.pen,
             saved,
+            view_saved,
         });
         while self
             .marks
@@ -351,6 +376,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The visible-only view is reused from refresh to refresh, so its rows hold stale text of
+    /// earlier views: none may show. Lines alternate long and short so stale text would.
+    #[test]
+    fn stale_rows_never_survive_a_view() {
+        let (cols, rows) = (30u16, 5u16);
+        let mut fed = crate::Screen::with_scrollback(cols, rows, 50);
+        let mut slow = crate::Screen::full_parsing(cols, rows, 50);
+        let mut views = 0;
+        for i in 0..400 {
+            let line = if i % 3 == 0 {
+                format!("\r\n{}", "Y".repeat(29))
+            } else {
+                format!("\r\n{i}")
+            };
+            fed.feed(line.as_bytes());
+            slow.process(line.as_bytes());
+            if i % 7 < 3 {
+                views += (fed.deferred() > 0) as u32;
+                fed.refresh_visible();
+                assert_eq!(fed.visible_snapshot(), slow.visible_snapshot(), "line {i}");
+            }
+        }
+        assert!(views > 100, "views: {views}");
+        fed.flush();
+        assert_eq!(fed.snapshot(), slow.snapshot());
     }
 
     #[test]

@@ -224,14 +224,16 @@ impl Reactor {
         let snap = {
             let mut guard = lock(&live.state);
             let st: &mut SessionState = &mut guard;
-            // Mid-flood the screen defers output (`Screen::feed`); the read that ends the flood
-            // parses it and asks for another pass.
-            if !core_allows(st) || st.screen.deferred() > 0 {
+            if !core_allows(st) {
                 return;
             }
+            // Mid-flood the screen defers output (`Screen::feed`): a pass reads the visible
+            // rows through a cheap view, or everything parsed when a rule reads the tail.
             if d.needs_scrolled {
+                st.screen.flush();
                 st.screen.snapshot()
             } else {
+                st.screen.refresh_visible();
                 st.screen.visible_snapshot()
             }
         };
@@ -437,6 +439,7 @@ impl Reactor {
                     // Passes read only the visible rows; the turn's output needs the scrolled
                     // ones too, read once here.
                     Some(d) if !d.needs_scrolled => {
+                        st.screen.flush();
                         let snap = st.screen.snapshot();
                         d.machine.detector().turn_output(&snap)
                     }

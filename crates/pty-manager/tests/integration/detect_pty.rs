@@ -94,6 +94,50 @@ fn a_safe_rule_answers_in_the_child_and_is_audited() {
     mgr.kill(&s.id).unwrap();
 }
 
+/// A prompt printed right after a long flood of coloured lines: the screen defers the flood
+/// (`Screen::feed`), detection reads the visible rows through a view and answers, and once the
+/// program is quiet the screen has caught up with every row, scrolled ones included.
+#[test]
+fn a_prompt_after_a_flood_is_answered_and_the_screen_catches_up() {
+    let yaml = r#"
+schema: 1
+type: flooder
+command: /usr/bin/python3
+args: ['-c', 'import sys,os; os.write(1, b"".join(b"\x1b[32mline %05d\x1b[0m some text\n" % i for i in range(6000))); os.write(1, b"Continue? [y/n] "); a = sys.stdin.readline().strip(); os.write(1, ("answer=" + a + "\nREADY> ").encode()); sys.stdin.readline()']
+input_style: text
+ready_settle_ms: 100
+rules:
+  - { id: f.ready, signal: ready, region: cursor_row, pattern: '^READY>$' }
+  - { id: f.continue, signal: prompt, type: config, region: cursor_row, pattern: 'Continue\? \[y/n\]', response: { text: "y" }, safe: true }
+"#;
+    let adapter = Arc::new(DeclarativeAdapter::from_yaml(yaml).unwrap());
+    let mgr = PtyManager::new().unwrap();
+    let rx = mgr.events();
+    let s = mgr
+        .spawn(SpawnConfig::with_adapter(adapter).id("flood-prompt"))
+        .unwrap();
+    let ev = wait_event(&rx, is(&s.id, "auto_response"));
+    let SessionEvent::AutoResponse { record, .. } = ev else {
+        unreachable!()
+    };
+    assert_eq!(record.rule_id, "f.continue");
+    let text = wait_screen(&mgr, &s.id, "answer=y");
+    let snap = mgr.snapshot(&s.id).unwrap();
+    // 40 rows: the last 37 flood lines, the answered prompt, the answer, READY>.
+    let want: Vec<String> = (5963..6000)
+        .map(|i| format!("line {i:05} some text"))
+        .collect();
+    assert_eq!(snap.lines[..37], want[..], "{text}");
+    assert!(snap.lines[37].starts_with("Continue? [y/n]"), "{text}");
+    assert_eq!(snap.lines[38], "answer=y");
+    assert_eq!(snap.lines[39], "READY>");
+    // The kept scrollback (1000 rows) ends with the line before the visible ones.
+    assert_eq!(snap.scrolled.len(), 1000);
+    assert_eq!(snap.scrolled[999], "line 05962 some text");
+    assert_eq!(snap.scrolled[0], "line 04963 some text");
+    mgr.kill(&s.id).unwrap();
+}
+
 #[test]
 fn an_unsafe_rule_never_writes_and_the_session_is_blocked() {
     let mgr = PtyManager::new().unwrap();
