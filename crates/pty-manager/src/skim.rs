@@ -66,6 +66,10 @@ pub(crate) struct Skim {
     /// Usable checkpoints, oldest first: at most one followed by `need` scrolls (the front),
     /// then the ones still waiting for enough scrolls.
     marks: VecDeque<Checkpoint>,
+    /// The last non-ASCII character printed (its UTF-8 bytes) and its width.
+    last_char: [u8; 4],
+    last_len: usize,
+    last_width: usize,
 }
 
 impl Skim {
@@ -92,6 +96,10 @@ impl Skim {
             stopped: false,
             need: (rows + keep) as u64,
             marks: VecDeque::new(),
+            // No character yet: a length of 4 with a lead byte no character starts with.
+            last_char: [0xff; 4],
+            last_len: 4,
+            last_width: 1,
         })
     }
 
@@ -172,10 +180,21 @@ impl Skim {
                     },
                     Some(_) => Step::Stop,
                 },
+                // Bars and spinners repeat one character: reuse its width.
+                0x80.. if self.same_char(&bytes[i..]) => {
+                    let (len, mut k) = (self.last_len, 1);
+                    while self.same_char(&bytes[i + k * len..]) {
+                        k += 1;
+                    }
+                    self.print(k, self.last_width);
+                    Step::Ok(k * len)
+                }
                 0x80.. => match decode_utf8(&bytes[i..]) {
                     Some((ch, len)) => match widths.get(ch) {
                         Some(w) if w <= self.cols => {
                             self.print(1, w);
+                            self.last_char[..len].copy_from_slice(&bytes[i..i + len]);
+                            (self.last_len, self.last_width) = (len, w);
                             Step::Ok(len)
                         }
                         _ => Step::Stop,
@@ -194,6 +213,14 @@ impl Skim {
         self.at = i;
     }
 
+    /// Whether `b` starts with the last non-ASCII character (compared by hand: a `memcmp`
+    /// call per character cost more than decoding it).
+    #[inline]
+    fn same_char(&self, b: &[u8]) -> bool {
+        let n = self.last_len;
+        b.len() >= n && (0..n).all(|k| b[k] == self.last_char[k])
+    }
+
     /// `k` characters of width `w`: `vt100` wraps before a character that does not fit.
     fn print(&mut self, mut k: usize, w: usize) {
         while k > 0 {
@@ -201,7 +228,8 @@ impl Skim {
                 self.col = 0;
                 self.lf();
             }
-            let take = ((self.cols - self.col) / w).min(k);
+            // `w` is 1 or 2: a shift, not a division.
+            let take = ((self.cols - self.col) >> (w - 1)).min(k);
             self.col += take * w;
             k -= take;
         }
