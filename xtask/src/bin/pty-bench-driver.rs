@@ -333,6 +333,11 @@ fn wait_for(
 
 /// Spawns the standard shell session and waits for its `session_ready` event (the detection
 /// engine: the cursor row is the prompt `pty> ` and the screen held for `settle`).
+///
+/// The prompt time is exact to the driver thread's wake-up: the session's output is attached right
+/// after `spawn` returns (the child has exec'd then, and bash takes milliseconds more to print
+/// anything, so the prompt is normally still ahead) and the screen is checked after every chunk.
+/// A prompt already on the initial screen counts at the time of the attach.
 fn spawn_ready(mgr: &PtyManager, settle: Duration) -> Result<Ready, String> {
     let events = mgr.events();
     let start = Instant::now();
@@ -343,27 +348,27 @@ fn spawn_ready(mgr: &PtyManager, settle: Duration) -> Result<Ready, String> {
         }))
         .map_err(|e| e.to_string())?;
     let call = start.elapsed();
-    let mut prompt = None;
     let deadline = start + Duration::from_secs(30);
-    loop {
+    let at_prompt = || {
+        mgr.snapshot(&s.id).is_ok_and(|snap| {
+            snap.lines[snap.cursor.0 as usize] == "pty>" && snap.cursor.1 == 5
+        })
+    };
+    let att = mgr.attach(&s.id).map_err(|e| e.to_string())?;
+    while !at_prompt() {
         let left = deadline.saturating_duration_since(Instant::now());
-        match events.recv_timeout(left.min(Duration::from_millis(5))) {
-            Ok(e) if e.session_id() == s.id && e.name() == "session_ready" => break,
-            Ok(_) | Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
-            _ => return Err(format!("session {} never became ready", s.id)),
-        }
-        if prompt.is_none()
-            && mgr.snapshot(&s.id).is_ok_and(|snap| {
-                snap.lines[snap.cursor.0 as usize] == "pty>" && snap.cursor.1 == 5
-            })
-        {
-            prompt = Some(start.elapsed());
+        match att.output.recv_timeout(left) {
+            Ok(_) => {}
+            Err(_) => return Err(format!("session {} never showed its prompt", s.id)),
         }
     }
+    let prompt = start.elapsed();
+    drop(att);
+    wait_for(&events, &s.id, "session_ready", deadline - Instant::now())?;
     let ready = start.elapsed();
     Ok(Ready {
         call,
-        prompt: prompt.unwrap_or(ready),
+        prompt,
         ready,
         pid: s.pid.unwrap_or(0),
     })
@@ -383,11 +388,13 @@ fn sessions(args: &[String]) -> Result<Value, String> {
     let rss_before = status_kb("self", "VmRSS:");
     let total = Instant::now();
     let (mut call, mut prompt, mut ready, mut pids) = (vec![], vec![], vec![], vec![]);
+    let mut prompt_ready = vec![];
     for _ in 0..n {
         let r = spawn_ready(&mgr, settle)?;
         call.push(ms(r.call));
         prompt.push(ms(r.prompt));
         ready.push(ms(r.ready));
+        prompt_ready.push(ms(r.ready - r.prompt));
         pids.push(r.pid);
     }
     let spawn_total = total.elapsed().as_secs_f64();
@@ -409,6 +416,7 @@ fn sessions(args: &[String]) -> Result<Value, String> {
         "spawn_ready_ms": summary(&ready),
         "spawn_prompt_ms": summary(&prompt),
         "spawn_call_ms": summary(&call),
+        "prompt_ready_ms": summary(&prompt_ready),
         "spawn_total_s": spawn_total,
         "mgr_rss_before_kb": rss_before, "mgr_rss_after_kb": rss_after,
         "mgr_rss_per_session_kb": (rss_after.saturating_sub(rss_before)) as f64 / n.max(1) as f64,
