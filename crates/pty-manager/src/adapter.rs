@@ -51,6 +51,12 @@ const CONTINUATION: &str = r"^(?:pty\+|quote>|dquote>|heredoc>|bquote>|cmdsubst>
 
 /// A plain shell with prompt `pty> ` and continuation prompt `pty+ ` (BEHAVIOR.md §7.8).
 ///
+/// The shell keeps its command history in memory only (`HISTFILE` is set empty): what an agent or
+/// a test types into a session never lands in the user's `~/.bash_history`, and bash skips reading
+/// that file at start-up (0.5-1.5 ms of its ~3 ms to the first prompt with a 20 KB history). A
+/// session that wants a history file sets `HISTFILE` itself ([`crate::SpawnConfig::env`] wins
+/// over the adapter's variables).
+///
 /// Ready (and turn end) only when the cursor row is exactly the prompt, so a program that merely
 /// prints `pty> `, or a continuation prompt (`pty+ `, zsh `quote>` …), never reads as ready.
 ///
@@ -136,6 +142,8 @@ impl Adapter for ShellAdapter {
             ("PS1".into(), "pty> ".into()),
             ("PROMPT".into(), "pty> ".into()),
             ("PS2".into(), "pty+ ".into()),
+            // Empty: bash and zsh neither read nor write a history file (see the type's docs).
+            ("HISTFILE".into(), String::new()),
         ]
     }
     fn input_style(&self) -> InputStyle {
@@ -234,6 +242,57 @@ impl Adapter for DeclarativeAdapter {
 mod tests {
     use super::*;
     use crate::explain::ScreenState;
+
+    /// Runs a command in a `ShellAdapter` bash whose home is `home`, then `exit` (bash writes
+    /// its history file on exit); `extra` are the caller's variables.
+    fn run_shell_in(home: &std::path::Path, extra: &[(&str, String)]) {
+        use crate::{PtyManager, SessionEvent, SpawnConfig};
+        use std::time::{Duration, Instant};
+        let mgr = PtyManager::new().unwrap();
+        let rx = mgr.events();
+        let mut cfg = SpawnConfig::with_adapter(Arc::new(ShellAdapter::with_shell("/bin/bash")))
+            .env("HOME", home.to_string_lossy());
+        for (k, v) in extra {
+            cfg = cfg.env(*k, v.clone());
+        }
+        let s = mgr.spawn(cfg).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let wait = |name: &str| loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let e = rx.recv_timeout(left).expect("event before the timeout");
+            if e.session_id() == s.id && e.name() == name {
+                return e;
+            }
+        };
+        wait("session_ready");
+        mgr.send(&s.id, "echo remembered-$((6*7))").unwrap();
+        wait("task_complete");
+        mgr.send(&s.id, "exit").unwrap();
+        assert!(matches!(
+            wait("session_stopped"),
+            SessionEvent::Stopped { .. }
+        ));
+    }
+
+    #[test]
+    fn shell_history_stays_out_of_the_users_home() {
+        let home = std::env::temp_dir().join(format!("pty-shell-home-{}", std::process::id()));
+        std::fs::create_dir_all(&home).unwrap();
+        let default_file = home.join(".bash_history");
+        run_shell_in(&home, &[]);
+        let wrote_default = default_file.exists();
+        // The same session with a history file chosen by the caller does write it, so the
+        // assertion above is not vacuous (bash does save on `exit`).
+        let chosen = home.join("chosen_history");
+        run_shell_in(
+            &home,
+            &[("HISTFILE", chosen.to_string_lossy().into_owned())],
+        );
+        let text = std::fs::read_to_string(&chosen).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&home);
+        assert!(!wrote_default, "the session wrote {default_file:?}");
+        assert!(text.contains("echo remembered-$((6*7))"), "{text:?}");
+    }
 
     #[test]
     fn shell_states() {

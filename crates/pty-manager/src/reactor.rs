@@ -55,6 +55,7 @@ const PASTE_OVER: usize = 200;
 pub(crate) type Reply<T> = SyncSender<Result<T>>;
 
 mod detect_glue;
+mod timer;
 pub(crate) use detect_glue::{Detect, DetectOp, DetectReply};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -413,11 +414,11 @@ impl Reactor {
 
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(256);
+        let mut timer = timer::DeadlineTimer::new(self.poll.registry());
         while !self.shutting_down {
             let timeout = if self.carry.is_empty() {
-                self.timers
-                    .peek()
-                    .map(|Reverse(t)| t.at.saturating_duration_since(Instant::now()))
+                let next = self.timers.peek().map(|Reverse(t)| t.at);
+                timer.timeout(next, Instant::now())
             } else {
                 Some(Duration::ZERO)
             };
@@ -431,6 +432,7 @@ impl Reactor {
             for ev in events.iter() {
                 match ev.token() {
                     WAKER => self.commands(),
+                    timer::TIMER => timer.fired(),
                     Token(t) => {
                         let slot = t >> 1;
                         if t & 1 == 1 {
