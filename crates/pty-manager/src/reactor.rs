@@ -967,7 +967,7 @@ impl Reactor {
             // program has been quiet for `CATCH_UP`.
             if any {
                 live.last_output = Instant::now();
-                if !live.catch_up && lock(&live.state).screen.deferred() > 0 {
+                if !live.catch_up && lock(&live.state).screen.needs_flush() {
                     live.catch_up = true;
                     catch_up = true;
                 }

@@ -296,21 +296,31 @@ impl Screen {
             None => true,
         };
         if stopped || self.pending.len() >= FEED_MAX {
-            self.flush();
+            // Mid-flood: keep the buffer for the rest of it.
+            self.parse_pending(true);
         }
     }
 
     /// Parses the output [`Screen::feed`] deferred.
     pub fn flush(&mut self) {
+        self.parse_pending(false);
+    }
+
+    /// Parses the deferred output; keeps a large buffer's allocation only if asked (a flood
+    /// that goes on), so a quiet session does not hold megabytes.
+    fn parse_pending(&mut self, keep_buffer: bool) {
         self.view = None;
         if self.pending.is_empty() {
+            if !keep_buffer && self.pending.capacity() > FEED_KEEP_CAPACITY {
+                self.pending = Vec::new();
+            }
             return;
         }
         let mut pending = std::mem::take(&mut self.pending);
         let skim = self.skim.take();
         self.parse(&pending, skim.as_deref());
         pending.clear();
-        if pending.capacity() <= FEED_KEEP_CAPACITY {
+        if keep_buffer || pending.capacity() <= FEED_KEEP_CAPACITY {
             self.pending = pending;
         }
     }
@@ -372,6 +382,11 @@ impl Screen {
                 .view
                 .as_ref()
                 .is_some_and(|v| v.at == self.pending.len())
+    }
+
+    /// Whether [`Screen::flush`] has work: deferred output, or a flood's buffer to free.
+    pub fn needs_flush(&self) -> bool {
+        !self.pending.is_empty() || self.pending.capacity() > FEED_KEEP_CAPACITY
     }
 
     /// Bytes given to [`Screen::feed`] and not parsed yet.
@@ -680,6 +695,28 @@ impl Screen {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_is_parsed_at_the_cap_and_its_buffer_freed_by_a_flush() {
+        let mut s = Screen::new(80, 24);
+        let mut full = Screen::full_parsing(80, 24, DEFAULT_SCROLLBACK);
+        let line = b"0123456789 abcdefghijklmnopqrstuvwxyz\r\n";
+        let chunk: Vec<u8> = line.iter().copied().cycle().take(64 * 1024).collect();
+        let mut fed = 0;
+        while fed < FEED_MAX + chunk.len() {
+            s.feed(&chunk);
+            full.process(&chunk);
+            fed += chunk.len();
+            assert!(s.deferred() < FEED_MAX, "parsed at the cap");
+        }
+        assert!(s.skipped_bytes() > 0);
+        assert!(s.needs_flush());
+        s.flush();
+        assert_eq!(s.deferred(), 0);
+        assert!(!s.needs_flush(), "a quiet screen holds no flood buffer");
+        assert_eq!(s.snapshot(), full.snapshot());
+        assert_eq!(s.scrolled_total(), full.scrolled_total());
+    }
 
     #[test]
     fn title_from_osc_0_and_2() {
