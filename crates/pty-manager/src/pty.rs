@@ -191,21 +191,21 @@ pub(crate) fn kill_session(sid: u32, signal: libc::c_int) {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return;
     };
+    let sid = nix::unistd::Pid::from_raw(sid as libc::pid_t);
     for entry in dir.flatten() {
         let Some(pid) = entry
             .file_name()
             .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
+            .and_then(|s| s.parse::<libc::pid_t>().ok())
         else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        if session_of(&stat) == Some(sid) {
+        // getsid(2) is one system call; reading `/proc/<pid>/stat` instead made the kernel
+        // format every field of every process on the machine for each stopped session.
+        if nix::unistd::getsid(Some(nix::unistd::Pid::from_raw(pid))) == Ok(sid) {
             // SAFETY: kill(2) on a pid read from /proc; no memory is passed.
             unsafe {
-                libc::kill(pid as libc::pid_t, signal);
+                libc::kill(pid, signal);
             }
         }
     }
@@ -230,23 +230,81 @@ pub(crate) fn has_exited(pid: u32) -> bool {
     }
 }
 
-/// The session id field of a `/proc/<pid>/stat` line.
-fn session_of(stat: &str) -> Option<u32> {
-    // The command name may contain spaces and parentheses; the fields after the last ')' are
-    // `state ppid pgrp session …`.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(3)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A background job of a shell with job control has its own process group: signalling the
+    /// group misses it, signalling the session does not.
     #[test]
-    fn parses_session_from_proc_stat() {
-        let line = "1234 (we ird) name)) S 1 1230 1200 34816 1234 4194560 0 0";
-        assert_eq!(session_of(line), Some(1200));
-        assert_eq!(session_of("garbage"), None);
+    #[cfg(target_os = "linux")]
+    fn kill_session_reaches_a_job_outside_the_group() {
+        use std::io::Read;
+        use std::time::{Duration, Instant};
+        let env: BTreeMap<OsString, OsString> = [("PATH".into(), "/usr/bin:/bin".into())].into();
+        let args = [
+            "-c".to_owned(),
+            "set -m; sleep 1000 & echo job=$!; wait".to_owned(),
+        ];
+        let mut spawned = spawn(&Program {
+            command: "/bin/bash",
+            args: &args,
+            cwd: Path::new("/"),
+            env: &env,
+            cols: 80,
+            rows: 24,
+        })
+        .unwrap();
+        let leader = spawned.child.id();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (mut out, mut buf) = (String::new(), [0u8; 256]);
+        let job: u32 = loop {
+            if let Some(pid) = out
+                .split("job=")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .filter(|_| out.ends_with('\n'))
+                .and_then(|p| p.parse().ok())
+            {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "no job pid in {out:?}");
+            match spawned.master.read(&mut buf) {
+                Ok(n) => out.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        };
+        let job_pid = nix::unistd::Pid::from_raw(job as libc::pid_t);
+        let group = nix::unistd::getpgid(Some(job_pid)).unwrap();
+        assert_ne!(group.as_raw() as u32, leader, "the job has its own group");
+        assert_eq!(
+            nix::unistd::getsid(Some(job_pid)).unwrap().as_raw() as u32,
+            leader
+        );
+        kill_session(leader, libc::SIGKILL);
+        let gone = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+                .unwrap_or(true)
+        };
+        let kill_by = Instant::now() + Duration::from_secs(10);
+        while !gone(job) && Instant::now() < kill_by {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let survived = !gone(job);
+        if survived {
+            // SAFETY: kill(2) on the job's pid; no memory is passed.
+            unsafe { libc::kill(job as libc::pid_t, libc::SIGKILL) };
+        }
+        kill_group(leader, libc::SIGKILL);
+        let _ = spawned.child.wait();
+        assert!(!survived, "the job survived kill_session");
     }
 
     #[test]
