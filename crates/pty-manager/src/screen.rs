@@ -290,8 +290,17 @@ impl Screen {
         self.pending.extend_from_slice(bytes);
         let stopped = match self.skim.as_deref_mut() {
             Some(skim) => {
-                skim.advance(&self.pending, &mut self.widths);
-                skim.stopped()
+                let (pending, widths) = (&self.pending, &mut self.widths);
+                // Program output must never take the reactor down: should the skim panic,
+                // the deferred bytes are parsed without it.
+                let followed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    skim.advance(pending, widths);
+                    skim.stopped()
+                }));
+                followed.unwrap_or_else(|_| {
+                    self.skim = None;
+                    true
+                })
             }
             None => true,
         };
