@@ -393,6 +393,11 @@ fn run_inner(args: &[String]) -> Result<(), String> {
         f(&s, &["spawn_prompt_ms", "p50"]),
         f(&s, &["spawn_prompt_ms", "p99"])
     );
+    println!(
+        "| kill of an idle shell p50 / p99 (returns once reaped) | {:.1} / {:.1} ms | |",
+        f(&s, &["kill_ms", "p50"]),
+        f(&s, &["kill_ms", "p99"])
+    );
     println!("ready is the detection engine's session_ready event (ShellAdapter, settle 100 ms)");
     Ok(())
 }

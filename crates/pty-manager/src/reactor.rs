@@ -1035,11 +1035,14 @@ impl Reactor {
             let fd = pidfd.as_raw_fd();
             let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
         }
-        // Drain what is already there; finish at end of file, or after a short wait when another
+        // Drain what is already there; finish at end of file (which the master may have
+        // reported before the pidfd, in the same poll), or after a short wait when another
         // process still holds the terminal.
         self.read(slot);
-        if self.live(slot).is_some() {
-            self.schedule(slot, EXIT_DRAIN, TimerKind::ExitDrain);
+        match self.live(slot) {
+            Some(live) if live.eof => self.finalize(slot),
+            Some(_) => self.schedule(slot, EXIT_DRAIN, TimerKind::ExitDrain),
+            None => {}
         }
     }
 

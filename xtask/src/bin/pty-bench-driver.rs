@@ -350,9 +350,8 @@ fn spawn_ready(mgr: &PtyManager, settle: Duration) -> Result<Ready, String> {
     let call = start.elapsed();
     let deadline = start + Duration::from_secs(30);
     let at_prompt = || {
-        mgr.snapshot(&s.id).is_ok_and(|snap| {
-            snap.lines[snap.cursor.0 as usize] == "pty>" && snap.cursor.1 == 5
-        })
+        mgr.snapshot(&s.id)
+            .is_ok_and(|snap| snap.lines[snap.cursor.0 as usize] == "pty>" && snap.cursor.1 == 5)
     };
     let att = mgr.attach(&s.id).map_err(|e| e.to_string())?;
     while !at_prompt() {
@@ -407,8 +406,12 @@ fn sessions(args: &[String]) -> Result<Value, String> {
     std::thread::sleep(Duration::from_secs_f64(idle_secs));
     let (u1, s1, c1) = rusage();
     let idle_cpu_ms = ((u1 - u0) + (s1 - s0)) * 1000.0;
+    // Stop latency: `kill` returns once the session is reaped.
+    let mut kill = Vec::new();
     for s in mgr.list(None, None) {
+        let t = Instant::now();
         let _ = mgr.kill(&s.id);
+        kill.push(ms(t.elapsed()));
     }
     Ok(json!({
         "driver": DRIVER, "workload": "sessions", "n": n, "ready_settle_ms": settle_ms,
@@ -424,6 +427,7 @@ fn sessions(args: &[String]) -> Result<Value, String> {
         "idle_secs": idle_secs, "idle_cpu_ms": idle_cpu_ms,
         "idle_cpu_pct": idle_cpu_ms / (idle_secs * 1000.0) * 100.0,
         "idle_ctx_switches": c1 - c0,
+        "kill_ms": summary(&kill),
     }))
 }
 
