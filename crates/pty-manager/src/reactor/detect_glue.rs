@@ -62,8 +62,14 @@ const PASS_RETRY: Duration = Duration::from_millis(25);
 /// detection cost by time, not by output volume (a flood of one-line writes would otherwise cost
 /// one pass per line), while sporadic output (a prompt right after its task's echo) is read at
 /// once: a fixed 0.5 ms gap between passes made such a prompt wait for the gap.
-const PASS_SHARE: u32 = 5;
+///
+/// The share is a twentieth: during a flood a pass every few milliseconds keeps the status
+/// current, and passes cost the reader time it needs (a fifth made a shell session's ANSI flood
+/// run at ~0.5x a raw reader instead of ~0.7x). A session quiet for `QUIET_PASS` gets its pass
+/// whatever the credit, so a prompt after a long flood waits at most that long.
+const PASS_SHARE: u32 = 20;
 const PASS_BURST: Duration = Duration::from_millis(2);
+const QUIET_PASS: Duration = Duration::from_millis(2);
 
 /// Per-session detection state kept by the reactor.
 pub(crate) struct Detect {
@@ -213,11 +219,14 @@ impl Reactor {
             now.saturating_duration_since(d.credit_at).as_nanos() as i64 / PASS_SHARE as i64;
         d.credit_ns = (d.credit_ns + earned).min(PASS_BURST.as_nanos() as i64);
         d.credit_at = now;
-        if d.credit_ns < 0 {
+        // A session that has been quiet for `QUIET_PASS` is not flooding: its pass runs whatever
+        // the credit (the screen it shows now is what the program waits on, e.g. a prompt).
+        let quiet_at = live.last_output + QUIET_PASS;
+        if d.credit_ns < 0 && now < quiet_at {
             if !d.pass_queued {
                 d.pass_queued = true;
                 let wait = Duration::from_nanos((-d.credit_ns) as u64 * u64::from(PASS_SHARE));
-                self.schedule(slot, wait, TimerKind::Detection(PASS));
+                self.schedule(slot, wait.min(quiet_at - now), TimerKind::Detection(PASS));
             }
             return;
         }
