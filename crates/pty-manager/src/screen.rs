@@ -29,10 +29,6 @@ pub(crate) const FAST_MIN: usize = 16 * 1024;
 /// Deferred output parsed at once when it reaches this size (see [`Screen::feed`]).
 pub const FEED_MAX: usize = 4 << 20;
 
-/// Deferred output past which [`Screen::refresh_visible`] parses it (when a full cut exists)
-/// rather than building a visible-only view.
-const VIEW_MAX: usize = 1 << 20;
-
 /// A deferred buffer keeps its allocation for the next flood up to this size.
 const FEED_KEEP_CAPACITY: usize = 256 * 1024;
 
@@ -346,11 +342,6 @@ impl Screen {
             return;
         }
         let cut = self.skim.as_deref().and_then(|skim| {
-            // Past this much, parsing the deferred bytes is cheap (everything before the full
-            // cut is skipped) and frees them.
-            if skim.cut().is_some() && self.pending.len() >= VIEW_MAX {
-                return None;
-            }
             let m = skim.visible_cut()?;
             Some((m.at, skim.followed(), m.col, m.pen, m.view_saved?))
         });
