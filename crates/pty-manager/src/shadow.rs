@@ -278,8 +278,11 @@ pub(crate) fn printable_run(b: &[u8]) -> usize {
         // flag a clean word after a flagged byte, never miss one.
         let low = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
         let high = (x | x.wrapping_add(ONES)) & HIGH;
-        if low | high != 0 {
-            break;
+        let flagged = low | high;
+        if flagged != 0 {
+            // Borrows and carries only run upwards from a flagged byte, so the lowest flag is a
+            // real one: the run ends there.
+            return i + (flagged.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
@@ -1642,6 +1645,22 @@ mod tests {
                 .position(|c| !(0x20..0x7f).contains(c))
                 .unwrap_or(n);
             assert_eq!(printable_run(&b), want, "{b:x?}");
+        }
+        // Every byte value at every position of two words, after printable text and before
+        // more of it (and before every other value: borrows and carries must not hide it).
+        for v in 0..=255u8 {
+            for at in 0..16 {
+                for after in [b'a', 0x00, 0x1f, 0x7f, 0x80, 0xff] {
+                    let mut b = vec![b'a'; 16];
+                    b[at] = v;
+                    b[at + 1..].fill(after);
+                    let want = b
+                        .iter()
+                        .position(|c| !(0x20..0x7f).contains(c))
+                        .unwrap_or(16);
+                    assert_eq!(printable_run(&b), want, "{b:x?}");
+                }
+            }
         }
     }
 

@@ -278,13 +278,42 @@ impl Skim {
     }
 
     fn csi(&mut self, b: &[u8]) -> Step {
+        // Most sequences of a flood have at most one parameter (`ESC[0m`, `ESC[1A`, `ESC[K`):
+        // read those here, and leave the rest to `parse_csi` (same rules).
+        let mut i = 2;
+        let mut v = 0u32;
+        while let Some(&x) = b.get(i)
+            && x.is_ascii_digit()
+        {
+            v = v * 10 + u32::from(x - b'0');
+            if v > 9999 {
+                return Step::Stop;
+            }
+            i += 1;
+        }
+        match b.get(i) {
+            None => return Step::More,
+            Some(&fin @ 0x40..=0x7e) => {
+                let one = [v as u16];
+                let params: &[u16] = if i > 2 { &one } else { &[] };
+                return self.csi_apply(params, fin, i + 1);
+            }
+            Some(b';') => {}
+            Some(_) => return Step::Stop,
+        }
         let mut params = [0u16; 16];
         let (n, fin, len) = match parse_csi(b, &mut params) {
             Ok(seq) => seq,
             Err(CsiMiss::Incomplete) => return Step::More,
             Err(CsiMiss::Other) => return Step::Stop,
         };
-        let params = &params[..n];
+        self.csi_apply(&params[..n], fin, len)
+    }
+
+    /// Applies a CSI sequence of `len` bytes.
+    #[inline]
+    fn csi_apply(&mut self, params: &[u16], fin: u8, len: usize) -> Step {
+        let n = params.len();
         let first = |d: u16| match params.first() {
             None | Some(0) => d as usize,
             Some(&v) => v as usize,
