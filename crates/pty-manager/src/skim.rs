@@ -14,7 +14,9 @@
 
 use std::collections::VecDeque;
 
-use crate::shadow::{CsiMiss, Pen, Saved, Widths, decode_utf8, parse_csi, printable_run};
+use crate::shadow::{
+    CsiMiss, Pen, Saved, Widths, column_after, decode_utf8, parse_csi, printable_run,
+};
 
 /// The state at a line feed that scrolled, in the bytes the skim followed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,19 +152,10 @@ impl Skim {
                     }
                     Step::Ok(1)
                 }
-                b'\r' => {
-                    self.col = 0;
+                b'\r' | 0x08 | b'\t' | 0x07 | 0x0e | 0x0f => {
+                    self.col = column_after(b, self.col, self.cols);
                     Step::Ok(1)
                 }
-                0x08 => {
-                    self.col = self.col.saturating_sub(1);
-                    Step::Ok(1)
-                }
-                b'\t' => {
-                    self.col = ((self.col / 8 + 1) * 8).min(self.cols - 1);
-                    Step::Ok(1)
-                }
-                0x07 | 0x0e | 0x0f => Step::Ok(1),
                 0x1b => match bytes.get(i + 1) {
                     None => Step::More,
                     Some(b'[') => self.csi(&bytes[i..]),
