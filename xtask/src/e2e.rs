@@ -820,7 +820,15 @@ mod tests {
             .env("HOME", world.home())
             .spawn()
             .unwrap();
-        assert_eq!(processes_with_home(&world.home()), [child.id()]);
+        // /proc/<pid>/environ can read empty while the child is still in execve: look until it
+        // shows (generously; under a loaded CI machine the first look came up empty).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut found = processes_with_home(&world.home());
+        while found.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            found = processes_with_home(&world.home());
+        }
+        assert_eq!(found, [child.id()]);
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(processes_with_home(&world.home()).is_empty());
