@@ -431,15 +431,17 @@ mod tests {
 
     #[test]
     fn a_time_limit_kills_a_process_that_does_not_finish() {
+        let running = |program: &str| {
+            Git::new(
+                GitConfig {
+                    program: program.into(),
+                    env: Vec::new(),
+                },
+                Redactor::new(),
+            )
+        };
         // `sleep` stands in for a git that never hears back from its remote.
-        let git = Git::new(
-            GitConfig {
-                program: "sleep".into(),
-                env: Vec::new(),
-            },
-            Redactor::new(),
-        );
-        let err = git
+        let err = running("sleep")
             .cmd(None)
             .arg("30")
             .timeout(Duration::from_millis(200))
@@ -450,14 +452,7 @@ mod tests {
             "{err:?}"
         );
         // Within the limit, the output comes back as without one.
-        let git = Git::new(
-            GitConfig {
-                program: "echo".into(),
-                env: Vec::new(),
-            },
-            Redactor::new(),
-        );
-        let out = git
+        let out = running("echo")
             .cmd(None)
             .arg("done")
             .timeout(Duration::from_secs(60))

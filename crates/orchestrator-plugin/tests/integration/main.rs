@@ -4,6 +4,7 @@
 mod actions;
 mod cli_output;
 mod fakes;
+mod git_run;
 mod http;
 mod mcp_stdio;
 mod providers;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::fakes::TempDir;
+use crate::git_run::git;
 
 pub struct McpClient {
     child: Child,
@@ -465,27 +466,26 @@ fn a_trunk_default_branch_is_the_base_and_the_pr_target() {
     assert!(c.finish().success());
 }
 
-/// Runs git in `dir` as a person (or Aider) would, with a fixed identity and no user config.
-fn hand_git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=Agent",
-            "-c",
-            "user.email=agent@example.invalid",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+/// Provisions a workspace of octo/hello and commits `file` in it by hand, as Aider does;
+/// returns its path, branch and the new HEAD.
+fn provision_and_commit(
+    c: &mut McpClient,
+    file: &str,
+    body: &str,
+    message: &str,
+) -> (std::path::PathBuf, String, String) {
+    let (err, text, data) = c.call(
+        "provision_workspace",
+        json!({"repo": "https://github.com/octo/hello"}),
     );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    assert!(!err, "{text}");
+    let path = std::path::PathBuf::from(data["path"].as_str().unwrap());
+    let branch = data["branch"].as_str().unwrap().to_string();
+    std::fs::write(path.join(file), body).unwrap();
+    git(&path, &["add", file]);
+    git(&path, &["commit", "-q", "-m", message]);
+    let head = git(&path, &["rev-parse", "HEAD"]);
+    (path, branch, head)
 }
 
 /// FINALIZE lands commits an agent made itself (Aider commits its edits, leaving the tree clean),
@@ -506,18 +506,13 @@ fn finalize_lands_commits_the_agent_made_itself() {
     };
 
     // A commit made by hand, tree clean: pushed, PR opened, the reply names that commit.
-    let (err, text, data) = c.call(
-        "provision_workspace",
-        json!({"repo": "https://github.com/octo/hello"}),
+    let (path, branch, head) = provision_and_commit(
+        &mut c,
+        "agent.txt",
+        "by the agent\n",
+        "feat: agent's own commit",
     );
-    assert!(!err, "{text}");
-    let path = std::path::PathBuf::from(data["path"].as_str().unwrap());
-    let branch = data["branch"].as_str().unwrap().to_string();
-    std::fs::write(path.join("agent.txt"), "by the agent\n").unwrap();
-    hand_git(&path, &["add", "agent.txt"]);
-    hand_git(&path, &["commit", "-q", "-m", "feat: agent's own commit"]);
-    let head = hand_git(&path, &["rev-parse", "HEAD"]);
-    assert_eq!(hand_git(&path, &["status", "--porcelain"]), "");
+    assert_eq!(git(&path, &["status", "--porcelain"]), "");
     let (err, text, data) = c.call("finalize_workspace", json!({"prTitle": "Agent work"}));
     assert!(!err, "{text}");
     assert_eq!(data["commit"].as_str(), Some(head.as_str()));
@@ -545,24 +540,15 @@ fn finalize_lands_commits_the_agent_made_itself() {
     assert_eq!(gh.pulls("octo", "hello").len(), 1);
 
     // A commit by hand and more uncommitted changes: both land, HEAD is the new commit.
-    let (err, text, data) = c.call(
-        "provision_workspace",
-        json!({"repo": "https://github.com/octo/hello"}),
-    );
-    assert!(!err, "{text}");
-    let path = std::path::PathBuf::from(data["path"].as_str().unwrap());
-    let branch = data["branch"].as_str().unwrap().to_string();
-    std::fs::write(path.join("first.txt"), "committed\n").unwrap();
-    hand_git(&path, &["add", "first.txt"]);
-    hand_git(&path, &["commit", "-q", "-m", "feat: first half"]);
-    let own = hand_git(&path, &["rev-parse", "HEAD"]);
+    let (path, branch, own) =
+        provision_and_commit(&mut c, "first.txt", "committed\n", "feat: first half");
     std::fs::write(path.join("second.txt"), "uncommitted\n").unwrap();
     let (err, text, data) = c.call(
         "finalize_workspace",
         json!({"commitMessage": "feat: second half", "prTitle": "Both halves"}),
     );
     assert!(!err, "{text}");
-    let head = hand_git(&path, &["rev-parse", "HEAD"]);
+    let head = git(&path, &["rev-parse", "HEAD"]);
     assert_ne!(head, own);
     assert_eq!(data["commit"].as_str(), Some(head.as_str()));
     assert!(
@@ -574,7 +560,7 @@ fn finalize_lands_commits_the_agent_made_itself() {
     );
     assert_eq!(remote_file(&branch, "first.txt"), "committed\n");
     assert_eq!(remote_file(&branch, "second.txt"), "uncommitted\n");
-    assert_eq!(hand_git(&path, &["rev-parse", "HEAD~1"]), own);
+    assert_eq!(git(&path, &["rev-parse", "HEAD~1"]), own);
     assert_eq!(gh.pulls("octo", "hello").len(), 2);
     assert!(c.finish().success());
 }

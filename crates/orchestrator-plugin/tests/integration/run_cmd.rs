@@ -5,29 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::fakes::TempDir;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Test",
-            "-c",
-            "user.email=test@example.invalid",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::git_run::git_out;
 
 /// A bare remote whose `main` has one commit (shared with other test modules).
 pub fn bare_remote_for_tests(root: &Path) -> std::path::PathBuf {
@@ -39,12 +17,12 @@ fn bare_remote(root: &Path) -> std::path::PathBuf {
     let remote = root.join("remote.git");
     let seed = root.join("seed");
     std::fs::create_dir_all(&seed).unwrap();
-    git(root, &["init", "--bare", remote.to_str().unwrap()]);
-    git(&seed, &["init"]);
+    git_out(root, &["init", "--bare", remote.to_str().unwrap()]);
+    git_out(&seed, &["init"]);
     std::fs::write(seed.join("README.md"), "seed\n").unwrap();
-    git(&seed, &["add", "README.md"]);
-    git(&seed, &["commit", "-m", "seed"]);
-    git(
+    git_out(&seed, &["add", "README.md"]);
+    git_out(&seed, &["commit", "-m", "seed"]);
+    git_out(
         &seed,
         &["push", remote.to_str().unwrap(), "HEAD:refs/heads/main"],
     );
@@ -90,7 +68,7 @@ fn run_shell_task_pushes_a_branch_to_a_bare_remote() {
         out.status
     );
     assert!(stderr.contains("Pushed branch milady/exec-"), "{stderr}");
-    let branches = git(
+    let branches = git_out(
         &remote,
         &["for-each-ref", "--format=%(refname:short)", "refs/heads"],
     );
@@ -98,9 +76,9 @@ fn run_shell_task_pushes_a_branch_to_a_bare_remote() {
         .lines()
         .find(|b| b.starts_with("milady/exec-") && b.ends_with("/coding-agent"))
         .unwrap_or_else(|| panic!("no pushed branch in {branches:?}"));
-    let file = git(&remote, &["show", &format!("{branch}:hello.txt")]);
+    let file = git_out(&remote, &["show", &format!("{branch}:hello.txt")]);
     assert_eq!(file, "hello from the agent\n");
-    let log = git(&remote, &["log", "--format=%s", branch]);
+    let log = git_out(&remote, &["log", "--format=%s", branch]);
     assert_eq!(
         log.lines().collect::<Vec<_>>(),
         ["feat: echo hello from the agent > hello.txt", "seed"]
@@ -213,7 +191,7 @@ fn run_claude_offline_lands_its_file() {
             .rev()
             .collect::<String>()
     );
-    let branches = git(
+    let branches = git_out(
         &remote,
         &["for-each-ref", "--format=%(refname:short)", "refs/heads"],
     );
@@ -222,11 +200,11 @@ fn run_claude_offline_lands_its_file() {
         .find(|b| b.starts_with("milady/"))
         .expect("a pushed branch");
     assert_eq!(
-        git(&remote, &["show", &format!("{branch}:hello.txt")]).trim(),
+        git_out(&remote, &["show", &format!("{branch}:hello.txt")]).trim(),
         "hello from claude"
     );
     // Only the agent's work is committed: no settings, hook or memory files of ours.
-    let files = git(&remote, &["show", "--name-only", "--format=", branch]);
+    let files = git_out(&remote, &["show", "--name-only", "--format=", branch]);
     assert_eq!(files.trim(), "hello.txt");
     let memory: Vec<_> = std::fs::read_dir(tmp.0.join("ws"))
         .unwrap()
@@ -285,7 +263,7 @@ fn workspace_provision_starts_from_the_remotes_default_branch() {
         "{clone}"
     );
     let path = std::path::PathBuf::from(clone["path"].as_str().unwrap());
-    assert_eq!(git(&path, &["rev-parse", "HEAD"]).trim(), trunk);
+    assert_eq!(git_out(&path, &["rev-parse", "HEAD"]).trim(), trunk);
     let id = clone["id"].as_str().unwrap();
     let wt = cli(&[
         "provision",
@@ -296,5 +274,9 @@ fn workspace_provision_starts_from_the_remotes_default_branch() {
         "--json",
     ]);
     let wpath = std::path::PathBuf::from(wt["path"].as_str().unwrap());
-    assert_eq!(git(&wpath, &["rev-parse", "HEAD"]).trim(), trunk, "{wt}");
+    assert_eq!(
+        git_out(&wpath, &["rev-parse", "HEAD"]).trim(),
+        trunk,
+        "{wt}"
+    );
 }

@@ -2,7 +2,6 @@
 //! clone, each in its own worktree and branch; agent scratch files kept out of FINALIZE's commit.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,21 +13,7 @@ use orchestrator_plugin::services::{GitWorkspaces, ManagedPty, PtyService, Works
 use orchestrator_plugin::settings::{PtyServiceConfig, WorkspaceConfig};
 
 use crate::fakes::TempDir;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use crate::git_run::git;
 
 struct Rig {
     rt: StandaloneRuntime,
