@@ -12,7 +12,6 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
-use std::process::Child;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 
 use crate::queue::QueueSender;
@@ -24,7 +23,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::events::{ExitInfo, Message, MessageKind, SessionInfo, SessionMetrics, now_ms};
 use crate::manager::{OutputChunk, SpawnConfig};
-use crate::pty::{self, Spawned};
+use crate::pty::{self, Child, Spawned};
 use crate::ring::RawRing;
 use crate::{Error, Result, Screen, SessionEvent, SessionStatus, keys};
 

@@ -65,28 +65,21 @@ impl Pen {
     }
 
     /// `vt100`'s SGR for semicolon-separated parameters.
+    #[inline]
     pub(crate) fn sgr(&mut self, params: &[u16]) {
-        if params.is_empty() {
-            *self = Pen::DEFAULT;
-            return;
+        match params {
+            [] | [0] => *self = Pen::DEFAULT,
+            _ => self.sgr_list(params),
         }
-        let mut it = params.iter().copied();
+    }
+
+    /// [`Pen::sgr`] for a list: indexed, not an iterator with a closure (this runs for most
+    /// sequences of a coloured flood).
+    fn sgr_list(&mut self, params: &[u16]) {
         let p = self;
-        fn color(it: &mut impl Iterator<Item = u16>) -> Option<Option<Color>> {
-            // Some(None): unhandled (stops the SGR); None: stop silently.
-            let u8_of = |v: u16| u8::try_from(v).ok();
-            match it.next()? {
-                2 => {
-                    let r = u8_of(it.next()?)?;
-                    let g = u8_of(it.next()?)?;
-                    let b = u8_of(it.next()?)?;
-                    Some(Some(Color::Rgb(r, g, b)))
-                }
-                5 => Some(Some(Color::Idx(u8_of(it.next()?)?))),
-                _ => Some(None),
-            }
-        }
-        while let Some(n) = it.next() {
+        let mut i = 0;
+        while let Some(&n) = params.get(i) {
+            i += 1;
             match n {
                 0 => *p = Pen::DEFAULT,
                 1 => p.mode = (p.mode & !(BOLD | DIM)) | BOLD,
@@ -99,16 +92,21 @@ impl Pen {
                 24 => p.mode &= !UNDERLINE,
                 27 => p.mode &= !INVERSE,
                 30..=37 => p.fg = Color::Idx((n - 30) as u8),
-                38 => match color(&mut it) {
-                    Some(Some(c)) => p.fg = c,
-                    _ => return,
-                },
+                38 | 48 => {
+                    // An extended colour; anything unexpected (a missing or out-of-range
+                    // component, another form) ends the sequence, as in `vt100`.
+                    let Some((c, used)) = extended_color(&params[i..]) else {
+                        return;
+                    };
+                    i += used;
+                    if n == 38 {
+                        p.fg = c;
+                    } else {
+                        p.bg = c;
+                    }
+                }
                 39 => p.fg = Color::Default,
                 40..=47 => p.bg = Color::Idx((n - 40) as u8),
-                48 => match color(&mut it) {
-                    Some(Some(c)) => p.bg = c,
-                    _ => return,
-                },
                 49 => p.bg = Color::Default,
                 90..=97 => p.fg = Color::Idx((n - 82) as u8),
                 100..=107 => p.bg = Color::Idx((n - 92) as u8),
@@ -143,6 +141,18 @@ impl Pen {
             out.extend_from_slice(s.as_bytes());
         }
         out.push(b'm');
+    }
+}
+
+/// The colour of an SGR `38`/`48` from the parameters after it (`2;r;g;b` or `5;i`) and how
+/// many it used; `None` ends the sequence.
+#[inline]
+fn extended_color(rest: &[u16]) -> Option<(Color, usize)> {
+    let u8_of = |v: &u16| u8::try_from(*v).ok();
+    match rest {
+        [2, r, g, b, ..] => Some((Color::Rgb(u8_of(r)?, u8_of(g)?, u8_of(b)?), 4)),
+        [5, i, ..] => Some((Color::Idx(u8_of(i)?), 2)),
+        _ => None,
     }
 }
 

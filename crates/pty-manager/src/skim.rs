@@ -14,9 +14,7 @@
 
 use std::collections::VecDeque;
 
-use crate::shadow::{
-    CsiMiss, Pen, Saved, Widths, column_after, decode_utf8, parse_csi, printable_run,
-};
+use crate::shadow::{Pen, Saved, Widths, column_after, decode_utf8, printable_run};
 
 /// The state at a line feed that scrolled, in the bytes the skim followed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,7 +213,18 @@ impl Skim {
     }
 
     /// `k` characters of width `w`: `vt100` wraps before a character that does not fit.
-    fn print(&mut self, mut k: usize, w: usize) {
+    #[inline]
+    fn print(&mut self, k: usize, w: usize) {
+        // Most runs fit in the row.
+        if self.col + k * w <= self.cols {
+            self.col += k * w;
+        } else {
+            self.print_wrapping(k, w);
+        }
+    }
+
+    #[inline(never)]
+    fn print_wrapping(&mut self, mut k: usize, w: usize) {
         while k > 0 {
             if self.col + w > self.cols {
                 self.col = 0;
@@ -270,37 +279,54 @@ impl Skim {
         }
     }
 
+    /// One CSI sequence at `b[0] == ESC`, `b[1] == '['`, read in one pass with the rules of
+    /// [`crate::shadow::parse_csi`] (at most 16 parameters, none empty or over 9999, no
+    /// private or intermediate bytes): reading the first parameter and then the whole sequence
+    /// again cost more than the rest of an SGR.
+    #[inline]
     fn csi(&mut self, b: &[u8]) -> Step {
-        // Most sequences of a flood have at most one parameter (`ESC[0m`, `ESC[1A`, `ESC[K`):
-        // read those here, and leave the rest to `parse_csi` (same rules).
-        let mut i = 2;
+        let mut params = [0u16; 16];
+        let mut n = 0;
         let mut v = 0u32;
-        while let Some(&x) = b.get(i)
-            && x.is_ascii_digit()
-        {
-            v = v * 10 + u32::from(x - b'0');
-            if v > 9999 {
-                return Step::Stop;
+        let mut digits = false;
+        let mut i = 2;
+        loop {
+            let Some(&x) = b.get(i) else {
+                return Step::More;
+            };
+            match x {
+                b'0'..=b'9' => {
+                    v = v * 10 + u32::from(x - b'0');
+                    if v > 9999 {
+                        return Step::Stop;
+                    }
+                    digits = true;
+                }
+                b';' => {
+                    // Empty fields are left to vt100.
+                    if !digits || n == params.len() {
+                        return Step::Stop;
+                    }
+                    params[n] = v as u16;
+                    n += 1;
+                    (v, digits) = (0, false);
+                }
+                0x40..=0x7e => {
+                    if digits {
+                        if n == params.len() {
+                            return Step::Stop;
+                        }
+                        params[n] = v as u16;
+                        n += 1;
+                    } else if n > 0 {
+                        return Step::Stop;
+                    }
+                    return self.csi_apply(&params[..n], x, i + 1);
+                }
+                _ => return Step::Stop,
             }
             i += 1;
         }
-        match b.get(i) {
-            None => return Step::More,
-            Some(&fin @ 0x40..=0x7e) => {
-                let one = [v as u16];
-                let params: &[u16] = if i > 2 { &one } else { &[] };
-                return self.csi_apply(params, fin, i + 1);
-            }
-            Some(b';') => {}
-            Some(_) => return Step::Stop,
-        }
-        let mut params = [0u16; 16];
-        let (n, fin, len) = match parse_csi(b, &mut params) {
-            Ok(seq) => seq,
-            Err(CsiMiss::Incomplete) => return Step::More,
-            Err(CsiMiss::Other) => return Step::Stop,
-        };
-        self.csi_apply(&params[..n], fin, len)
     }
 
     /// Applies a CSI sequence of `len` bytes.
