@@ -239,16 +239,17 @@ fn start_forked(program: &Program<'_>, slave: &OwnedFd) -> io::Result<u32> {
     Ok(cmd.spawn()?.id())
 }
 
-/// The file `command` names, looked up like `execvp` does but in the program's own `PATH`
-/// (the parent's `PATH` may differ) and relative to its working directory; `None` when nothing
-/// executable is found. A command with a `/` is used as it is.
+/// The file to `exec` for `command`, looked up like `execvp` does but in the program's own
+/// `PATH` (the parent's `PATH` may differ); `None` when nothing executable is found. A command
+/// with a `/` is used as it is. A relative result is relative to the program's working directory
+/// (the child changes into it before `exec`).
 fn resolve(program: &Program<'_>) -> Option<PathBuf> {
     let command = program.command;
     if command.is_empty() {
         return None;
     }
     if command.contains('/') {
-        return Some(program.cwd.join(command));
+        return Some(PathBuf::from(command));
     }
     let search = program
         .env
@@ -257,14 +258,13 @@ fn resolve(program: &Program<'_>) -> Option<PathBuf> {
         .unwrap_or(b"/bin:/usr/bin");
     search.split(|b| *b == b':').find_map(|dir| {
         let dir = if dir.is_empty() { b".".as_slice() } else { dir };
-        let file = program
-            .cwd
-            .join(std::ffi::OsStr::from_bytes(dir))
-            .join(command);
-        let c = CString::new(file.as_os_str().as_bytes()).ok()?;
+        let file = Path::new(std::ffi::OsStr::from_bytes(dir)).join(command);
+        // Checked from here: the working directory as the parent sees it.
+        let here = program.cwd.join(&file);
+        let c = CString::new(here.as_os_str().as_bytes()).ok()?;
         // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
         let executable = unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0;
-        (executable && file.is_file()).then_some(file)
+        (executable && here.is_file()).then_some(file)
     })
 }
 
@@ -686,7 +686,7 @@ mod tests {
     }
 
     /// A bare name is looked up in the program's own PATH (not the manager's), in order, skipping
-    /// files that are not executable; a name with a slash is taken relative to the working
+    /// files that are not executable, relative entries from the working directory; a name with a slash is taken relative to the working
     /// directory; a miss is `ProgramNotFound`.
     #[test]
     #[cfg(target_os = "linux")]
@@ -706,7 +706,8 @@ mod tests {
         script(&first.join("tool"), 0o644); // not executable: skipped
         script(&second.join("tool"), 0o755);
         script(&root.join("local"), 0o755);
-        let path = format!("{}:{}", first.display(), second.display());
+        // A relative entry is relative to the program's working directory.
+        let path = format!("{}:second", first.display());
         let env: BTreeMap<OsString, OsString> = [("PATH".into(), path.into())].into();
         for start in starts() {
             let program = |command| Program {
