@@ -26,8 +26,17 @@ pub const SNAPSHOT_SCROLLED_MAX: usize = 1_000;
 /// Batches at least this big are considered for the flood fast path (see [`Screen::process`]).
 pub(crate) const FAST_MIN: usize = 16 * 1024;
 
-/// Deferred output parsed at once when it reaches this size (see [`Screen::feed`]).
+/// Deferred output parsed at once when it reaches this size (see [`Screen::feed`]); a flood of
+/// lines is trimmed long before it (only one without line feeds gets there).
 pub const FEED_MAX: usize = 4 << 20;
+
+/// Deferred bytes before the skim's cut are dropped once there are at least this many (see
+/// `Screen::trim`). Tests trim far more often, so that the random cases (tens of kilobytes)
+/// cross many trims.
+#[cfg(not(test))]
+const TRIM_MIN: usize = 64 * 1024;
+#[cfg(test)]
+const TRIM_MIN: usize = 512;
 
 /// A deferred buffer keeps its allocation for the next flood up to this size.
 const FEED_KEEP_CAPACITY: usize = 256 * 1024;
@@ -251,7 +260,8 @@ impl Screen {
     /// Deferring is what makes floods cheap: when the deferred bytes are parsed, everything
     /// before the last line that is followed by a screenful plus the kept scrollback of scrolled
     /// rows is skipped (only the cursor, pen and saved cursor were followed through it), with
-    /// the same resulting state as parsing every byte (property-tested).
+    /// the same resulting state as parsing every byte (property-tested). That part is dropped
+    /// as the flood goes on, so a flood of lines holds about its last `rows + scrollback` lines.
     ///
     /// ```
     /// use pty_manager::Screen;
@@ -303,7 +313,34 @@ impl Screen {
         if stopped || self.pending.len() >= FEED_MAX {
             // Mid-flood: keep the buffer for the rest of it.
             self.parse_pending(true);
+        } else {
+            self.trim();
         }
+    }
+
+    /// Drops the deferred bytes before the skim's cut: nothing parses them any more (the cut
+    /// only moves forward, and a view starts at or after it), so a long flood is held as its
+    /// last `rows + scrollback` lines or so instead of everything since it began. That keeps
+    /// the buffer in cache and spares the parse at [`FEED_MAX`] that a line flood used to
+    /// reach every few megabytes. Trimming waits until the dead part is at least half the
+    /// buffer, so each byte is moved at most about once.
+    fn trim(&mut self) {
+        let Some(skim) = self.skim.as_deref_mut() else {
+            return;
+        };
+        let Some(at) = skim.cut().map(|c| c.at) else {
+            return;
+        };
+        if at < TRIM_MIN || at < self.pending.len() / 2 {
+            return;
+        }
+        self.pending.drain(..at);
+        skim.rebase(at);
+        if let Some(view) = self.view.as_deref_mut() {
+            // A view from before the cut can no longer be current.
+            view.at = view.at.checked_sub(at).unwrap_or(usize::MAX);
+        }
+        self.skipped_bytes += at as u64;
     }
 
     /// Parses the output [`Screen::feed`] deferred.
@@ -389,7 +426,8 @@ impl Screen {
         !self.pending.is_empty() || self.pending.capacity() > FEED_KEEP_CAPACITY
     }
 
-    /// Bytes given to [`Screen::feed`] and not parsed yet.
+    /// Bytes given to [`Screen::feed`] and held for parsing (what a long flood skips is
+    /// dropped as it goes, see [`Screen::feed`]).
     pub fn deferred(&self) -> usize {
         self.pending.len()
     }
@@ -696,26 +734,68 @@ impl Screen {
 mod tests {
     use super::*;
 
+    /// Output without a line feed has no cut, so nothing can be dropped: it is parsed at the
+    /// cap, the buffer is kept while the flood goes on and freed by a quiet flush.
     #[test]
-    fn a_flood_is_parsed_at_the_cap_and_its_buffer_freed_by_a_flush() {
+    fn a_flood_without_lines_is_parsed_at_the_cap_and_its_buffer_freed_by_a_flush() {
         let mut s = Screen::new(80, 24);
         let mut full = Screen::full_parsing(80, 24, DEFAULT_SCROLLBACK);
-        let line = b"0123456789 abcdefghijklmnopqrstuvwxyz\r\n";
-        let chunk: Vec<u8> = line.iter().copied().cycle().take(64 * 1024).collect();
-        let mut fed = 0;
+        let text = b"0123456789 abcdefghijklmnopqrstuvwxyz \x1b[1;32mgreen\x1b[0m ";
+        let chunk: Vec<u8> = text.iter().copied().cycle().take(64 * 1024).collect();
+        let (mut fed, mut capped) = (0, false);
         while fed < FEED_MAX + chunk.len() {
+            let before = s.deferred();
             s.feed(&chunk);
             full.process(&chunk);
             fed += chunk.len();
             assert!(s.deferred() < FEED_MAX, "parsed at the cap");
+            capped |= s.deferred() < before;
         }
-        assert!(s.skipped_bytes() > 0);
+        assert!(capped, "never reached the cap");
         assert!(s.needs_flush());
         s.flush();
         assert_eq!(s.deferred(), 0);
         assert!(!s.needs_flush(), "a quiet screen holds no flood buffer");
         assert_eq!(s.snapshot(), full.snapshot());
         assert_eq!(s.scrolled_total(), full.scrolled_total());
+    }
+
+    /// A flood of lines holds only what it may still parse: the part before the skim's cut is
+    /// dropped as it goes (never reaching the cap), and the result is that of full parsing,
+    /// views included.
+    #[test]
+    fn a_line_flood_drops_what_it_skips() {
+        let (cols, rows, keep) = (80u16, 24u16, 300usize);
+        let mut s = Screen::with_scrollback(cols, rows, keep);
+        let mut full = Screen::full_parsing(cols, rows, keep);
+        let mut held = 0;
+        for i in 0..60_000 {
+            let line = format!(
+                "\x1b[3{}m{i:06}\x1b[0m line of a flood {}\r\n",
+                i % 8,
+                "x".repeat(i % 70)
+            );
+            s.feed(line.as_bytes());
+            full.process(line.as_bytes());
+            held = held.max(s.deferred());
+            if i % 9_999 == 0 {
+                s.refresh_visible();
+                assert_eq!(s.visible_snapshot(), full.visible_snapshot(), "line {i}");
+            }
+        }
+        // Each line is at most ~100 bytes: the buffer held a few times the lines the cut
+        // keeps, never megabytes.
+        let most = (rows as usize + keep) * 100;
+        assert!(held <= 2 * most + TRIM_MIN, "held {held} bytes");
+        assert!(
+            s.skipped_bytes() > 4_000_000,
+            "skipped {}",
+            s.skipped_bytes()
+        );
+        s.flush();
+        assert_eq!(s.snapshot(), full.snapshot());
+        assert_eq!(s.scrolled_total(), full.scrolled_total());
+        assert_eq!(s.scrolled_rows(5000), full.scrolled_rows(5000));
     }
 
     #[test]

@@ -126,6 +126,16 @@ impl Skim {
             .find(|m| self.scrolls - m.scrolls >= rows)
     }
 
+    /// The first `d` bytes of the deferred buffer were dropped (`d` is at most the cut's
+    /// offset): offsets now count from there.
+    pub(crate) fn rebase(&mut self, d: usize) {
+        debug_assert!(self.marks.front().is_some_and(|m| m.at >= d));
+        self.at -= d;
+        for m in &mut self.marks {
+            m.at -= d;
+        }
+    }
+
     /// Bytes of the deferred buffer followed so far (the rest is an incomplete sequence).
     pub(crate) fn followed(&self) -> usize {
         self.at
