@@ -276,22 +276,34 @@ impl Row {
     }
 }
 
-/// The length of the run of printable ASCII (0x20..0x7e) at the start of `b`; eight bytes at a
-/// time, since floods are mostly that.
-pub(crate) fn printable_run(b: &[u8]) -> usize {
+/// The high bit of each byte of `x` that is below 0x20 or at or above 0x7f (the high bit, or
+/// 0x7f + 1 reaching it); may flag a clean byte above a flagged one, never misses one, and the
+/// lowest flag is always a real one (borrows and carries only run upwards from a flagged
+/// byte).
+#[inline]
+fn not_printable(x: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+    let high = (x | x.wrapping_add(ONES)) & HIGH;
+    low | high
+}
+
+/// The length of the run of printable ASCII (0x20..0x7e) at the start of `b`; eight bytes at a
+/// time, since floods are mostly that.
+#[inline]
+pub(crate) fn printable_run(b: &[u8]) -> usize {
+    // Floods of coloured text have short runs: the first word is tested before the loop.
+    if let Some(w) = b.first_chunk::<8>() {
+        let flagged = not_printable(u64::from_le_bytes(*w));
+        if flagged != 0 {
+            return (flagged.trailing_zeros() / 8) as usize;
+        }
+    }
     let mut i = 0;
     for w in b.chunks_exact(8) {
-        let x = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
-        // A byte below 0x20, or at or above 0x7f (the high bit, or 0x7f + 1 reaching it); may
-        // flag a clean word after a flagged byte, never miss one.
-        let low = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let high = (x | x.wrapping_add(ONES)) & HIGH;
-        let flagged = low | high;
+        let flagged = not_printable(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
         if flagged != 0 {
-            // Borrows and carries only run upwards from a flagged byte, so the lowest flag is a
-            // real one: the run ends there.
             return i + (flagged.trailing_zeros() / 8) as usize;
         }
         i += 8;

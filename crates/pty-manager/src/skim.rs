@@ -67,7 +67,8 @@ pub(crate) struct Skim {
     /// then the ones still waiting for enough scrolls.
     marks: VecDeque<Checkpoint>,
     /// The last non-ASCII character printed (its UTF-8 bytes) and its width.
-    last_char: [u8; 4],
+    /// Its bytes as a little-endian word (the bytes past its length zero), and its length.
+    last_char: u32,
     last_len: usize,
     last_width: usize,
 }
@@ -96,9 +97,9 @@ impl Skim {
             stopped: false,
             need: (rows + keep) as u64,
             marks: VecDeque::new(),
-            // No character yet: a length of 4 with a lead byte no character starts with.
-            last_char: [0xff; 4],
-            last_len: 4,
+            // No character yet: a word no byte can match.
+            last_char: 0x100,
+            last_len: 1,
             last_width: 1,
         })
     }
@@ -194,7 +195,7 @@ impl Skim {
                     Some((ch, len)) => match widths.get(ch) {
                         Some(w) if w <= self.cols => {
                             self.print(1, w);
-                            self.last_char[..len].copy_from_slice(&bytes[i..i + len]);
+                            self.last_char = word(&bytes[i..i + len]);
                             (self.last_len, self.last_width) = (len, w);
                             Step::Ok(len)
                         }
@@ -219,7 +220,10 @@ impl Skim {
     #[inline]
     fn same_char(&self, b: &[u8]) -> bool {
         let n = self.last_len;
-        b.len() >= n && (0..n).all(|k| b[k] == self.last_char[k])
+        match b.first_chunk::<4>() {
+            Some(w) => u32::from_le_bytes(*w) & (u32::MAX >> (32 - 8 * n)) == self.last_char,
+            None => b.len() >= n && word(&b[..n]) == self.last_char,
+        }
     }
 
     /// `k` characters of width `w`: `vt100` wraps before a character that does not fit.
@@ -295,6 +299,26 @@ impl Skim {
     /// again cost more than the rest of an SGR.
     #[inline]
     fn csi(&mut self, b: &[u8]) -> Step {
+        // Most sequences of a flood have no parameter or one of one or two digits (`ESC[0m`,
+        // `ESC[1A`, `ESC[K`, `ESC[36m`): those are read with a few loads.
+        let final_byte = |x: u8| (0x40..=0x7e).contains(&x);
+        let digit = |x: u8| x.wrapping_sub(b'0') < 10;
+        match *b {
+            [_, _, f, ..] if final_byte(f) => return self.csi_apply(&[], f, 3),
+            [_, _, d, f, ..] if digit(d) && final_byte(f) => {
+                return self.csi_apply(&[u16::from(d - b'0')], f, 4);
+            }
+            [_, _, d, e, f, ..] if digit(d) && digit(e) && final_byte(f) => {
+                let v = u16::from(d - b'0') * 10 + u16::from(e - b'0');
+                return self.csi_apply(&[v], f, 5);
+            }
+            _ => {}
+        }
+        self.csi_long(b)
+    }
+
+    /// [`Skim::csi`] for any other form.
+    fn csi_long(&mut self, b: &[u8]) -> Step {
         let mut params = [0u16; 16];
         let mut n = 0;
         let mut v = 0u32;
@@ -362,6 +386,12 @@ impl Skim {
     }
 }
 
+/// Up to four bytes as a little-endian word (missing bytes zero).
+#[inline]
+fn word(b: &[u8]) -> u32 {
+    b.iter().rev().fold(0, |w, &x| w << 8 | u32::from(x))
+}
+
 /// Whether `b` (starting with a byte >= 0x80) is the valid start of a UTF-8 sequence that the
 /// bytes end inside of.
 fn utf8_prefix(b: &[u8]) -> bool {
@@ -403,6 +433,20 @@ mod tests {
         assert_eq!((s.row, s.col), (r as usize, c as usize));
         assert_eq!(s.pen, Pen::of_screen(p.screen()));
         assert!(!s.stopped());
+    }
+
+    /// Invalid UTF-8 is outside the subset, also before any character was printed (the
+    /// repeated-character shortcut must not take four 0xff bytes for a known character).
+    #[test]
+    fn invalid_utf8_stops_the_skim() {
+        for data in [
+            &b"\xff\xff\xff\xff\xff"[..],
+            b"ab\xff\xff\xff\xff",
+            b"\xe2\x96\x88\xff",
+        ] {
+            let s = skim_of(20, 5, 0, data);
+            assert!(s.stopped(), "{data:?}");
+        }
     }
 
     #[test]
