@@ -89,9 +89,12 @@ pub(super) fn start(program: &Program<'_>, slave_path: &str) -> io::Result<u32> 
         0 => Ok(()),
         e => Err(io::Error::from_raw_os_error(e)),
     };
-    let mut actions = SpawnActions::new()?;
-    let mut attr = SpawnAttr::new()?;
-    let a = &mut actions.0;
+    let mut actions = Owned::new(
+        libc::posix_spawn_file_actions_init,
+        libc::posix_spawn_file_actions_destroy,
+    )?;
+    let mut attr = Owned::new(libc::posix_spawnattr_init, libc::posix_spawnattr_destroy)?;
+    let a = &mut actions.value;
     // SAFETY: `actions`, `attr` and the signal sets are initialised above or here and live until
     // the end of the function; every pointer passed is a NUL-terminated C string (or a
     // NULL-terminated array of them) that outlives the `posix_spawn` call, which copies nothing
@@ -122,21 +125,24 @@ pub(super) fn start(program: &Program<'_>, slave_path: &str) -> io::Result<u32> 
         }
         let mut mask: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut mask);
-        check(libc::posix_spawnattr_setsigdefault(&mut attr.0, &defaults))?;
-        check(libc::posix_spawnattr_setsigmask(&mut attr.0, &mask))?;
+        check(libc::posix_spawnattr_setsigdefault(
+            &mut attr.value,
+            &defaults,
+        ))?;
+        check(libc::posix_spawnattr_setsigmask(&mut attr.value, &mask))?;
         let flags = libc::POSIX_SPAWN_SETSID as libc::c_int
             | libc::POSIX_SPAWN_SETSIGDEF
             | libc::POSIX_SPAWN_SETSIGMASK;
         check(libc::posix_spawnattr_setflags(
-            &mut attr.0,
+            &mut attr.value,
             flags as libc::c_short,
         ))?;
         let mut pid: libc::pid_t = 0;
         check(libc::posix_spawn(
             &mut pid,
             path.as_ptr(),
-            &actions.0,
-            &attr.0,
+            &actions.value,
+            &attr.value,
             argv_p.as_ptr(),
             envp_p.as_ptr(),
         ))?;
@@ -158,52 +164,32 @@ fn add_signal_bit(set: &mut libc::sigset_t, sig: libc::c_int) {
     unsafe { *words.add(bit / (WORD * 8)) |= 1 << (bit % (WORD * 8)) };
 }
 
-/// Owned `posix_spawn_file_actions_t`, destroyed on drop.
-struct SpawnActions(libc::posix_spawn_file_actions_t);
+/// A glibc spawn object (`posix_spawn_file_actions_t`, `posix_spawnattr_t`), initialised by its
+/// `init` function and destroyed by its `destroy` function on drop.
+struct Owned<T> {
+    value: T,
+    destroy: unsafe extern "C" fn(*mut T) -> libc::c_int,
+}
 
-impl SpawnActions {
-    fn new() -> io::Result<Self> {
-        // SAFETY: zeroed storage is what `init` expects to initialise.
-        let mut a = SpawnActions(unsafe { std::mem::zeroed() });
-        // SAFETY: `a.0` is valid writable storage.
-        match unsafe { libc::posix_spawn_file_actions_init(&mut a.0) } {
-            0 => Ok(a),
-            e => {
-                std::mem::forget(a);
-                Err(io::Error::from_raw_os_error(e))
-            }
+impl<T> Owned<T> {
+    fn new(
+        init: unsafe extern "C" fn(*mut T) -> libc::c_int,
+        destroy: unsafe extern "C" fn(*mut T) -> libc::c_int,
+    ) -> io::Result<Self> {
+        // SAFETY: both types are plain C structs; zeroed storage is what `init` expects to
+        // initialise, and an initialised one holds no pointer into itself, so it may move.
+        let mut value = unsafe { std::mem::zeroed() };
+        // SAFETY: `value` is valid writable storage of the type `init` takes.
+        match unsafe { init(&mut value) } {
+            0 => Ok(Owned { value, destroy }),
+            e => Err(io::Error::from_raw_os_error(e)),
         }
     }
 }
 
-impl Drop for SpawnActions {
+impl<T> Drop for Owned<T> {
     fn drop(&mut self) {
         // SAFETY: initialised in `new` and destroyed only here.
-        unsafe { libc::posix_spawn_file_actions_destroy(&mut self.0) };
-    }
-}
-
-/// Owned `posix_spawnattr_t`, destroyed on drop.
-struct SpawnAttr(libc::posix_spawnattr_t);
-
-impl SpawnAttr {
-    fn new() -> io::Result<Self> {
-        // SAFETY: zeroed storage is what `init` expects to initialise.
-        let mut a = SpawnAttr(unsafe { std::mem::zeroed() });
-        // SAFETY: `a.0` is valid writable storage.
-        match unsafe { libc::posix_spawnattr_init(&mut a.0) } {
-            0 => Ok(a),
-            e => {
-                std::mem::forget(a);
-                Err(io::Error::from_raw_os_error(e))
-            }
-        }
-    }
-}
-
-impl Drop for SpawnAttr {
-    fn drop(&mut self) {
-        // SAFETY: initialised in `new` and destroyed only here.
-        unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
+        unsafe { (self.destroy)(&mut self.value) };
     }
 }
