@@ -1,5 +1,9 @@
 //! The persisted registry of workspaces: `<base_dir>/registry.json`, mode 0600, rewritten
 //! atomically after every change. It holds no secrets: a credential appears by id, type and expiry.
+//!
+//! Several processes may share a base directory (the CLI next to a server). Each change is
+//! read-modify-write under an exclusive `flock` on `<base_dir>/registry.lock`, so none of them
+//! overwrites a change another made since it last read the file.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +14,9 @@ use crate::{Error, Result, atomic};
 
 /// The registry file's name inside the base directory.
 pub const REGISTRY_FILE: &str = "registry.json";
+
+/// The file whose `flock` guards each read-modify-write of the registry.
+const LOCK_FILE: &str = "registry.lock";
 
 /// Clone or worktree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -180,6 +187,9 @@ struct File {
 #[derive(Debug)]
 pub(crate) struct Registry {
     path: PathBuf,
+    /// `registry.lock`, or `None` where it cannot be opened (a read-only directory): changes
+    /// then only exclude each other within this process.
+    lock_file: Option<std::fs::File>,
     pub(crate) records: BTreeMap<String, WorkspaceRecord>,
 }
 
@@ -187,36 +197,39 @@ impl Registry {
     /// Loads `<base_dir>/registry.json`, or an empty registry if there is none.
     pub(crate) fn load(base_dir: &Path) -> Result<Self> {
         let path = base_dir.join(REGISTRY_FILE);
-        let records = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let f: File = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
-                    path: path.clone(),
-                    source,
-                })?;
-                f.workspaces
-                    .into_iter()
-                    .map(|w| (w.id.clone(), w))
-                    .collect()
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(source) => {
-                return Err(Error::Io {
-                    op: "read",
-                    path,
-                    source,
-                });
-            }
-        };
-        Ok(Self { path, records })
+        let records = read_records(&path)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let lock_file = opts.open(base_dir.join(LOCK_FILE)).ok();
+        Ok(Self {
+            path,
+            lock_file,
+            records,
+        })
     }
 
-    /// Re-reads the file so changes another process made since are not overwritten; keeps the
-    /// in-memory state if the file cannot be read.
-    pub(crate) fn refresh(&mut self) {
-        if let Some(dir) = self.path.parent()
-            && let Ok(fresh) = Self::load(dir)
-        {
-            self.records = fresh.records;
+    /// Takes the registry's file lock (blocking while another process holds it), then re-reads
+    /// the file so changes made since are not overwritten. The in-memory state stays if the
+    /// file cannot be read. Release with [`Registry::unlock`].
+    pub(crate) fn lock_and_refresh(&mut self) {
+        if let Some(f) = &self.lock_file {
+            // A file system without flock only loses the cross-process exclusion.
+            let _ = f.lock();
+        }
+        if let Ok(records) = read_records(&self.path) {
+            self.records = records;
+        }
+    }
+
+    /// Releases the file lock taken by [`Registry::lock_and_refresh`].
+    pub(crate) fn unlock(&self) {
+        if let Some(f) = &self.lock_file {
+            let _ = f.unlock();
         }
     }
 
@@ -231,5 +244,94 @@ impl Registry {
             source,
         })?;
         atomic::write_private(&self.path, &bytes)
+    }
+}
+
+/// The records in the registry file at `path` (none if there is no file).
+fn read_records(path: &Path) -> Result<BTreeMap<String, WorkspaceRecord>> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let f: File = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            Ok(f.workspaces
+                .into_iter()
+                .map(|w| (w.id.clone(), w))
+                .collect())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(source) => Err(Error::Io {
+            op: "read",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> WorkspaceRecord {
+        WorkspaceRecord {
+            id: id.to_owned(),
+            path: PathBuf::from("/nonexistent").join(id),
+            repo: "file:///nonexistent/repo.git".into(),
+            strategy: Strategy::Clone,
+            parent_id: None,
+            worktrees: vec![],
+            base_branch: "main".into(),
+            branch: format!("agent/{id}"),
+            managed: true,
+            execution_id: None,
+            task_id: None,
+            role: None,
+            slug: None,
+            status: Status::Ready,
+            phase: Phase::Ready,
+            lost: false,
+            last_error: None,
+            git_user: GitUser::default(),
+            credential: None,
+            allow_force_push: false,
+            last_commit: None,
+            pr: None,
+            labels: BTreeMap::new(),
+            owner_pid: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// Two registries on one base directory (as two processes would have: each opens its own
+    /// lock file) insert records at the same time; every record survives. Without the file
+    /// lock, a save made between another's refresh and save is overwritten.
+    #[test]
+    fn concurrent_changes_from_two_registries_are_all_kept() {
+        let dir = std::env::temp_dir().join(format!("gws-registry-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        const EACH: usize = 40;
+        let workers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|name| {
+                let mut reg = Registry::load(&dir).unwrap();
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        reg.lock_and_refresh();
+                        let id = format!("{name}-{i}");
+                        reg.records.insert(id.clone(), record(&id));
+                        reg.save().unwrap();
+                        reg.unlock();
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        let kept = Registry::load(&dir).unwrap().records.len();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(kept, 2 * EACH, "records lost");
     }
 }

@@ -28,7 +28,8 @@ mod remote;
 /// How the service is set up.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// Every workspace lives in `<base_dir>/<uuid>`; the registry is `<base_dir>/registry.json`.
+    /// Every workspace lives in `<base_dir>/<uuid>`; the registry is `<base_dir>/registry.json`
+    /// (changes take a lock on `<base_dir>/registry.lock`).
     pub base_dir: PathBuf,
     /// How git is run.
     pub git: GitConfig,
@@ -215,6 +216,28 @@ impl std::fmt::Debug for WorkspaceService {
     }
 }
 
+/// The registry while [`WorkspaceService::lock`] holds it; the file lock is released on drop.
+struct Locked<'a>(std::sync::MutexGuard<'a, Registry>);
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Registry;
+    fn deref(&self) -> &Registry {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Registry {
+        &mut self.0
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.0.unlock();
+    }
+}
+
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
     let path = path.to_path_buf();
     move |source| Error::Io { op, path, source }
@@ -327,12 +350,12 @@ impl WorkspaceService {
         Ok(())
     }
 
-    /// The registry, refreshed from disk: several processes (the CLI, a server) may share one
-    /// base directory, and each change is read-modify-write under this lock.
-    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+    /// The registry, locked (within this process and across processes sharing the base
+    /// directory) and refreshed from disk: each change is read-modify-write under this lock.
+    fn lock(&self) -> Locked<'_> {
         let mut g = self.registry.lock().unwrap_or_else(|e| e.into_inner());
-        g.refresh();
-        g
+        g.lock_and_refresh();
+        Locked(g)
     }
 
     /// The event bus: subscribe to events and log lines here.
