@@ -505,6 +505,10 @@ mod tests {
         script(&first.join("tool"), 0o644); // not executable: skipped
         script(&second.join("tool"), 0o755);
         script(&root.join("local"), 0o755);
+        // No `#!` line: run with /bin/sh, as execvp does.
+        std::fs::write(root.join("plain"), "read line\nexit 3\n").unwrap();
+        std::fs::set_permissions(root.join("plain"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
         // A relative entry is relative to the program's working directory.
         let path = format!("{}:second", first.display());
         let env: BTreeMap<OsString, OsString> = [("PATH".into(), path.into())].into();
@@ -520,6 +524,7 @@ mod tests {
             for (command, expect) in [
                 ("tool", second.join("tool")),
                 ("./local", root.join("local")),
+                ("./plain", root.join("plain")),
             ] {
                 let spawned = spawn_with(&program(command), start).unwrap();
                 let argv = cmdline(spawned.child.id());

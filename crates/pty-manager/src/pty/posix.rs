@@ -138,14 +138,32 @@ pub(super) fn start(program: &Program<'_>, slave_path: &str) -> io::Result<u32> 
             flags as libc::c_short,
         ))?;
         let mut pid: libc::pid_t = 0;
-        check(libc::posix_spawn(
+        let mut rc = libc::posix_spawn(
             &mut pid,
             path.as_ptr(),
             &actions.value,
             &attr.value,
             argv_p.as_ptr(),
             envp_p.as_ptr(),
-        ))?;
+        );
+        if rc == libc::ENOEXEC {
+            // A file without a `#!` line: `execvp` runs it with `/bin/sh`, and so do we.
+            let sh = c"/bin/sh";
+            let sh_argv: Vec<*mut libc::c_char> =
+                [sh.as_ptr().cast_mut(), path.as_ptr().cast_mut()]
+                    .into_iter()
+                    .chain(argv_p[1..].iter().copied())
+                    .collect();
+            rc = libc::posix_spawn(
+                &mut pid,
+                sh.as_ptr(),
+                &actions.value,
+                &attr.value,
+                sh_argv.as_ptr(),
+                envp_p.as_ptr(),
+            );
+        }
+        check(rc)?;
         Ok(pid as u32)
     }
 }
