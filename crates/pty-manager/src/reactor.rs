@@ -46,8 +46,13 @@ const SUBMIT_RETRY: Duration = Duration::from_millis(500);
 /// Enter presses in all (the first plus two retries).
 const SUBMIT_ATTEMPTS: u32 = 3;
 /// Output the screen deferred during a flood is parsed once the program has been quiet this
-/// long (see `Screen::feed`); until then detection reads a view of the visible rows.
-const CATCH_UP: Duration = Duration::from_millis(2);
+/// long (see `Screen::feed`); until then detection reads a view of the visible rows (a quiet
+/// session gets its pass after 2 ms whatever this is), and whoever reads the whole screen
+/// flushes first. A catch-up parses up to a screenful plus the scrollback (~5 ms for 1 040
+/// coloured lines): at 2 ms, a flood's short pauses (a producer descheduled) paid it several
+/// times per 50 MB only to defer again at once; the deferred buffer stays small meanwhile
+/// (the skipped part is dropped as the flood goes on).
+const CATCH_UP: Duration = Duration::from_millis(50);
 /// Texts longer than this are pasted rather than typed.
 const PASTE_OVER: usize = 200;
 

@@ -63,11 +63,13 @@ const PASS_RETRY: Duration = Duration::from_millis(25);
 /// one pass per line), while sporadic output (a prompt right after its task's echo) is read at
 /// once: a fixed 0.5 ms gap between passes made such a prompt wait for the gap.
 ///
-/// The share is a twentieth: during a flood a pass every few milliseconds keeps the status
-/// current, and passes cost the reader time it needs (a fifth made a shell session's ANSI flood
-/// run at ~0.5x a raw reader instead of ~0.7x). A session quiet for `QUIET_PASS` gets its pass
-/// whatever the credit, so a prompt after a long flood waits at most that long.
-const PASS_SHARE: u32 = 20;
+/// The share is a fortieth: during a flood a pass every several milliseconds (a pass over a
+/// 120x40 view costs ~0.2 ms) keeps the status current, and passes cost the reader time it
+/// needs (a fifth made a shell session's ANSI flood run at ~0.5x a raw reader instead of
+/// ~0.7x; a twentieth still took ~1.1 ms of reactor time per MB of it). A session quiet for
+/// `QUIET_PASS` gets its pass whatever the credit, so a prompt after a long flood waits at most
+/// that long.
+const PASS_SHARE: u32 = 40;
 const PASS_BURST: Duration = Duration::from_millis(2);
 const QUIET_PASS: Duration = Duration::from_millis(2);
 
