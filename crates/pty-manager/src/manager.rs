@@ -260,8 +260,10 @@ fn valid_id(id: &str) -> bool {
 }
 
 impl PtyManager {
-    /// Starts the reactor thread.
+    /// Starts the reactor thread. The process's descriptor table is grown to 1024 slots (or the
+    /// soft `RLIMIT_NOFILE`) first, so that spawns do not stall on growing it later.
     pub fn new() -> Result<Self> {
+        crate::pty::reserve_fd_table();
         let shared = Arc::new(Shared::default());
         let (tx, rx) = std::sync::mpsc::channel();
         let (reactor, waker) = Reactor::new(shared.clone(), rx).map_err(|source| Error::Io {
