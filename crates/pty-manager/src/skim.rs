@@ -448,6 +448,80 @@ mod tests {
         assert!(!s.stopped());
     }
 
+    /// At every prefix of a run of SGRs (resets with and without more parameters, extended
+    /// colours, a dozen in a row, a DECSC/DECRC between them) the skim's pen is the parser's,
+    /// and so are the pens of the checkpoints and the saved cursor.
+    #[test]
+    fn sgrs_give_the_parsers_pen() {
+        let mut data = Vec::new();
+        for (k, seq) in [
+            "1;31",
+            "0",
+            "38;5;16",
+            "4",
+            "0;1;44",
+            "22",
+            "38;2;1;2;3",
+            "7",
+            "27",
+            "95",
+            "103",
+            "2",
+            "3",
+            "24",
+            "39",
+            "49",
+            "0",
+            "00;4",
+            "000",
+            "48;5;200",
+            "1",
+            "9",
+            "38;5",
+            "35",
+        ]
+        .iter()
+        .enumerate()
+        {
+            data.extend_from_slice(format!("\x1b[{seq}mx").as_bytes());
+            match k % 7 {
+                2 => data.extend_from_slice(b"\x1b7"),
+                5 => data.extend_from_slice(b"\r\n\x1b8y\x1b[1A"),
+                6 => data.extend_from_slice(b"\r\n\r\n\r\n"),
+                _ => {}
+            }
+        }
+        // A dozen in a row, no reset between.
+        for v in [31, 1, 4, 32, 7, 33, 2, 34, 3, 35, 22, 36] {
+            data.extend_from_slice(format!("\x1b[{v}m").as_bytes());
+        }
+        for end in 0..=data.len() {
+            let s = skim_of(20, 3, 0, &data[..end]);
+            let mut p = vt100::Parser::new(
+                std::num::NonZeroU16::new(3).unwrap_or(std::num::NonZeroU16::MIN),
+                std::num::NonZeroU16::new(20).unwrap_or(std::num::NonZeroU16::MIN),
+                0,
+            );
+            p.process(&data[..end]);
+            for m in &s.marks {
+                let mut q = vt100::Parser::new(
+                    std::num::NonZeroU16::new(3).unwrap_or(std::num::NonZeroU16::MIN),
+                    std::num::NonZeroU16::new(20).unwrap_or(std::num::NonZeroU16::MIN),
+                    0,
+                );
+                q.process(&data[..m.at]);
+                assert_eq!(m.pen, Pen::of_screen(q.screen()), "checkpoint at {}", m.at);
+            }
+            assert!(!s.stopped(), "{end}");
+            assert_eq!(s.pen, Pen::of_screen(p.screen()), "after {end} bytes");
+            // The saved pen: restoring it must give the parser's.
+            if let Some((_, _, pen)) = s.saved {
+                p.process(b"\x1b8");
+                assert_eq!(pen, Pen::of_screen(p.screen()), "saved, after {end} bytes");
+            }
+        }
+    }
+
     /// Invalid UTF-8 is outside the subset, also before any character was printed (the
     /// repeated-character shortcut must not take four 0xff bytes for a known character).
     #[test]
