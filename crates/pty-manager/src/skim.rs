@@ -377,7 +377,7 @@ impl Skim {
     }
 
     /// Applies a CSI sequence of `len` bytes.
-    #[inline]
+    #[inline(always)]
     fn csi_apply(&mut self, params: &[u16], fin: u8, len: usize) -> Step {
         let n = params.len();
         let first = |d: u16| match params.first() {
