@@ -31,12 +31,13 @@ const WAKER: Token = Token(usize::MAX);
 /// Read buffer; one chunk handed downstream is at most this big. Large, so that under a flood
 /// the screen's fast path (see `Screen::process`) parses only a small share of each batch.
 const READ_BUF: usize = 256 * 1024;
-/// While the screen defers a flood (see `Screen::feed`), output is handed on from this many
-/// bytes instead of a full buffer: the reader then leaves the terminal for ~50 us at a time
-/// instead of ~0.4 ms, short enough that the program's side does not fill up and block
-/// (gen.py ANSI, direct: ~0.80 -> ~0.89x a raw reader, busy + stall ~0.76 -> ~0.85x, medians of
-/// four rounds). Output the screen parses at once keeps full buffers, which its fast path needs.
-const DELIVER_DEFERRED: usize = 32 * 1024;
+/// While the screen defers a flood (see `Screen::feed`), it is given output every this many
+/// bytes read, not once per full buffer: the reader then leaves the terminal for ~50 us at a
+/// time instead of ~0.4 ms, short enough that the program's side does not fill up and block
+/// (gen.py ANSI, direct: ~0.80 -> ~0.89x a raw reader, busy + stall ~0.76 -> ~0.8x). The ring
+/// and the subscribers still get full buffers (smaller chunks cost each subscriber a wake-up
+/// per chunk), and output the screen parses at once keeps them too (its fast path needs them).
+const FEED_DEFERRED: usize = 32 * 1024;
 /// Bytes read from one session before others get a turn (fairness under a flood).
 const READ_BUDGET: usize = 1 << 20;
 /// After the program exited, how long to wait for the rest of the output while another process
@@ -210,7 +211,7 @@ pub(crate) struct Live {
     /// When output last arrived, and whether a `CatchUp` timer is armed.
     last_output: Instant,
     catch_up: bool,
-    /// The screen was deferring after the last chunk (chunks are then handed on sooner).
+    /// The screen was deferring after the last output it got (it is then fed sooner).
     deferring: bool,
     /// The detection engine's state machine, when the session has an adapter.
     detect: Option<Detect>,
@@ -938,15 +939,16 @@ impl Reactor {
                 return;
             }
             let mut budget = READ_BUDGET;
-            let mut filled = 0;
-            let full = buf.len();
-            let deliver_at = |deferring| if deferring { DELIVER_DEFERRED } else { full };
-            let mut at = deliver_at(live.deferring);
+            // `buf[..fed]` went to the screen already (see `FEED_DEFERRED`), `buf[..filled]`
+            // is read.
+            let (mut filled, mut fed) = (0, 0);
             loop {
-                if filled >= at {
-                    live.deferring = deliver(live, &buf[..filled], &mut lag_events);
-                    at = deliver_at(live.deferring);
-                    filled = 0;
+                if filled == buf.len() {
+                    deliver(live, &buf[..filled], fed, &mut lag_events);
+                    (filled, fed) = (0, 0);
+                } else if live.deferring && filled - fed >= FEED_DEFERRED {
+                    live.deferring = feed_screen(live, &buf[fed..filled]);
+                    fed = filled;
                 }
                 match (&live.master).read(&mut buf[filled..]) {
                     Ok(0) => {
@@ -977,7 +979,7 @@ impl Reactor {
                 }
             }
             if filled > 0 {
-                live.deferring = deliver(live, &buf[..filled], &mut lag_events);
+                deliver(live, &buf[..filled], fed, &mut lag_events);
             }
             // The screen may defer parsing while output floods in (`Screen::feed`; detection
             // passes read a cheap view of the visible rows meanwhile): parse it once the
@@ -1300,16 +1302,26 @@ impl Reactor {
     }
 }
 
-/// Hands one chunk of output to the screen, the ring and the subscribers; returns whether the
-/// screen is deferring output (see `DELIVER_DEFERRED`).
-fn deliver(live: &mut Live, data: &[u8], lag_events: &mut Vec<SessionEvent>) -> bool {
+/// Hands output to the screen; notes whether the screen is deferring (see `FEED_DEFERRED`).
+fn feed_screen(live: &mut Live, data: &[u8]) -> bool {
     let mut st = lock(&live.state);
+    feed_locked(&mut st, &mut live.outq, data)
+}
+
+fn feed_locked(st: &mut SessionState, outq: &mut VecDeque<u8>, data: &[u8]) -> bool {
     st.screen.feed(data);
-    let deferring = st.screen.deferred() > 0;
     if st.screen.has_replies() {
-        let replies = st.screen.take_replies();
-        live.outq.extend(replies);
+        outq.extend(st.screen.take_replies());
     }
+    st.screen.deferred() > 0
+}
+
+/// Hands one chunk of output to the screen (all but its first `fed` bytes, which it has), the
+/// ring and the subscribers.
+fn deliver(live: &mut Live, data: &[u8], fed: usize, lag_events: &mut Vec<SessionEvent>) {
+    let mut guard = lock(&live.state);
+    let st: &mut SessionState = &mut guard;
+    live.deferring = feed_locked(st, &mut live.outq, &data[fed..]);
     st.ring.push(data);
     st.subscribers.retain(|s| !s.is_disconnected());
     let now = now_ms();
@@ -1317,7 +1329,7 @@ fn deliver(live: &mut Live, data: &[u8], lag_events: &mut Vec<SessionEvent>) -> 
     st.metrics.last_activity_ms = now;
     st.info.last_activity_ms = now;
     if st.subscribers.is_empty() {
-        return deferring;
+        return;
     }
     let chunk: Arc<[u8]> = Arc::from(data);
     let mut dropped_now = 0;
@@ -1362,7 +1374,6 @@ fn deliver(live: &mut Live, data: &[u8], lag_events: &mut Vec<SessionEvent>) -> 
         }
     });
     st.metrics.lagged_chunks += dropped_now;
-    deferring
 }
 
 /// BEHAVIOR.md §2.1 `enter_delay`: `max(min, min(50 + 25·ceil(len/1000), 400))` ms.
