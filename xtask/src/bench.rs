@@ -426,8 +426,11 @@ fn run_inner(args: &[String]) -> Result<(), String> {
     println!("|---|---|---|");
     println!("| idle CPU per 10 s | {idle_per_10s:.3} ms | <= 0.5 ms |");
     println!(
-        "| idle context switches ({} s, whole process incl. the sleeping main thread) | {} | 1 |",
-        o.idle_secs, s["idle_ctx_switches"]
+        "| idle context switches ({} s, whole process incl. the sleeping main thread) | {} (reactor thread: {} voluntary, {} involuntary) | 1 |",
+        o.idle_secs,
+        s["idle_ctx_switches"],
+        s["idle_reactor_ctx_switches"]["voluntary"],
+        s["idle_reactor_ctx_switches"]["involuntary"]
     );
     println!(
         "| manager RSS per idle session | {:.1} kB | <= 200 kB |",

@@ -119,6 +119,34 @@ fn status_kb(pid: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Context switches of the manager's reactor thread (`pty-reactor`): voluntary, involuntary.
+fn reactor_switches() -> (u64, u64) {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return (0, 0);
+    };
+    for t in tasks.flatten() {
+        let dir = t.path();
+        let named =
+            std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == "pty-reactor");
+        if !named {
+            continue;
+        }
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        return (
+            field("voluntary_ctxt_switches:"),
+            field("nonvoluntary_ctxt_switches:"),
+        );
+    }
+    (0, 0)
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -403,7 +431,9 @@ fn sessions(args: &[String]) -> Result<Value, String> {
         .map(|p| status_kb(&p.to_string(), "VmRSS:"))
         .sum();
     let (u0, s0, c0) = rusage();
+    let r0 = reactor_switches();
     std::thread::sleep(Duration::from_secs_f64(idle_secs));
+    let r1 = reactor_switches();
     let (u1, s1, c1) = rusage();
     let idle_cpu_ms = ((u1 - u0) + (s1 - s0)) * 1000.0;
     // Stop latency: `kill` returns once the session is reaped.
@@ -427,6 +457,9 @@ fn sessions(args: &[String]) -> Result<Value, String> {
         "idle_secs": idle_secs, "idle_cpu_ms": idle_cpu_ms,
         "idle_cpu_pct": idle_cpu_ms / (idle_secs * 1000.0) * 100.0,
         "idle_ctx_switches": c1 - c0,
+        // The reactor thread alone (voluntary = it slept and was woken; involuntary =
+        // preempted), so a stray switch of the sleeping main thread can be told apart.
+        "idle_reactor_ctx_switches": {"voluntary": r1.0 - r0.0, "involuntary": r1.1 - r0.1},
         "kill_ms": summary(&kill),
     }))
 }
