@@ -430,11 +430,12 @@ fn sessions(args: &[String]) -> Result<Value, String> {
         .iter()
         .map(|p| status_kb(&p.to_string(), "VmRSS:"))
         .sum();
-    let (u0, s0, c0) = rusage();
+    // Read outside the CPU window: reading /proc costs the main thread CPU time.
     let r0 = reactor_switches();
+    let (u0, s0, c0) = rusage();
     std::thread::sleep(Duration::from_secs_f64(idle_secs));
-    let r1 = reactor_switches();
     let (u1, s1, c1) = rusage();
+    let r1 = reactor_switches();
     let idle_cpu_ms = ((u1 - u0) + (s1 - s0)) * 1000.0;
     // Stop latency: `kill` returns once the session is reaped.
     let mut kill = Vec::new();
