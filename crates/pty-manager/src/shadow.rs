@@ -379,48 +379,49 @@ pub(crate) enum CsiMiss {
 /// bytes); returns how many, the final byte and the sequence's length. The parameters are
 /// written in place rather than returned: copying the array out was a store-forwarding stall
 /// on every sequence of a flood.
+#[inline]
 pub(crate) fn parse_csi(b: &[u8], params: &mut [u16; 16]) -> Result<(usize, u8, usize), CsiMiss> {
     let mut n = 0;
-    let mut cur: Option<u32> = None;
+    // The parameter being read, and whether it has a digit yet.
+    let (mut v, mut digits) = (0u32, false);
     let mut i = 2;
-    let fin = loop {
+    loop {
         let Some(&x) = b.get(i) else {
             return Err(CsiMiss::Incomplete);
         };
         match x {
             b'0'..=b'9' => {
-                let v = cur.unwrap_or(0) * 10 + (x - b'0') as u32;
+                v = v * 10 + u32::from(x - b'0');
                 if v > 9999 {
                     return Err(CsiMiss::Other);
                 }
-                cur = Some(v);
+                digits = true;
             }
             b';' => {
                 // Empty fields are left to vt100.
-                let Some(v) = cur.take() else {
-                    return Err(CsiMiss::Other);
-                };
-                if n == params.len() {
+                if !digits || n == params.len() {
                     return Err(CsiMiss::Other);
                 }
                 params[n] = v as u16;
                 n += 1;
+                (v, digits) = (0, false);
             }
-            0x40..=0x7e => break x,
+            0x40..=0x7e => {
+                if digits {
+                    if n == params.len() {
+                        return Err(CsiMiss::Other);
+                    }
+                    params[n] = v as u16;
+                    n += 1;
+                } else if n > 0 {
+                    return Err(CsiMiss::Other);
+                }
+                return Ok((n, x, i + 1));
+            }
             _ => return Err(CsiMiss::Other),
         }
         i += 1;
-    };
-    if let Some(v) = cur {
-        if n == params.len() {
-            return Err(CsiMiss::Other);
-        }
-        params[n] = v as u16;
-        n += 1;
-    } else if n > 0 {
-        return Err(CsiMiss::Other);
     }
-    Ok((n, fin, i + 1))
 }
 
 /// Where `vt100` may take over from a run (see the module docs).

@@ -14,7 +14,9 @@
 
 use std::collections::VecDeque;
 
-use crate::shadow::{Pen, Saved, Widths, column_after, decode_utf8, printable_run};
+use crate::shadow::{
+    CsiMiss, Pen, Saved, Widths, column_after, decode_utf8, parse_csi, printable_run,
+};
 
 /// Scrolls between recorded checkpoints: recording one (~100 bytes) at every line feed was ~4% of
 /// the skim's work on coloured output.
@@ -306,10 +308,9 @@ impl Skim {
         }
     }
 
-    /// One CSI sequence at `b[0] == ESC`, `b[1] == '['`, read in one pass with the rules of
+    /// One CSI sequence at `b[0] == ESC`, `b[1] == '['`, with the rules of
     /// [`crate::shadow::parse_csi`] (at most 16 parameters, none empty or over 9999, no
-    /// private or intermediate bytes): reading the first parameter and then the whole sequence
-    /// again cost more than the rest of an SGR.
+    /// private or intermediate bytes), each byte read once.
     #[inline]
     fn csi(&mut self, b: &[u8]) -> Step {
         // Most sequences of a flood have no parameter or one of one or two digits (`ESC[0m`,
@@ -330,49 +331,13 @@ impl Skim {
         self.csi_long(b)
     }
 
-    /// [`Skim::csi`] for any other form.
+    /// [`Skim::csi`] for any other form: the shadow emulator's reader, same rules.
     fn csi_long(&mut self, b: &[u8]) -> Step {
         let mut params = [0u16; 16];
-        let mut n = 0;
-        let mut v = 0u32;
-        let mut digits = false;
-        let mut i = 2;
-        loop {
-            let Some(&x) = b.get(i) else {
-                return Step::More;
-            };
-            match x {
-                b'0'..=b'9' => {
-                    v = v * 10 + u32::from(x - b'0');
-                    if v > 9999 {
-                        return Step::Stop;
-                    }
-                    digits = true;
-                }
-                b';' => {
-                    // Empty fields are left to vt100.
-                    if !digits || n == params.len() {
-                        return Step::Stop;
-                    }
-                    params[n] = v as u16;
-                    n += 1;
-                    (v, digits) = (0, false);
-                }
-                0x40..=0x7e => {
-                    if digits {
-                        if n == params.len() {
-                            return Step::Stop;
-                        }
-                        params[n] = v as u16;
-                        n += 1;
-                    } else if n > 0 {
-                        return Step::Stop;
-                    }
-                    return self.csi_apply(&params[..n], x, i + 1);
-                }
-                _ => return Step::Stop,
-            }
-            i += 1;
+        match parse_csi(b, &mut params) {
+            Ok((n, fin, len)) => self.csi_apply(&params[..n], fin, len),
+            Err(CsiMiss::Incomplete) => Step::More,
+            Err(CsiMiss::Other) => Step::Stop,
         }
     }
 
