@@ -407,17 +407,8 @@ mod tests {
             leader
         );
         kill_session(leader, libc::SIGKILL);
-        let gone = |pid: u32| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| {
-                    s.rsplit(')')
-                        .next()
-                        .unwrap_or("")
-                        .trim_start()
-                        .starts_with('Z')
-                })
-                .unwrap_or(true)
-        };
+        // Reaped (no entry left) or a zombie.
+        let gone = |pid: u32| stat(pid).is_none_or(|f| f[0] == "Z");
         let kill_by = Instant::now() + Duration::from_secs(10);
         while !gone(job) && Instant::now() < kill_by {
             std::thread::sleep(Duration::from_millis(10));
@@ -441,18 +432,24 @@ mod tests {
         all
     }
 
-    /// Fields of `/proc/<pid>/stat` after the command name (the first is the state).
-    fn stat(pid: u32) -> Vec<String> {
-        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let rest = s.rsplit(')').next().unwrap();
-        rest.split_whitespace().map(str::to_owned).collect()
+    /// Fields of `/proc/<pid>/stat` after the command name (the first is the state); `None`
+    /// once there is no such process.
+    fn stat(pid: u32) -> Option<Vec<String>> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let rest = s.rsplit(')').next()?;
+        Some(rest.split_whitespace().map(str::to_owned).collect())
     }
 
-    /// A bit mask line of `/proc/<pid>/status` (`SigIgn`, `SigBlk`, ...).
-    fn status_mask(pid: u32, key: &str) -> u64 {
+    /// The value of a `/proc/<pid>/status` line (`SigIgn:`, `FDSize:`, ...); `pid` may be `self`.
+    fn status_field(pid: &str, key: &str) -> String {
         let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let line = s.lines().find(|l| l.starts_with(key)).unwrap();
-        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+        let line = s.lines().find_map(|l| l.strip_prefix(key)).unwrap();
+        line.trim().to_owned()
+    }
+
+    /// A signal mask line of `/proc/<pid>/status` (`SigIgn:`, `SigBlk:`).
+    fn status_mask(pid: u32, key: &str) -> u64 {
+        u64::from_str_radix(&status_field(&pid.to_string(), key), 16).unwrap()
     }
 
     /// `/proc/<pid>/cmdline`, once it is set: the spawn returns when `exec` has replaced the
@@ -493,7 +490,7 @@ mod tests {
             };
             let spawned = spawn_with(&program, start).unwrap();
             let pid = spawned.child.id();
-            let f = stat(pid);
+            let f = stat(pid).unwrap();
             assert_eq!(f[2], pid.to_string(), "{start:?}: process group");
             assert_eq!(f[3], pid.to_string(), "{start:?}: session");
             assert_ne!(f[4], "0", "{start:?}: no controlling terminal");
@@ -522,8 +519,9 @@ mod tests {
     }
 
     /// A bare name is looked up in the program's own PATH (not the manager's), in order, skipping
-    /// files that are not executable, relative entries from the working directory; a name with a slash is taken relative to the working
-    /// directory; a miss is `ProgramNotFound`.
+    /// files that are not executable, relative entries from the working directory; a name with a
+    /// slash is taken relative to the working directory; a file without `#!` runs with /bin/sh;
+    /// a miss is `ProgramNotFound`.
     #[test]
     #[cfg(target_os = "linux")]
     fn programs_are_found_in_the_programs_path() {
@@ -593,14 +591,7 @@ mod tests {
         reserve_fd_table();
         let (soft, _) =
             nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let size: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("FDSize:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let size: u64 = status_field("self", "FDSize:").parse().unwrap();
         assert!(size >= soft.min(FD_TABLE_RESERVE), "FDSize {size}");
     }
 

@@ -5,7 +5,7 @@
 //! the child is a new session's leader when it opens the slave, which makes the slave its
 //! controlling terminal.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -137,34 +137,31 @@ pub(super) fn start(program: &Program<'_>, slave_path: &str) -> io::Result<u32> 
             &mut attr.value,
             flags as libc::c_short,
         ))?;
-        let mut pid: libc::pid_t = 0;
-        let mut rc = libc::posix_spawn(
-            &mut pid,
-            path.as_ptr(),
-            &actions.value,
-            &attr.value,
-            argv_p.as_ptr(),
-            envp_p.as_ptr(),
-        );
-        if rc == libc::ENOEXEC {
-            // A file without a `#!` line: `execvp` runs it with `/bin/sh`, and so do we.
-            let sh = c"/bin/sh";
-            let sh_argv: Vec<*mut libc::c_char> =
-                [sh.as_ptr().cast_mut(), path.as_ptr().cast_mut()]
-                    .into_iter()
-                    .chain(argv_p[1..].iter().copied())
-                    .collect();
-            rc = libc::posix_spawn(
+        let spawn = |file: &CStr, argv: &[*mut libc::c_char]| {
+            let mut pid: libc::pid_t = 0;
+            let rc = libc::posix_spawn(
                 &mut pid,
-                sh.as_ptr(),
+                file.as_ptr(),
                 &actions.value,
                 &attr.value,
-                sh_argv.as_ptr(),
+                argv.as_ptr(),
                 envp_p.as_ptr(),
             );
+            check(rc).map(|()| pid as u32)
+        };
+        match spawn(&path, &argv_p) {
+            // A file without a `#!` line: `execvp` runs it with `/bin/sh`, and so do we.
+            Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => {
+                let sh = c"/bin/sh";
+                let sh_argv: Vec<*mut libc::c_char> =
+                    [sh.as_ptr().cast_mut(), path.as_ptr().cast_mut()]
+                        .into_iter()
+                        .chain(argv_p[1..].iter().copied())
+                        .collect();
+                spawn(sh, &sh_argv)
+            }
+            started => started,
         }
-        check(rc)?;
-        Ok(pid as u32)
     }
 }
 
