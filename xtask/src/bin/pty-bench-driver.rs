@@ -106,7 +106,8 @@ fn rusage() -> (f64, f64, i64) {
     )
 }
 
-/// A `kB` field of `/proc/<pid>/status`.
+/// A numeric field of `/proc/<pid>/status` (`kB` for the memory ones); `pid` may be a path
+/// below `/proc` such as `self/task/<tid>`.
 fn status_kb(pid: &str, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -125,24 +126,14 @@ fn reactor_switches() -> (u64, u64) {
         return (0, 0);
     };
     for t in tasks.flatten() {
-        let dir = t.path();
-        let named =
-            std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == "pty-reactor");
-        if !named {
-            continue;
+        let task = format!("self/task/{}", t.file_name().to_string_lossy());
+        let comm = std::fs::read_to_string(format!("/proc/{task}/comm")).unwrap_or_default();
+        if comm.trim() == "pty-reactor" {
+            return (
+                status_kb(&task, "voluntary_ctxt_switches:"),
+                status_kb(&task, "nonvoluntary_ctxt_switches:"),
+            );
         }
-        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
-        let field = |name: &str| -> u64 {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0)
-        };
-        return (
-            field("voluntary_ctxt_switches:"),
-            field("nonvoluntary_ctxt_switches:"),
-        );
     }
     (0, 0)
 }
