@@ -36,11 +36,13 @@ impl Normalizer {
     pub fn new() -> Self {
         Normalizer {
             // Token counters: `↑150 ↓30`, `↑ 1.2k`, `12k tokens`, `1,234 tokens`. Times: `12s`,
-            // `1m 05s`, `(3.4s)`, `250ms`, `2h`, `02:00`, `1:02:03`.
+            // `1m 05s`, `(3.4s)`, `250ms`, `2h`, `02:00`, `1:02:03`. Word boundaries are ASCII
+            // (`(?-u:\b)`): a Unicode `\b` keeps the regex off its DFA on rows with non-ASCII
+            // text (spinners, box drawing), ~10x slower per row, and these tokens are ASCII.
             volatile: Regex::new(concat!(
                 r"[↑↓]\s?[\d.,]+[kKmM]?|[\d.,]+[kKmM]?\s?tokens",
-                r"|\d+(?:\.\d+)?\s?(?:ms|[hms])\b(?:\s?\d+(?:\.\d+)?\s?(?:ms|[hms])\b)*",
-                r"|\b\d{1,2}:\d{2}(?::\d{2})?\b",
+                r"|\d+(?:\.\d+)?\s?(?:ms|[hms])(?-u:\b)(?:\s?\d+(?:\.\d+)?\s?(?:ms|[hms])(?-u:\b))*",
+                r"|(?-u:\b)\d{1,2}:\d{2}(?::\d{2})?(?-u:\b)",
             ))
             .expect("static regex"),
         }
@@ -243,6 +245,22 @@ mod tests {
             10,
         ));
         assert_ne!(hashes[0], changed);
+    }
+
+    #[test]
+    fn timers_beside_non_ascii_text_are_removed_and_words_are_kept() {
+        let n = Normalizer::new();
+        // Non-ASCII text on the row (spinner, accents, box drawing) around the timers.
+        assert_eq!(
+            n.normalize_line("⠋ élan │ 12s · 02:00 · ↑1.2k tokens │"),
+            n.normalize_line("⠙ élan │ 1m 05s · 02:01 · ↑1.5k tokens │")
+        );
+        // A number glued to a word is content, not a timer.
+        assert_ne!(
+            n.normalize_line("build 12 steps"),
+            n.normalize_line("build 13 steps")
+        );
+        assert_ne!(n.normalize_line("v12:30x"), n.normalize_line("v12:31x"));
     }
 
     #[test]
