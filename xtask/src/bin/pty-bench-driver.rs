@@ -109,7 +109,12 @@ fn rusage() -> (f64, f64, i64) {
 /// A numeric field of `/proc/<pid>/status` (`kB` for the memory ones); `pid` may be a path
 /// below `/proc` such as `self/task/<tid>`.
 fn status_kb(pid: &str, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+    proc_field(&format!("{pid}/status"), field)
+}
+
+/// A numeric `name: value` field of a file below `/proc`, 0 when absent.
+fn proc_field(file: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{file}"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -200,6 +205,9 @@ fn throughput(args: &[String]) -> Result<Value, String> {
         }
         other => return Err(format!("--mode takes direct|busy, not {other}")),
     };
+    // Read calls and the reactor's context switches say how the reads were batched: a run
+    // whose reader keeps up with the kernel reads less per call and sleeps more often.
+    let (reads0, sw0) = (proc_field("self/io", "syscr:"), reactor_switches());
     let (mut bytes, mut chunks, mut lost) = (0u64, 0u64, 0u64);
     let (mut first, mut last) = (None, start);
     loop {
@@ -218,6 +226,7 @@ fn throughput(args: &[String]) -> Result<Value, String> {
     }
     let wall = start.elapsed().as_secs_f64();
     let (u1, s1, _) = rusage();
+    let (reads1, sw1) = (proc_field("self/io", "syscr:"), reactor_switches());
     let info = mgr.get(&s.id).map_err(|e| e.to_string())?;
     if lost > 0 {
         eprintln!("pty-bench-driver: the consumer lagged; {lost} bytes were dropped");
@@ -228,6 +237,8 @@ fn throughput(args: &[String]) -> Result<Value, String> {
     Ok(json!({
         "driver": DRIVER, "workload": "throughput", "mode": mode, "stall": stall, "cmd": cmd,
         "bytes": bytes, "chunks": chunks, "lost_bytes": lost,
+        "read_calls": reads1 - reads0,
+        "reader_ctx_switches": {"voluntary": sw1.0 - sw0.0, "involuntary": sw1.1 - sw0.1},
         "exit": info.exit.map(|e| e.reason()),
         "wall_s": wall,
         "mb_per_s": bytes as f64 / 1e6 / wall,
@@ -265,6 +276,13 @@ fn raw_throughput(args: &[String]) -> Result<Value, String> {
         .map_err(|e| format!("spawn: {e}"))?;
     let mut master = std::fs::File::from(pty.master);
     let mut buf = vec![0u8; 64 * 1024];
+    let switches = || {
+        (
+            status_kb("self", "voluntary_ctxt_switches:"),
+            status_kb("self", "nonvoluntary_ctxt_switches:"),
+        )
+    };
+    let sw0 = switches();
     let (mut bytes, mut chunks) = (0u64, 0u64);
     let (mut first, mut last) = (None, start);
     loop {
@@ -282,6 +300,7 @@ fn raw_throughput(args: &[String]) -> Result<Value, String> {
             Err(_) => break,
         }
     }
+    let sw1 = switches();
     let _ = child.wait();
     let wall = start.elapsed().as_secs_f64();
     let (u1, s1, _) = rusage();
@@ -291,6 +310,8 @@ fn raw_throughput(args: &[String]) -> Result<Value, String> {
     Ok(json!({
         "driver": "raw-pty-reader", "workload": "throughput", "mode": "direct", "stall": false,
         "cmd": cmd, "bytes": bytes, "chunks": chunks, "wall_s": wall,
+        "read_calls": chunks,
+        "reader_ctx_switches": {"voluntary": sw1.0 - sw0.0, "involuntary": sw1.1 - sw0.1},
         "mb_per_s": bytes as f64 / 1e6 / wall,
         "stream_mb_per_s": if stream > 0.0 { bytes as f64 / 1e6 / stream } else { 0.0 },
         "first_byte_ms": ms(first.duration_since(start)),
