@@ -7,8 +7,8 @@
 //! cargo xtask bench [--quick] [--repeats N] [--sessions N] [--idle-secs S] [--no-build]
 //! ```
 //! Throughput runs use the protocol's sizes (256 MB plain, 200 MB of zeros through base64,
-//! 100 MB ANSI; about 20 minutes with 5 repeats on 2 cores). `--quick` uses a quarter of them
-//! (about 8 minutes); its ratios weigh fixed costs more, such as the Enter delay of a busy-mode
+//! 100 MB ANSI; about 12 minutes with 5 repeats on 2 cores). `--quick` uses a quarter of them
+//! (about 6 minutes); its ratios weigh fixed costs more, such as the Enter delay of a busy-mode
 //! `send` (~75 ms), which is ~5% of a quarter-size plain run and ~14% of a quarter-size ANSI
 //! run. `--full` is accepted and means the default.
 
