@@ -310,6 +310,48 @@ impl PtyManager {
     /// Starts `cfg.command` in a new PTY. Returns the handle (status `starting`). A missing
     /// program or working directory, a zero size or a taken id is an error and leaves nothing.
     pub fn spawn(&self, cfg: SpawnConfig) -> Result<SessionInfo> {
+        self.spawn_with(cfg, None)
+    }
+
+    /// [`PtyManager::spawn`], with an output subscriber that gets every byte from the program's
+    /// first. [`PtyManager::attach`] right after `spawn` can miss what the program printed before
+    /// it (the late joiner gets that as the painted screen instead); use this for logs and
+    /// captures that must be complete. The attachment's `initial` is empty.
+    ///
+    /// ```
+    /// use pty_manager::{OutputChunk, PtyManager, SpawnConfig};
+    /// use std::time::Duration;
+    /// let mgr = PtyManager::new().unwrap();
+    /// let (s, att) = mgr
+    ///     .spawn_attached(SpawnConfig::new("echo").args(["hello"]))
+    ///     .unwrap();
+    /// let mut out = Vec::new();
+    /// // The stream ends once the program has exited and its output is delivered.
+    /// while let Ok(chunk) = att.output.recv_timeout(Duration::from_secs(10)) {
+    ///     if let OutputChunk::Data(d) = chunk {
+    ///         out.extend_from_slice(&d);
+    ///     }
+    /// }
+    /// assert_eq!(out, b"hello\r\n");
+    /// assert_eq!(mgr.get(&s.id).unwrap().exit.and_then(|e| e.code), Some(0));
+    /// ```
+    pub fn spawn_attached(&self, cfg: SpawnConfig) -> Result<(SessionInfo, Attachment)> {
+        let (tx, rx) = queue(SUBSCRIBER_QUEUE, SUBSCRIBER_BYTES);
+        let info = self.spawn_with(cfg, Some(tx))?;
+        Ok((
+            info,
+            Attachment {
+                initial: Vec::new(),
+                output: rx,
+            },
+        ))
+    }
+
+    fn spawn_with(
+        &self,
+        cfg: SpawnConfig,
+        subscriber: Option<crate::queue::QueueSender<OutputChunk>>,
+    ) -> Result<SessionInfo> {
         if cfg.cols == 0 || cfg.rows == 0 {
             return Err(Error::InvalidSize {
                 cols: cfg.cols,
@@ -345,7 +387,12 @@ impl PtyManager {
             prompt: None,
             exit: None,
         };
-        let state = Arc::new(Mutex::new(SessionState::new(info, &cfg)));
+        let mut state = SessionState::new(info, &cfg);
+        // Subscribed before the program starts, so nothing it prints is missed.
+        state
+            .subscribers
+            .extend(subscriber.map(crate::reactor::Subscriber::new));
+        let state = Arc::new(Mutex::new(state));
         {
             let mut table = lock(&self.shared.table);
             if table

@@ -124,10 +124,11 @@ fn paste_100k_into_cat_is_byte_exact() {
 fn one_gib_through_the_manager_exact() {
     const N: u64 = 1 << 30;
     let mgr = PtyManager::new().unwrap();
-    let s = mgr
-        .spawn(SpawnConfig::new("head").args(["-c", &N.to_string(), "/dev/zero"]))
+    // Subscribed from the first byte: `attach` after `spawn` misses whatever `head` wrote before
+    // it (this test failed that way when the machine was loaded).
+    let (s, att) = mgr
+        .spawn_attached(SpawnConfig::new("head").args(["-c", &N.to_string(), "/dev/zero"]))
         .unwrap();
-    let att = mgr.attach(&s.id).unwrap();
     let (mut got, mut dropped) = (0u64, 0u64);
     // The stream ends (disconnects) after the last byte, once the process is reaped.
     while let Ok(chunk) = att.output.recv_timeout(TIMEOUT) {
@@ -140,6 +141,28 @@ fn one_gib_through_the_manager_exact() {
     // A slow consumer may be told it lagged; nothing is ever lost silently.
     assert_eq!(got + dropped, N);
     assert_eq!(mgr.metrics(&s.id).unwrap().bytes_out, N);
+}
+
+#[test]
+fn spawn_attached_gets_what_the_program_printed_before_the_caller_looked() {
+    let mgr = PtyManager::new().unwrap();
+    let (s, att) = mgr
+        .spawn_attached(SpawnConfig::new("printf").args(["first\\nsecond\\n"]))
+        .unwrap();
+    // The program prints and exits before the caller reads anything.
+    wait_until("printf exited", || mgr.get(&s.id).unwrap().exit.is_some());
+    let mut out = Vec::new();
+    while let Ok(chunk) = att.output.recv_timeout(TIMEOUT) {
+        match chunk {
+            OutputChunk::Data(d) => out.extend_from_slice(&d),
+            OutputChunk::Lagged { .. } => panic!("a two-line stream lagged"),
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&out), "first\r\nsecond\r\n");
+    // Attaching now gets the painted screen and a stream that is already over.
+    let late = mgr.attach(&s.id).unwrap();
+    assert!(String::from_utf8_lossy(&late.initial).contains("second"));
+    assert!(late.output.recv_timeout(Duration::from_secs(1)).is_err());
 }
 
 #[test]
