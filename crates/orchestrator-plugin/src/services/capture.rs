@@ -1,19 +1,20 @@
 //! `PARALLAX_DEBUG_CAPTURE`: a session's PTY output recorded to `<dir>/<session id>/output.raw`
-//! (mode 0600 in a 0700 directory: it holds whatever the agent printed). Recording starts when the
-//! service attaches, right after the spawn, and ends when the session exits; output a slow disk
-//! could not keep up with is noted in `gaps.txt` instead of stalling the session.
+//! (mode 0600 in a 0700 directory: it holds whatever the agent printed). The service subscribes
+//! when it spawns the session (`PtyManager::spawn_attached`), so recording starts at the program's
+//! first byte, and ends when the session exits; output a slow disk could not keep up with is noted
+//! in `gaps.txt` instead of stalling the session.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use pty_manager::{OutputChunk, PtyManager};
+use pty_manager::{Attachment, OutputChunk};
 
 use crate::{Error, Result};
 
-/// Starts recording session `id` under `root`; returns the session's capture directory.
-pub fn start(manager: &Arc<PtyManager>, id: &str, root: &Path) -> Result<PathBuf> {
+/// Starts recording session `id`'s output from `attachment` under `root`; returns the session's
+/// capture directory.
+pub fn start(attachment: Attachment, id: &str, root: &Path) -> Result<PathBuf> {
     if id.is_empty()
         || !id
             .chars()
@@ -47,9 +48,6 @@ pub fn start(manager: &Arc<PtyManager>, id: &str, root: &Path) -> Result<PathBuf
     };
     let mut output = open("output.raw")?;
     let mut gaps = open("gaps.txt")?;
-    let attachment = manager
-        .attach(id)
-        .map_err(|e| Error::service(format!("attaching to session {id} for capture"), e))?;
     std::thread::Builder::new()
         .name("pty-capture".into())
         .spawn(move || {

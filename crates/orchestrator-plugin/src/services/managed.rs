@@ -612,12 +612,17 @@ impl PtyService for ManagedPty {
         for (k, v) in &req.credentials {
             cfg = cfg.env(k.clone(), v.expose().to_string());
         }
-        let info = self
-            .manager
-            .spawn(cfg)
-            .map_err(|e| Error::service("spawning the session", e))?;
-        if let Some(root) = &self.config.debug_capture_dir
-            && let Err(e) = super::capture::start(&self.manager, &info.id, root)
+        // A capture subscribes before the program starts, so it records from the first byte.
+        let (info, capture) = match &self.config.debug_capture_dir {
+            Some(_) => self
+                .manager
+                .spawn_attached(cfg)
+                .map(|(info, att)| (info, Some(att))),
+            None => self.manager.spawn(cfg).map(|info| (info, None)),
+        }
+        .map_err(|e| Error::service("spawning the session", e))?;
+        if let (Some(root), Some(att)) = (&self.config.debug_capture_dir, capture)
+            && let Err(e) = super::capture::start(att, &info.id, root)
         {
             // The session runs either way; the person who asked for captures is told.
             eprintln!("PARALLAX_DEBUG_CAPTURE: {e}");
