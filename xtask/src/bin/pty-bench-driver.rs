@@ -125,6 +125,15 @@ fn proc_field(file: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Context switches of a thread (`self` is the main one, `self/task/<tid>` any): voluntary,
+/// involuntary.
+fn switches(task: &str) -> (u64, u64) {
+    (
+        status_kb(task, "voluntary_ctxt_switches:"),
+        status_kb(task, "nonvoluntary_ctxt_switches:"),
+    )
+}
+
 /// Context switches of the manager's reactor thread (`pty-reactor`): voluntary, involuntary.
 fn reactor_switches() -> (u64, u64) {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -134,10 +143,7 @@ fn reactor_switches() -> (u64, u64) {
         let task = format!("self/task/{}", t.file_name().to_string_lossy());
         let comm = std::fs::read_to_string(format!("/proc/{task}/comm")).unwrap_or_default();
         if comm.trim() == "pty-reactor" {
-            return (
-                status_kb(&task, "voluntary_ctxt_switches:"),
-                status_kb(&task, "nonvoluntary_ctxt_switches:"),
-            );
+            return switches(&task);
         }
     }
     (0, 0)
@@ -207,7 +213,9 @@ fn throughput(args: &[String]) -> Result<Value, String> {
     };
     // Read calls and the reactor's context switches say how the reads were batched: a run
     // whose reader keeps up with the kernel reads less per call and sleeps more often.
-    let (reads0, sw0) = (proc_field("self/io", "syscr:"), reactor_switches());
+    // The switches first: finding the reactor's task reads /proc, which `syscr` would count.
+    let sw0 = reactor_switches();
+    let reads0 = proc_field("self/io", "syscr:");
     let (mut bytes, mut chunks, mut lost) = (0u64, 0u64, 0u64);
     let (mut first, mut last) = (None, start);
     loop {
@@ -276,13 +284,7 @@ fn raw_throughput(args: &[String]) -> Result<Value, String> {
         .map_err(|e| format!("spawn: {e}"))?;
     let mut master = std::fs::File::from(pty.master);
     let mut buf = vec![0u8; 64 * 1024];
-    let switches = || {
-        (
-            status_kb("self", "voluntary_ctxt_switches:"),
-            status_kb("self", "nonvoluntary_ctxt_switches:"),
-        )
-    };
-    let sw0 = switches();
+    let sw0 = switches("self");
     let (mut bytes, mut chunks) = (0u64, 0u64);
     let (mut first, mut last) = (None, start);
     loop {
@@ -300,7 +302,7 @@ fn raw_throughput(args: &[String]) -> Result<Value, String> {
             Err(_) => break,
         }
     }
-    let sw1 = switches();
+    let sw1 = switches("self");
     let _ = child.wait();
     let wall = start.elapsed().as_secs_f64();
     let (u1, s1, _) = rusage();
