@@ -614,14 +614,14 @@ impl PtyService for ManagedPty {
         }
         // A capture subscribes before the program starts, so it records from the first byte.
         let (info, capture) = match &self.config.debug_capture_dir {
-            Some(_) => self
+            Some(root) => self
                 .manager
                 .spawn_attached(cfg)
-                .map(|(info, att)| (info, Some(att))),
+                .map(|(info, att)| (info, Some((att, root)))),
             None => self.manager.spawn(cfg).map(|info| (info, None)),
         }
         .map_err(|e| Error::service("spawning the session", e))?;
-        if let (Some(root), Some(att)) = (&self.config.debug_capture_dir, capture)
+        if let Some((att, root)) = capture
             && let Err(e) = super::capture::start(att, &info.id, root)
         {
             // The session runs either way; the person who asked for captures is told.
