@@ -3,7 +3,8 @@
 //! screen_cost -- FILE [CHUNK_BYTES] [REPEATS]`.
 //!
 //! The file holds the bytes a PTY reader would see (CRLF line ends). Prints the median ns per
-//! byte of each over `REPEATS` passes.
+//! byte of each over `REPEATS` passes, and of [`pty_manager::Screen::feed`] (what the reactor
+//! calls while output floods in) with one flush at the end.
 
 use std::time::Instant;
 
@@ -29,6 +30,7 @@ fn main() {
     });
     let n = data.len() as f64;
     let mut screen_ns = Vec::new();
+    let mut feed_ns = Vec::new();
     let mut bare_ns = Vec::new();
     let mut skipped = 0;
     for _ in 0..repeats {
@@ -41,6 +43,19 @@ fn main() {
         skipped = s.skipped_bytes();
         let rows = std::hint::black_box(s.lines()).len();
         assert_eq!(rows, 40);
+
+        let mut f = pty_manager::Screen::new(120, 40);
+        let t = Instant::now();
+        for c in data.chunks(chunk) {
+            f.feed(c);
+        }
+        f.flush();
+        feed_ns.push(t.elapsed().as_nanos() as f64 / n);
+        assert_eq!(
+            f.lines(),
+            s.lines(),
+            "feed and process end on the same screen"
+        );
 
         let nz = |v| std::num::NonZeroU16::new(v).unwrap_or(std::num::NonZeroU16::MIN);
         if std::env::var_os("SCREEN_ONLY").is_some() {
@@ -55,10 +70,11 @@ fn main() {
         std::hint::black_box(p.screen().cursor_position());
     }
     println!(
-        "{path}: {} bytes, chunks of {chunk}: Screen::process {:.2} ns/byte ({:.1}% skipped), bare vt100 {:.2} ns/byte",
+        "{path}: {} bytes, chunks of {chunk}: Screen::process {:.2} ns/byte ({:.1}% skipped), Screen::feed {:.2} ns/byte, bare vt100 {:.2} ns/byte",
         data.len(),
         median(screen_ns),
         100.0 * skipped as f64 / n,
+        median(feed_ns),
         if bare_ns.is_empty() {
             f64::NAN
         } else {

@@ -1693,6 +1693,82 @@ mod tests {
         }
     }
 
+    /// The CSI reader against its rules written out plainly: every short string over an
+    /// alphabet of digits, separators, finals and bytes outside the subset, and random long
+    /// ones around the limits (16 parameters, 9999).
+    #[test]
+    fn csi_reader_follows_its_rules() {
+        fn value(f: &[u8]) -> u32 {
+            f.iter().fold(0u32, |v, &x| {
+                v.saturating_mul(10).saturating_add(u32::from(x - b'0'))
+            })
+        }
+        fn rules(b: &[u8]) -> Result<(Vec<u16>, u8, usize), bool> {
+            let end = b[2..]
+                .iter()
+                .position(|x| !(x.is_ascii_digit() || *x == b';'))
+                .map(|p| p + 2);
+            let fields: Vec<&[u8]> = b[2..end.unwrap_or(b.len())].split(|&x| x == b';').collect();
+            let (last, done) = fields.split_last().expect("split gives a field");
+            let bad = done.len() > 16
+                || done.iter().any(|f| f.is_empty() || value(f) > 9999)
+                || value(last) > 9999;
+            // `Err(true)`: outside the subset; `Err(false)`: incomplete.
+            let Some(end) = end else { return Err(bad) };
+            if bad || !(0x40..=0x7e).contains(&b[end]) {
+                return Err(true);
+            }
+            let mut params: Vec<u16> = done.iter().map(|f| value(f) as u16).collect();
+            if !last.is_empty() {
+                params.push(value(last) as u16);
+            } else if !done.is_empty() {
+                return Err(true);
+            }
+            if params.len() > 16 {
+                return Err(true);
+            }
+            Ok((params, b[end], end + 1))
+        }
+        fn check(b: &[u8]) {
+            let mut params = [0u16; 16];
+            let got = match parse_csi(b, &mut params) {
+                Ok((n, fin, len)) => Ok((params[..n].to_vec(), fin, len)),
+                Err(CsiMiss::Other) => Err(true),
+                Err(CsiMiss::Incomplete) => Err(false),
+            };
+            assert_eq!(got, rules(b), "{:?}", String::from_utf8_lossy(b));
+        }
+        let alphabet = b"09;m?\x07 ";
+        let mut b = b"\x1b[".to_vec();
+        for len in 0..=6u32 {
+            for code in 0..alphabet.len().pow(len) {
+                b.truncate(2);
+                let mut c = code;
+                for _ in 0..len {
+                    b.push(alphabet[c % alphabet.len()]);
+                    c /= alphabet.len();
+                }
+                check(&b);
+            }
+        }
+        let mut rng = Rng(11);
+        for _ in 0..20_000 {
+            b.truncate(2);
+            for f in 0..rng.below(19) {
+                if f > 0 {
+                    b.push(b';');
+                }
+                for _ in 0..rng.below(6) {
+                    b.push(*rng.pick(b"0123456789"));
+                }
+            }
+            if rng.below(4) > 0 {
+                b.push(*rng.pick(b"mACK?"));
+            }
+            check(&b);
+        }
+    }
+
     #[test]
     fn utf8_decoding_matches_std() {
         let mut rng = Rng(7);

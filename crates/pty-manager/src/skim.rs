@@ -150,10 +150,11 @@ impl Skim {
 
     /// Follows `bytes` (the whole deferred buffer; the part already followed is not read again).
     pub(crate) fn advance(&mut self, bytes: &[u8], widths: &mut Widths) {
-        let n = bytes.len();
+        if self.stopped {
+            return;
+        }
         let mut i = self.at;
-        while i < n && !self.stopped {
-            let b = bytes[i];
+        while let Some(&b) = bytes.get(i) {
             if (0x20..0x7f).contains(&b) {
                 let k = printable_run(&bytes[i..]);
                 self.print(k, 1);
@@ -190,10 +191,8 @@ impl Skim {
                 },
                 // Bars and spinners repeat one character: reuse its width.
                 0x80.. if self.same_char(&bytes[i..]) => {
-                    let (len, mut k) = (self.last_len, 1);
-                    while self.same_char(&bytes[i + k * len..]) {
-                        k += 1;
-                    }
+                    let len = self.last_len;
+                    let k = periodic_prefix(&bytes[i..], len) / len;
                     self.print(k, self.last_width);
                     Step::Ok(k * len)
                 }
@@ -215,7 +214,10 @@ impl Skim {
             match step {
                 Step::Ok(k) => i += k,
                 Step::More => break,
-                Step::Stop => self.stopped = true,
+                Step::Stop => {
+                    self.stopped = true;
+                    break;
+                }
             }
         }
         self.at = i;
@@ -362,6 +364,28 @@ impl Skim {
         }
         Step::Ok(len)
     }
+}
+
+/// The length of the longest prefix of `b` that repeats its first `p` bytes (`b[j] == b[j - p]`
+/// for every `j` from `p` on), at least `p` when `b` has that many; eight bytes compared at a
+/// time, since a bar is dozens of one character.
+#[inline]
+fn periodic_prefix(b: &[u8], p: usize) -> usize {
+    let mut j = p;
+    while let (Some(x), Some(y)) = (
+        b.get(j..).and_then(<[u8]>::first_chunk::<8>),
+        b.get(j - p..).and_then(<[u8]>::first_chunk::<8>),
+    ) {
+        let d = u64::from_le_bytes(*x) ^ u64::from_le_bytes(*y);
+        if d != 0 {
+            return j + (d.trailing_zeros() / 8) as usize;
+        }
+        j += 8;
+    }
+    while b.get(j).is_some_and(|&x| x == b[j - p]) {
+        j += 1;
+    }
+    j.min(b.len())
 }
 
 /// Up to four bytes as a little-endian word (missing bytes zero).
@@ -608,5 +632,26 @@ mod tests {
         // Too few scrolls: no cut.
         let s = skim_of(20, 5, 3, &data[..data.len() / 2]);
         assert_eq!(s.cut(), None);
+    }
+
+    /// The word-at-a-time run of one repeated character against a byte-at-a-time count, for
+    /// every period from 1 to 4 and runs that end anywhere in a word or at the end.
+    #[test]
+    fn periodic_prefixes() {
+        for p in 1..=4usize {
+            let unit: Vec<u8> = (0..p as u8).map(|k| 0xe0 + k).collect();
+            for reps in 1..20 {
+                for tail in [&b""[..], b"x", b"\xe0", b"\xe0\xe1\x1b[0m"] {
+                    let mut b = unit.repeat(reps);
+                    b.extend_from_slice(tail);
+                    let want = (p..b.len()).find(|&j| b[j] != b[j - p]).unwrap_or(b.len());
+                    assert_eq!(periodic_prefix(&b, p), want, "{b:x?} period {p}");
+                    assert_eq!(
+                        want / p,
+                        reps + usize::from(tail.len() >= p && tail[..p] == unit[..])
+                    );
+                }
+            }
+        }
     }
 }
