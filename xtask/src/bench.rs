@@ -5,12 +5,21 @@
 //!
 //! ```text
 //! cargo xtask bench [--quick] [--repeats N] [--sessions N] [--idle-secs S] [--no-build]
+//! cargo xtask bench --ab DRIVER_A DRIVER_B [--rounds N] [--workload plain|base64|ansi]
+//!                   [--mode direct|busy] [--stall on|off] [--quick]
 //! ```
 //! Throughput runs use the protocol's sizes (256 MB plain, 200 MB of zeros through base64,
 //! 100 MB ANSI; about 12 minutes with 5 repeats on 2 cores). `--quick` uses a quarter of them
 //! (about 6 minutes); its ratios weigh fixed costs more, such as the Enter delay of a busy-mode
 //! `send` (~75 ms), which is ~5% of a quarter-size plain run and ~14% of a quarter-size ANSI
 //! run. `--full` is accepted and means the default.
+//!
+//! `--ab` compares two builds of the driver (say, one built from a worktree at the base commit)
+//! on one throughput workload: each round runs the raw reader, then both drivers, in alternating
+//! order, since on a shared 2-vCPU machine the run that follows the raw reader is not a neutral
+//! place to be. It prints, per driver, the median of the per-round ratios to the raw reader, the
+//! ratio of the medians and the median CPU per MB, and the paired CPU-per-MB difference: in
+//! repeated rounds CPU per MB was much steadier than throughput.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -23,6 +32,13 @@ struct Options {
     sessions: usize,
     idle_secs: u64,
     build: bool,
+    /// `--ab`: two driver binaries to compare instead of the full bench.
+    ab: Option<(PathBuf, PathBuf)>,
+    rounds: usize,
+    workload: String,
+    /// Driver arguments for the mode compared by `--ab`.
+    mode: String,
+    stall: String,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -32,6 +48,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
         sessions: 200,
         idle_secs: 10,
         build: true,
+        ab: None,
+        rounds: 20,
+        workload: "ansi".to_owned(),
+        mode: "direct".to_owned(),
+        stall: "off".to_owned(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -47,6 +68,29 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--repeats" => o.repeats = num("--repeats")?.max(1) as usize,
             "--sessions" => o.sessions = num("--sessions")?.max(1) as usize,
             "--idle-secs" => o.idle_secs = num("--idle-secs")?,
+            "--rounds" => o.rounds = num("--rounds")?.max(1) as usize,
+            "--ab" => {
+                let (Some(a), Some(b)) = (it.next(), it.next()) else {
+                    return Err("--ab needs two driver binaries".into());
+                };
+                o.ab = Some((PathBuf::from(a), PathBuf::from(b)));
+            }
+            "--workload" | "--mode" | "--stall" => {
+                let allowed: &[&str] = match a.as_str() {
+                    "--workload" => &["plain", "base64", "ansi"],
+                    "--mode" => &["direct", "busy"],
+                    _ => &["on", "off"],
+                };
+                let v = it
+                    .next()
+                    .filter(|v| allowed.contains(&v.as_str()))
+                    .ok_or_else(|| format!("{a} needs one of {}", allowed.join(", ")))?;
+                match a.as_str() {
+                    "--workload" => o.workload = v.clone(),
+                    "--mode" => o.mode = v.clone(),
+                    _ => o.stall = v.clone(),
+                }
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -173,6 +217,107 @@ fn f(v: &Value, path: &[&str]) -> f64 {
     cur.as_f64().unwrap_or(f64::NAN)
 }
 
+/// The shell command of a throughput workload at the protocol's size (a quarter with `--quick`).
+fn workload_cmd(o: &Options, perf: &Path, py: &str, name: &str) -> String {
+    let scale = if o.full { 1 } else { 4 };
+    let gen_py = perf.join("workloads/gen.py");
+    match name {
+        "base64" => format!("head -c {} /dev/zero | base64", 200_000_000 / scale),
+        "plain" => format!(
+            "{py} {} --mode plain --bytes {}",
+            gen_py.display(),
+            256_000_000 / scale
+        ),
+        _ => format!(
+            "{py} {} --mode ansi --bytes {}",
+            gen_py.display(),
+            100_000_000 / scale
+        ),
+    }
+}
+
+/// One driver's runs in an `--ab` comparison.
+#[derive(Default)]
+struct AbRuns {
+    /// Each run's speed over the raw reader run of its round.
+    ratio: Vec<f64>,
+    speed: Vec<f64>,
+    cpu: Vec<f64>,
+}
+
+/// What `--ab` prints about two drivers' runs (paired by round).
+fn ab_summary(raw: &[f64], a: &AbRuns, b: &AbRuns) -> Vec<String> {
+    let mut out = Vec::new();
+    let raw_median = median(raw.to_vec());
+    for (name, r) in [("A", a), ("B", b)] {
+        out.push(format!(
+            "{name}: median of ratios {:.3}, ratio of medians {:.3}, CPU per MB {:.2} ms (median of {} runs)",
+            median(r.ratio.clone()),
+            median(r.speed.clone()) / raw_median,
+            median(r.cpu.clone()),
+            r.cpu.len()
+        ));
+    }
+    let diffs: Vec<f64> = a.cpu.iter().zip(&b.cpu).map(|(x, y)| y - x).collect();
+    let lower = diffs.iter().filter(|d| **d < 0.0).count();
+    out.push(format!(
+        "B - A, CPU per MB: median {:+.2} ms; B used less in {lower} of {} rounds",
+        median(diffs.clone()),
+        diffs.len()
+    ));
+    out
+}
+
+/// `--ab`: two drivers on one workload, alternating which runs first after the raw reader.
+fn ab(o: &Options, a: &Path, b: &Path, perf: &Path, py: &str) -> Result<(), String> {
+    for bin in [a, b] {
+        if !bin.is_file() {
+            return Err(format!("{} is not a file", bin.display()));
+        }
+    }
+    let cmd = workload_cmd(o, perf, py, &o.workload);
+    let mut args = vec!["throughput", "--mode", o.mode.as_str()];
+    if o.mode == "busy" {
+        args.extend_from_slice(&["--stall", o.stall.as_str()]);
+    }
+    args.extend_from_slice(&["--cmd", cmd.as_str()]);
+    let (mut raw, mut ra, mut rb) = (Vec::new(), AbRuns::default(), AbRuns::default());
+    for round in 0..o.rounds {
+        eprintln!("xtask bench: --ab round {} of {}", round + 1, o.rounds);
+        let r = driver(a, perf, py, &["raw-throughput", "--cmd", &cmd])?;
+        let speed = f(&r, &["mb_per_s"]);
+        raw.push(speed);
+        let order = if round % 2 == 0 {
+            [(a, &mut ra), (b, &mut rb)]
+        } else {
+            [(b, &mut rb), (a, &mut ra)]
+        };
+        for (bin, runs) in order {
+            let m = driver(bin, perf, py, &args)?;
+            runs.speed.push(f(&m, &["mb_per_s"]));
+            runs.ratio.push(f(&m, &["mb_per_s"]) / speed);
+            runs.cpu.push(f(&m, &["cpu_ms_per_mb"]));
+        }
+    }
+    println!(
+        "\n--ab: {} {}{}, {} rounds (A = {}, B = {})",
+        o.workload,
+        o.mode,
+        if o.mode == "busy" {
+            format!(", stall {}", o.stall)
+        } else {
+            String::new()
+        },
+        o.rounds,
+        a.display(),
+        b.display()
+    );
+    for line in ab_summary(&raw, &ra, &rb) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
 pub fn run(args: &[String]) -> ExitCode {
     match run_inner(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -188,6 +333,9 @@ fn run_inner(args: &[String]) -> Result<(), String> {
     let root = workspace_root();
     let perf = perf_root(&root)?;
     let py = python();
+    if let Some((a, b)) = &o.ab {
+        return ab(&o, a, b, &perf, &py);
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     if o.build {
         eprintln!("xtask bench: cargo build --release -p xtask --bin pty-bench-driver");
@@ -214,30 +362,9 @@ fn run_inner(args: &[String]) -> Result<(), String> {
     if !bin.is_file() {
         return Err(format!("{} not found (drop --no-build)", bin.display()));
     }
-    let scale = if o.full { 1 } else { 4 };
     let gen_py = perf.join("workloads/gen.py");
-    let workloads = [
-        (
-            "plain",
-            format!(
-                "{py} {} --mode plain --bytes {}",
-                gen_py.display(),
-                256_000_000 / scale
-            ),
-        ),
-        (
-            "base64",
-            format!("head -c {} /dev/zero | base64", 200_000_000 / scale),
-        ),
-        (
-            "ansi",
-            format!(
-                "{py} {} --mode ansi --bytes {}",
-                gen_py.display(),
-                100_000_000 / scale
-            ),
-        ),
-    ];
+    let workloads =
+        ["plain", "base64", "ansi"].map(|name| (name, workload_cmd(&o, &perf, &py, name)));
     // Each repeat runs the raw reader and then the manager in every mode, back to back, and each
     // ratio pairs a manager run with the raw run of its own repeat: on a shared 2-core machine the
     // raw reader's speed drifts by tens of percent over minutes, and a ratio of two medians taken
@@ -477,4 +604,55 @@ fn run_inner(args: &[String]) -> Result<(), String> {
     );
     println!("ready is the detection engine's session_ready event (ShellAdapter, settle 100 ms)");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn ab_options_are_checked() {
+        let o = parse(&args(&[
+            "--ab", "a", "b", "--rounds", "6", "--mode", "busy",
+        ]))
+        .unwrap();
+        assert_eq!(o.ab, Some((PathBuf::from("a"), PathBuf::from("b"))));
+        assert_eq!(
+            (o.rounds, o.mode.as_str(), o.workload.as_str()),
+            (6, "busy", "ansi")
+        );
+        assert!(parse(&args(&["--ab", "a"])).is_err());
+        assert!(parse(&args(&["--workload", "video"])).is_err());
+        assert!(parse(&args(&["--stall"])).is_err());
+    }
+
+    #[test]
+    fn ab_summary_pairs_rounds() {
+        let raw = [50.0, 40.0, 60.0];
+        let a = AbRuns {
+            ratio: vec![0.8, 1.0, 0.9],
+            speed: vec![40.0, 40.0, 54.0],
+            cpu: vec![9.0, 8.0, 10.0],
+        };
+        let b = AbRuns {
+            ratio: vec![0.9, 1.0, 0.7],
+            speed: vec![45.0, 40.0, 42.0],
+            cpu: vec![8.5, 8.5, 9.0],
+        };
+        let out = ab_summary(&raw, &a, &b);
+        assert_eq!(
+            out[0],
+            "A: median of ratios 0.900, ratio of medians 0.800, CPU per MB 9.00 ms (median of 3 runs)"
+        );
+        assert!(out[1].starts_with("B: median of ratios 0.900, ratio of medians 0.840"));
+        // Differences -0.5, +0.5, -1.0: median -0.5, B lower in 2 of 3.
+        assert_eq!(
+            out[2],
+            "B - A, CPU per MB: median -0.50 ms; B used less in 2 of 3 rounds"
+        );
+    }
 }
