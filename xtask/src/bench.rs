@@ -217,42 +217,39 @@ fn f(v: &Value, path: &[&str]) -> f64 {
     cur.as_f64().unwrap_or(f64::NAN)
 }
 
+/// The shell command that runs `gen.py --mode MODE` for `bytes` bytes.
+fn gen_cmd(perf: &Path, py: &str, mode: &str, bytes: u64) -> String {
+    let gen_py = perf.join("workloads/gen.py");
+    format!("{py} {} --mode {mode} --bytes {bytes}", gen_py.display())
+}
+
 /// The shell command of a throughput workload at the protocol's size (a quarter with `--quick`).
 fn workload_cmd(o: &Options, perf: &Path, py: &str, name: &str) -> String {
     let scale = if o.full { 1 } else { 4 };
-    let gen_py = perf.join("workloads/gen.py");
     match name {
         "base64" => format!("head -c {} /dev/zero | base64", 200_000_000 / scale),
-        "plain" => format!(
-            "{py} {} --mode plain --bytes {}",
-            gen_py.display(),
-            256_000_000 / scale
-        ),
-        _ => format!(
-            "{py} {} --mode ansi --bytes {}",
-            gen_py.display(),
-            100_000_000 / scale
-        ),
+        "plain" => gen_cmd(perf, py, "plain", 256_000_000 / scale),
+        _ => gen_cmd(perf, py, "ansi", 100_000_000 / scale),
     }
 }
 
-/// One driver's runs in an `--ab` comparison.
+/// One driver's runs in an `--ab` comparison, one per round.
 #[derive(Default)]
 struct AbRuns {
-    /// Each run's speed over the raw reader run of its round.
-    ratio: Vec<f64>,
     speed: Vec<f64>,
     cpu: Vec<f64>,
 }
 
-/// What `--ab` prints about two drivers' runs (paired by round).
+/// What `--ab` prints about two drivers' runs, paired by round with the raw reader's speed
+/// `raw` of that round.
 fn ab_summary(raw: &[f64], a: &AbRuns, b: &AbRuns) -> Vec<String> {
     let mut out = Vec::new();
     let raw_median = median(raw.to_vec());
     for (name, r) in [("A", a), ("B", b)] {
+        let ratios = r.speed.iter().zip(raw).map(|(s, w)| s / w).collect();
         out.push(format!(
             "{name}: median of ratios {:.3}, ratio of medians {:.3}, CPU per MB {:.2} ms (median of {} runs)",
-            median(r.ratio.clone()),
+            median(ratios),
             median(r.speed.clone()) / raw_median,
             median(r.cpu.clone()),
             r.cpu.len()
@@ -285,8 +282,7 @@ fn ab(o: &Options, a: &Path, b: &Path, perf: &Path, py: &str) -> Result<(), Stri
     for round in 0..o.rounds {
         eprintln!("xtask bench: --ab round {} of {}", round + 1, o.rounds);
         let r = driver(a, perf, py, &["raw-throughput", "--cmd", &cmd])?;
-        let speed = f(&r, &["mb_per_s"]);
-        raw.push(speed);
+        raw.push(f(&r, &["mb_per_s"]));
         let order = if round % 2 == 0 {
             [(a, &mut ra), (b, &mut rb)]
         } else {
@@ -295,7 +291,6 @@ fn ab(o: &Options, a: &Path, b: &Path, perf: &Path, py: &str) -> Result<(), Stri
         for (bin, runs) in order {
             let m = driver(bin, perf, py, &args)?;
             runs.speed.push(f(&m, &["mb_per_s"]));
-            runs.ratio.push(f(&m, &["mb_per_s"]) / speed);
             runs.cpu.push(f(&m, &["cpu_ms_per_mb"]));
         }
     }
@@ -362,7 +357,6 @@ fn run_inner(args: &[String]) -> Result<(), String> {
     if !bin.is_file() {
         return Err(format!("{} not found (drop --no-build)", bin.display()));
     }
-    let gen_py = perf.join("workloads/gen.py");
     let workloads =
         ["plain", "base64", "ansi"].map(|name| (name, workload_cmd(&o, &perf, &py, name)));
     // Each repeat runs the raw reader and then the manager in every mode, back to back, and each
@@ -414,11 +408,7 @@ fn run_inner(args: &[String]) -> Result<(), String> {
     // manager's part is shown as the median of its per-repeat differences to the raw run.
     let mut flat = Vec::new();
     for mb in [1u64, 10, 100] {
-        let cmd = format!(
-            "{py} {} --mode plain --bytes {}",
-            gen_py.display(),
-            mb * 1_000_000
-        );
+        let cmd = gen_cmd(&perf, &py, "plain", mb * 1_000_000);
         eprintln!("xtask bench: busy --stall on, {mb} MB plain");
         let (mut cpu, mut raw_cpu, mut own) = (vec![], vec![], vec![]);
         for _ in 0..o.repeats {
@@ -633,13 +623,12 @@ mod tests {
     #[test]
     fn ab_summary_pairs_rounds() {
         let raw = [50.0, 40.0, 60.0];
+        // Ratios to the raw reader: 0.8, 1.0, 0.9 for A and 0.9, 1.0, 0.7 for B.
         let a = AbRuns {
-            ratio: vec![0.8, 1.0, 0.9],
             speed: vec![40.0, 40.0, 54.0],
             cpu: vec![9.0, 8.0, 10.0],
         };
         let b = AbRuns {
-            ratio: vec![0.9, 1.0, 0.7],
             speed: vec![45.0, 40.0, 42.0],
             cpu: vec![8.5, 8.5, 9.0],
         };
