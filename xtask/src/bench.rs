@@ -77,7 +77,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--workload" | "--mode" | "--stall" => {
                 let allowed: &[&str] = match a.as_str() {
-                    "--workload" => &["plain", "base64", "ansi"],
+                    "--workload" => &WORKLOADS,
                     "--mode" => &["direct", "busy"],
                     _ => &["on", "off"],
                 };
@@ -204,9 +204,16 @@ impl Row {
     }
 }
 
+/// The median; with an even count, the mean of the two middle values (the upper one alone
+/// flattered every even-round `--ab` figure a little).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+    let n = v.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 fn f(v: &Value, path: &[&str]) -> f64 {
@@ -222,6 +229,9 @@ fn gen_cmd(perf: &Path, py: &str, mode: &str, bytes: u64) -> String {
     let gen_py = perf.join("workloads/gen.py");
     format!("{py} {} --mode {mode} --bytes {bytes}", gen_py.display())
 }
+
+/// The throughput workloads, in the order the bench runs them (see [`workload_cmd`]).
+const WORKLOADS: [&str; 3] = ["plain", "base64", "ansi"];
 
 /// The shell command of a throughput workload at the protocol's size (a quarter with `--quick`).
 fn workload_cmd(o: &Options, perf: &Path, py: &str, name: &str) -> String {
@@ -357,8 +367,7 @@ fn run_inner(args: &[String]) -> Result<(), String> {
     if !bin.is_file() {
         return Err(format!("{} not found (drop --no-build)", bin.display()));
     }
-    let workloads =
-        ["plain", "base64", "ansi"].map(|name| (name, workload_cmd(&o, &perf, &py, name)));
+    let workloads = WORKLOADS.map(|name| (name, workload_cmd(&o, &perf, &py, name)));
     // Each repeat runs the raw reader and then the manager in every mode, back to back, and each
     // ratio pairs a manager run with the raw run of its own repeat: on a shared 2-core machine the
     // raw reader's speed drifts by tens of percent over minutes, and a ratio of two medians taken
@@ -618,6 +627,14 @@ mod tests {
         assert!(parse(&args(&["--ab", "a"])).is_err());
         assert!(parse(&args(&["--workload", "video"])).is_err());
         assert!(parse(&args(&["--stall"])).is_err());
+    }
+
+    #[test]
+    fn median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![7.0]), 7.0);
+        assert_eq!(median(vec![]), 0.0);
     }
 
     #[test]
