@@ -452,7 +452,8 @@ fn run_inner(args: &[String]) -> Result<(), String> {
     );
     let n = o.sessions.to_string();
     let idle = o.idle_secs.to_string();
-    // Its p99 is the second-slowest of 200 spawns, so one run says little: the median run (by
+    // Its p99 is the third-slowest of 200 spawns (the driver's rank is 0.99 * (n - 1), rounded),
+    // so one run says little: the median run (by
     // spawn -> ready p99) is reported, with the range over the runs.
     let mut runs = Vec::new();
     for _ in 0..o.repeats {
