@@ -394,7 +394,8 @@ pub struct PromptInfo {
     pub prompt_type: PromptType,
     /// The prompt's rows.
     pub text: String,
-    /// The rule's answer as key names (`text: y` → `["y", "enter"]`); empty if report-only.
+    /// The rule's answer as key names (`text: y` → `["y", "enter"]`); empty if report-only;
+    /// `<redacted>` in place of a secret rule's text or keys.
     pub answer: Vec<String>,
     /// Whether the rule is marked safe (whether it would be answered also depends on policy).
     pub safe: bool,
@@ -446,11 +447,15 @@ impl Explanation {
                 kind: p.kind.clone(),
                 prompt_type: p.prompt_type,
                 text: p.text.clone(),
-                answer: p
-                    .response
-                    .as_ref()
-                    .map(Response::as_key_names)
-                    .unwrap_or_default(),
+                // A secret answer (a password) is not shown: explanations go to logs and UIs.
+                answer: match &p.response {
+                    Some(Response::Text(_)) if p.secret => {
+                        vec!["<redacted>".to_owned(), "enter".to_owned()]
+                    }
+                    Some(Response::Keys(_)) if p.secret => vec!["<redacted>".to_owned()],
+                    Some(r) => r.as_key_names(),
+                    None => Vec::new(),
+                },
                 safe: p.safe,
                 description: p.description.clone(),
             });

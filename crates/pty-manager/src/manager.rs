@@ -19,6 +19,11 @@ use crate::{Error, Result, ScreenSnapshot, SessionEvent, SessionStatus, env, key
 
 /// Default grace between `SIGTERM` and `SIGKILL` in [`PtyManager::stop`] (BEHAVIOR.md §2.1).
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_millis(5000);
+
+/// A stop's grace: none or zero is the default (BEHAVIOR.md §6.2).
+fn stop_grace(grace: Option<Duration>) -> Duration {
+    grace.filter(|g| !g.is_zero()).unwrap_or(DEFAULT_STOP_GRACE)
+}
 /// Grace used by [`PtyManager::shutdown`].
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(3000);
 /// Chunks a subscriber may have queued before it is told it lagged.
@@ -391,7 +396,7 @@ impl PtyManager {
         // Subscribed before the program starts, so nothing it prints is missed.
         state
             .subscribers
-            .extend(subscriber.map(crate::reactor::Subscriber::new));
+            .extend(subscriber.map(|tx| crate::reactor::Subscriber::new(tx, 0)));
         let state = Arc::new(Mutex::new(state));
         {
             let mut table = lock(&self.shared.table);
@@ -538,7 +543,9 @@ impl PtyManager {
         let initial = st.screen.formatted_state();
         st.subscribers.retain(|s| !s.is_disconnected());
         if st.info.status.is_live() {
-            st.subscribers.push(crate::reactor::Subscriber::new(tx));
+            let skip = st.fed_ahead;
+            st.subscribers
+                .push(crate::reactor::Subscriber::new(tx, skip));
         }
         Ok(Attachment {
             initial,
@@ -621,13 +628,14 @@ impl PtyManager {
     }
 
     /// Stops a session: `SIGTERM` (and `SIGHUP`, which interactive shells obey) to its process
-    /// group, `SIGKILL` to the group and its session after `grace` (`None` = 5 s), then reaps.
+    /// group, `SIGKILL` to the group and its session after `grace` (`None` or zero = 5 s, as
+    /// BEHAVIOR.md §6.2 has it; [`PtyManager::kill`] kills at once), then reaps.
     /// Returns the final handle once reaped. On an already exited session it returns at once and
     /// signals nothing.
     pub fn stop(&self, id: &str, grace: Option<Duration>) -> Result<SessionInfo> {
         self.call(|reply| Command::Stop {
             id: id.to_owned(),
-            grace: grace.unwrap_or(DEFAULT_STOP_GRACE),
+            grace: stop_grace(grace),
             force: false,
             reply,
         })
@@ -645,7 +653,7 @@ impl PtyManager {
 
     /// Stops every live session in parallel; returns their final handles.
     pub fn stop_all(&self, grace: Option<Duration>) -> Vec<SessionInfo> {
-        let grace = grace.unwrap_or(DEFAULT_STOP_GRACE);
+        let grace = stop_grace(grace);
         let waits: Vec<_> = self
             .list(None, None)
             .into_iter()
@@ -773,5 +781,15 @@ mod tests {
         assert!(!valid_id("a b"));
         assert!(!valid_id("../x/y"));
         assert!(!valid_id(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn a_zero_or_missing_stop_grace_is_the_default() {
+        assert_eq!(stop_grace(None), DEFAULT_STOP_GRACE);
+        assert_eq!(stop_grace(Some(Duration::ZERO)), DEFAULT_STOP_GRACE);
+        assert_eq!(
+            stop_grace(Some(Duration::from_millis(10))),
+            Duration::from_millis(10)
+        );
     }
 }

@@ -98,14 +98,19 @@ pub(crate) struct Subscriber {
     tx: QueueSender<OutputChunk>,
     dropped_chunks: u64,
     dropped_bytes: u64,
+    /// Leading bytes of the next chunk this subscriber already has in its initial screen.
+    skip: usize,
 }
 
 impl Subscriber {
-    pub(crate) fn new(tx: QueueSender<OutputChunk>) -> Self {
+    /// A subscriber whose initial screen holds the first `skip` bytes of the next chunk (see
+    /// `SessionState::fed_ahead`).
+    pub(crate) fn new(tx: QueueSender<OutputChunk>, skip: usize) -> Self {
         Subscriber {
             tx,
             dropped_chunks: 0,
             dropped_bytes: 0,
+            skip,
         }
     }
 
@@ -121,6 +126,10 @@ pub(crate) struct SessionState {
     pub screen: Screen,
     pub ring: RawRing,
     pub subscribers: Vec<Subscriber>,
+    /// Bytes the screen has that the ring and subscribers do not have yet: under a flood the
+    /// screen is fed every `FEED_DEFERRED` bytes and the rest gets whole buffers, so a
+    /// subscriber attaching in between must skip them in its first chunk.
+    pub fed_ahead: usize,
     pub metrics: SessionMetrics,
     pub msg_seq: u64,
 }
@@ -132,6 +141,7 @@ impl SessionState {
             screen: Screen::with_scrollback(cfg.cols, cfg.rows, cfg.scrollback),
             ring: RawRing::new(cfg.ring_bytes),
             subscribers: Vec::new(),
+            fed_ahead: 0,
             metrics: SessionMetrics::default(),
             msg_seq: 0,
         }
@@ -200,7 +210,11 @@ pub(crate) struct Live {
     stopping: bool,
     stop_waiters: Vec<Reply<SessionInfo>>,
     keys: VecDeque<String>,
-    keys_timer: bool,
+    /// The turn of the pending key-stagger timer. A timer of an earlier turn is dropped when it
+    /// falls due (a `send` or a new turn clears the keys), so only one of this turn means keys
+    /// are being typed; a plain flag stayed set when its timer was dropped, and every later key
+    /// was queued and never typed.
+    keys_timer: Option<u64>,
     submit: Option<Submit>,
     /// The turn whose text is on the terminal still waiting for its Enter (see `send`).
     enter_for: Option<u64>,
@@ -218,6 +232,11 @@ pub(crate) struct Live {
 }
 
 impl Live {
+    /// Whether keys of this turn are being typed (their stagger timer is pending).
+    fn typing_keys(&self) -> bool {
+        self.keys_timer == Some(self.turn)
+    }
+
     pub(crate) fn new(
         id: String,
         state: Arc<Mutex<SessionState>>,
@@ -241,7 +260,7 @@ impl Live {
             stopping: false,
             stop_waiters: Vec::new(),
             keys: VecDeque::new(),
-            keys_timer: false,
+            keys_timer: None,
             submit: None,
             enter_for: None,
             held: VecDeque::new(),
@@ -518,6 +537,9 @@ impl Reactor {
             return;
         };
         self.seq += 1;
+        // Durations come from callers (a stop grace, an Enter delay): a huge one waits a year,
+        // instead of overflowing the `Instant` and panicking this thread.
+        let after = after.min(Duration::from_millis(crate::session::MAX_TIMING_MS));
         let timer = Timer {
             at: Instant::now() + after,
             seq: self.seq,
@@ -805,7 +827,7 @@ impl Reactor {
             }
         };
         live.keys.extend(names);
-        let idle = !live.keys_timer;
+        let idle = !live.typing_keys();
         self.shared.emit(ev);
         if idle {
             // First key at once, the rest on the stagger timer.
@@ -817,7 +839,7 @@ impl Reactor {
 
     fn next_key(&mut self, slot: usize) {
         let Some(live) = self.live(slot) else { return };
-        live.keys_timer = false;
+        live.keys_timer = None;
         let Some(name) = live.keys.pop_front() else {
             return;
         };
@@ -832,7 +854,7 @@ impl Reactor {
         }
         if more {
             if let Some(live) = self.live(slot) {
-                live.keys_timer = true;
+                live.keys_timer = Some(live.turn);
             }
             self.schedule(slot, KEY_STAGGER, TimerKind::KeyStagger);
         }
@@ -1305,6 +1327,7 @@ impl Reactor {
 /// Hands output to the screen; notes whether the screen is deferring (see `FEED_DEFERRED`).
 fn feed_screen(live: &mut Live, data: &[u8]) -> bool {
     let mut st = lock(&live.state);
+    st.fed_ahead += data.len();
     feed_locked(&mut st, &mut live.outq, data)
 }
 
@@ -1322,6 +1345,7 @@ fn deliver(live: &mut Live, data: &[u8], fed: usize, lag_events: &mut Vec<Sessio
     let mut guard = lock(&live.state);
     let st: &mut SessionState = &mut guard;
     live.deferring = feed_locked(st, &mut live.outq, &data[fed..]);
+    st.fed_ahead = 0;
     st.ring.push(data);
     st.subscribers.retain(|s| !s.is_disconnected());
     let now = now_ms();
@@ -1359,14 +1383,19 @@ fn deliver(live: &mut Live, data: &[u8], fed: usize, lag_events: &mut Vec<Sessio
                 Err(TrySendError::Disconnected(_)) => return false,
             }
         }
-        match sub
-            .tx
-            .try_send(OutputChunk::Data(chunk.clone()), data.len())
-        {
+        // A subscriber that attached while the screen was ahead has those bytes already.
+        let skip = std::mem::take(&mut sub.skip).min(data.len());
+        let piece = match skip {
+            0 => chunk.clone(),
+            _ if skip == data.len() => return true,
+            _ => Arc::from(&data[skip..]),
+        };
+        let len = piece.len();
+        match sub.tx.try_send(OutputChunk::Data(piece), len) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 sub.dropped_chunks += 1;
-                sub.dropped_bytes += data.len() as u64;
+                sub.dropped_bytes += len as u64;
                 dropped_now += 1;
                 true
             }

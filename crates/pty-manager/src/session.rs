@@ -70,6 +70,27 @@ impl Default for SessionConfig {
 }
 
 impl SessionConfig {
+    /// Every timing cut to [`MAX_TIMING_MS`]: a longer one means "never", and must not overflow
+    /// a deadline (`u64::MAX` as "off" did, on the reactor thread).
+    fn bounded(mut self) -> Self {
+        for ms in [
+            &mut self.ready_settle_ms,
+            &mut self.task_complete_settle_ms,
+            &mut self.prompt_debounce_ms,
+            &mut self.prompt_report_delay_ms,
+            &mut self.answered_recheck_ms,
+            &mut self.stale_busy_ms,
+            &mut self.hook_stale_ms,
+            &mut self.sync_update_max_ms,
+            &mut self.stall.timeout_ms,
+            &mut self.stall.max_backoff_ms,
+            &mut self.stall.loading_cap_ms,
+        ] {
+            *ms = (*ms).min(MAX_TIMING_MS);
+        }
+        self
+    }
+
     /// Defaults with the adapter's timings.
     pub fn for_adapter(adapter: &dyn Adapter) -> Self {
         SessionConfig {
@@ -152,7 +173,7 @@ pub struct BlockingPromptInfo {
     pub options: Vec<String>,
     /// Whether a rule could answer it (safe, with a response, allowed by policy).
     pub can_auto_respond: bool,
-    /// The rule's (or classifier's) answer, when not given automatically.
+    /// The rule's (or classifier's) answer, when not given automatically; never a secret rule's.
     pub suggested_response: Option<String>,
     /// The rule's description.
     pub instructions: Option<String>,
@@ -251,8 +272,14 @@ pub enum DetectionEvent {
     },
 }
 
+/// The longest timing a session uses (a year); longer ones, up to `u64::MAX`, mean "never" and are
+/// cut to this.
+pub const MAX_TIMING_MS: u64 = 365 * 24 * 60 * 60 * 1000;
+
 /// How long a classifier request is waited for (BEHAVIOR.md §2.1: 30 s = no answer).
 const CLASSIFIER_TIMEOUT: Duration = Duration::from_secs(30);
+/// What events and audit records show instead of a secret rule's answer.
+const REDACTED: &str = "<redacted>";
 
 /// A classifier request not answered yet, identified by what its context carries.
 #[derive(Debug, Clone, Copy)]
@@ -391,6 +418,7 @@ pub struct SessionMachine {
 impl SessionMachine {
     /// A machine in `pending`, for a session of this adapter.
     pub fn new(now: Instant, cfg: SessionConfig, detector: Detector) -> Self {
+        let cfg = cfg.bounded();
         SessionMachine {
             stall: Stall {
                 base_hash: 0,
@@ -1336,7 +1364,12 @@ impl SessionMachine {
         if self.status == Blocked {
             self.blocked_key = Some(key.to_owned());
         }
-        let suggested = p.response.as_ref().map(Response::describe);
+        // A secret answer (a password) never leaves in an event: no suggestion at all, so that
+        // nothing downstream can type a placeholder into the prompt either.
+        let suggested = match &p.response {
+            Some(r) if !p.secret => Some(r.describe()),
+            _ => None,
+        };
         out.push(Action::Emit(DetectionEvent::BlockingPrompt {
             info: prompt_info(p, false, suggested),
             auto_responded: false,
@@ -1367,7 +1400,7 @@ impl SessionMachine {
             prompt_type,
             prompt_excerpt: excerpt(prompt, 200),
             sent: if secret {
-                "<redacted>".to_owned()
+                REDACTED.to_owned()
             } else {
                 response.describe()
             },

@@ -522,7 +522,7 @@ impl Reactor {
             Response::Keys(keys) => {
                 let Some(live) = self.live(slot) else { return };
                 live.keys.extend(keys);
-                if !live.keys_timer {
+                if !live.typing_keys() {
                     self.next_key(slot);
                 }
             }

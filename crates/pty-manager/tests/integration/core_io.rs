@@ -259,3 +259,83 @@ fn output_that_panics_the_parser_leaves_the_session_working() {
     mgr.write_raw(&other.id, b"still here\r").unwrap();
     wait_screen(&mgr, &other.id, "still here\nstill here");
 }
+
+/// `send` while `send_keys` was still typing (its next key on the stagger timer) drops the rest
+/// of those keys with the turn, and later keys are typed again (they were queued for good).
+#[test]
+fn keys_are_typed_after_a_send_cut_a_key_stagger_short() {
+    let mgr = PtyManager::new().unwrap();
+    let s = mgr.spawn(SpawnConfig::new("cat")).unwrap();
+    // The first key goes at once, the second waits 50 ms: the send lands in between.
+    mgr.send_keys(&s.id, &["ctrl+e", "ctrl+f"]).unwrap();
+    mgr.send(&s.id, "hello").unwrap();
+    wait_screen(&mgr, &s.id, "hello\nhello");
+    mgr.send_keys(&s.id, &["ctrl+a", "ctrl+b"]).unwrap();
+    wait_screen(&mgr, &s.id, "^A^B");
+    mgr.kill(&s.id).unwrap();
+}
+
+/// Durations from callers cannot take the reactor down: a stop grace of `Duration::MAX` waits
+/// (the program obeys SIGTERM here) and every other session keeps working.
+#[test]
+fn a_huge_stop_grace_leaves_the_reactor_running() {
+    let mgr = PtyManager::new().unwrap();
+    let a = mgr.spawn(SpawnConfig::new("sleep").args(["100"])).unwrap();
+    let b = mgr.spawn(SpawnConfig::new("cat")).unwrap();
+    let stopped = mgr.stop(&a.id, Some(Duration::MAX)).unwrap();
+    assert!(!stopped.status.is_live(), "{stopped:?}");
+    mgr.write_raw(&b.id, b"still here\r").unwrap();
+    wait_screen(&mgr, &b.id, "still here\nstill here");
+    mgr.kill(&b.id).unwrap();
+}
+
+/// A subscriber attaching in the middle of a flood gets each byte once: its initial screen and
+/// first chunk do not overlap (the screen is fed every 32 KiB while whole buffers go out).
+#[test]
+fn attach_during_a_flood_neither_doubles_nor_drops_bytes() {
+    use pty_manager::Screen;
+    let mgr = PtyManager::new().unwrap();
+    let s = mgr
+        .spawn(SpawnConfig::new("seq").args(["1", "40000000"]).size(80, 24))
+        .unwrap();
+    wait_screen(&mgr, &s.id, "00");
+    let mut checked = 0;
+    for _ in 0..200 {
+        let Ok(att) = mgr.attach(&s.id) else { break };
+        let mut screen = Screen::new(80, 24);
+        screen.process(&att.initial);
+        let nums: Vec<u64> = screen
+            .lines()
+            .iter()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        if nums.len() < 3 {
+            continue;
+        }
+        // The last row may be cut short: the one before it is whole.
+        let last_whole = nums[nums.len() - 2];
+        let first = loop {
+            match att.output.recv_timeout(TIMEOUT) {
+                Ok(OutputChunk::Data(d)) => break d,
+                Ok(_) => continue,
+                Err(e) => panic!("no output after attaching: {e:?}"),
+            }
+        };
+        let text = String::from_utf8_lossy(&first);
+        // The chunk may start inside a line: its first whole line follows the first line end.
+        if let Some(n) = text
+            .split("\r\n")
+            .nth(1)
+            .and_then(|l| l.parse::<u64>().ok())
+        {
+            checked += 1;
+            assert!(
+                n > last_whole,
+                "the initial screen ends at {last_whole} and the first chunk repeats from {n}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    mgr.kill(&s.id).unwrap();
+    assert!(checked > 20, "too few attaches compared ({checked})");
+}

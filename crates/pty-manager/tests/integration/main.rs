@@ -6,5 +6,6 @@ mod core_lifecycle;
 mod core_support;
 mod detect_machine;
 mod detect_pty;
+mod detect_review;
 mod detect_screen;
 mod detect_support;
