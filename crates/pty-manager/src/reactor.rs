@@ -775,7 +775,11 @@ impl Reactor {
             let bytes = frame_text(&text, paste);
             st.screen.mark_turn_start();
             st.info.turn = turn;
-            events.extend(st.set_status(SessionStatus::Busy));
+            // With detection, its state machine decides (`detect_send`): a session blocked on a
+            // prompt stays blocked until the prompt leaves the screen.
+            if live.detect.is_none() {
+                events.extend(st.set_status(SessionStatus::Busy));
+            }
             let msg = st.next_message(MessageKind::Task, text.clone());
             let id = msg.id.clone();
             events.push(SessionEvent::Message { message: msg });

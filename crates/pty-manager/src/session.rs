@@ -400,6 +400,7 @@ pub struct SessionMachine {
     /// A prompt about to be reported: its key and when it was first seen.
     pending_report: Option<(String, Instant)>,
     answered_recheck: Option<Instant>,
+    /// `once` rules that answered (see [`once_key`]).
     once_used: HashSet<String>,
     session_rules: Vec<RuleSpec>,
     session_set: Option<RuleSet>,
@@ -565,7 +566,7 @@ impl SessionMachine {
             rules.push(rule.clone());
         }
         self.set_rules(rules)?;
-        self.once_used.remove(&rule.id);
+        self.once_used.remove(&once_key(true, &rule.id));
         Ok(())
     }
     /// Remove a session rule; forgets its `once` state.
@@ -580,7 +581,7 @@ impl SessionMachine {
         if rules.len() == before {
             return false;
         }
-        self.once_used.remove(id);
+        self.once_used.remove(&once_key(true, id));
         self.set_rules(rules).is_ok()
     }
     /// Replace all session rules (all compile or none change).
@@ -609,7 +610,7 @@ impl SessionMachine {
         };
         for old in &self.session_rules {
             if !rules.iter().any(|r| r == old) {
-                self.once_used.remove(&old.id);
+                self.once_used.remove(&once_key(true, &old.id));
             }
         }
         self.session_rules = rules;
@@ -623,7 +624,7 @@ impl SessionMachine {
     /// Remove every session rule.
     pub fn clear_rules(&mut self) {
         for r in &self.session_rules {
-            self.once_used.remove(&r.id);
+            self.once_used.remove(&once_key(true, &r.id));
         }
         self.session_rules.clear();
         self.session_set = None;
@@ -693,10 +694,11 @@ impl SessionMachine {
         let mut out = Vec::new();
         self.new_turn(now);
         self.task = task.chars().take(500).collect();
-        if self.status == Blocked {
+        if self.status == Blocked && !self.blocked_by_classifier {
+            // §1.3 #8: blocked until the prompt leaves the screen, then `busy` (the input went to
+            // a turn). Text that does not dismiss the dialog leaves the session blocked on it.
             self.input_during_block = true;
-        }
-        if self.status != Authenticating {
+        } else if self.status != Authenticating {
             self.blocked_key = None;
             self.blocked_by_classifier = false;
             self.set_status(now, Busy, &mut out);
@@ -1151,17 +1153,15 @@ impl SessionMachine {
             }
             Ready => {
                 self.ready_settle = None;
-                if busy && quiet {
-                    // Console typing started a turn (§1.3 #9).
+                // Console typing started a turn (§1.3 #9). While hooks report, they decide
+                // (§1.2): a spinner frame still drawn after a turn-end hook is not a new turn.
+                if busy && quiet && !self.hooks_fresh(now) {
                     self.new_turn(now);
                     self.set_status(now, Busy, out);
                 }
             }
             Busy => {
-                let hooks_fresh = self.hooks_lead
-                    && self.last_hook.is_some_and(|t| {
-                        now.duration_since(t) < Duration::from_millis(self.cfg.hook_stale_ms)
-                    });
+                let hooks_fresh = self.hooks_fresh(now);
                 // Right after `send` the old idle screen may still show: wait for a change.
                 let moved = self.turn_start_hash != Some(hash);
                 if idle && quiet && moved && !hooks_fresh {
@@ -1185,6 +1185,14 @@ impl SessionMachine {
                 self.task_settle = None;
             }
         }
+    }
+
+    /// Whether hooks have reported and have not gone quiet for `hook_stale_ms`.
+    fn hooks_fresh(&self, now: Instant) -> bool {
+        self.hooks_lead
+            && self.last_hook.is_some_and(|t| {
+                now.duration_since(t) < Duration::from_millis(self.cfg.hook_stale_ms)
+            })
     }
 
     fn arm_ready_settle(&mut self, now: Instant, hash: u64) {
@@ -1223,11 +1231,24 @@ impl SessionMachine {
             }
             true
         });
-        // §1.3 #8: the prompt we are blocked on left the screen.
-        if self.status == Blocked
-            && !self.blocked_by_classifier
-            && self.blocked_key.as_ref().is_none_or(|k| !keys.contains(k))
-        {
+        // §1.3 #8: the prompt we are blocked on left the screen, for as long as a prompt takes to be
+        // forgotten: a redraw that blanks it for a pass (erase, then repaint) keeps the session
+        // blocked, where unblocking at once left it `ready` with the dialog shown (a reported
+        // prompt is not reported again while remembered).
+        let gone = match self.blocked_key.as_ref() {
+            _ if self.status != Blocked || self.blocked_by_classifier => false,
+            Some(k) if keys.contains(k) => false,
+            Some(k) => match self.handled.get(k).and_then(|h| h.absent_since) {
+                Some(since) if now.duration_since(since) < grace => {
+                    let due = since + grace;
+                    self.answered_recheck = Some(self.answered_recheck.map_or(due, |t| t.min(due)));
+                    false
+                }
+                _ => true,
+            },
+            None => true,
+        };
+        if gone {
             let to = if self.input_during_block {
                 Busy
             } else {
@@ -1269,7 +1290,9 @@ impl SessionMachine {
                 return;
             }
         }
-        let once_used = self.once_used.contains(&p.rule_id);
+        let once_used = self
+            .once_used
+            .contains(&once_key(p.session_rule, &p.rule_id));
         let decision = decide(&self.cfg.policy, &p, once_used);
         if decision.is_err() {
             // A prompt that will be reported (not answered) waits a moment for its rows to be
@@ -1296,7 +1319,7 @@ impl SessionMachine {
         match decision {
             Ok(response) => {
                 if p.once {
-                    self.once_used.insert(p.rule_id.clone());
+                    self.once_used.insert(once_key(p.session_rule, &p.rule_id));
                 }
                 let source = if p.session_rule {
                     AuditSource::Session
@@ -1538,6 +1561,13 @@ fn prompt_info(p: &PromptHit, can_auto: bool, suggested: Option<String>) -> Bloc
             .map(str::to_owned),
         rule_id: Some(p.rule_id.clone()),
     }
+}
+
+/// The `once` state's key of a rule: session and adapter rules keep separate states, so that a
+/// session rule with an adapter rule's id neither spends nor resets the adapter rule's.
+fn once_key(session_rule: bool, id: &str) -> String {
+    let side = if session_rule { "session" } else { "adapter" };
+    format!("{side}:{id}")
 }
 
 /// `1. Yes  2. No` style options on the prompt rows.

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::snapshot::ScreenSnapshot;
 use crate::status::SessionStatus;
 
-/// Glyphs a spinner row may start with (besides braille U+2800..U+28FF).
+/// Glyphs a spinner row may start with (besides braille U+2800..U+28FF and the block elements
+/// U+2580..U+259F of a scanner such as Aider's `░█`, which moves through a run of blanks).
 const SPINNER_GLYPHS: &[char] = &[
     '·', '✢', '✳', '✶', '✻', '✽', '*', '◐', '◓', '◑', '◒', '|', '/', '\\', '-',
 ];
@@ -51,7 +52,10 @@ impl Normalizer {
     /// The row without surrounding blanks and a leading spinner frame.
     fn strip(line: &str) -> &str {
         line.trim().trim_start_matches(|c: char| {
-            ('\u{2800}'..='\u{28FF}').contains(&c) || SPINNER_GLYPHS.contains(&c) || c == ' '
+            ('\u{2800}'..='\u{28FF}').contains(&c)
+                || ('\u{2580}'..='\u{259F}').contains(&c)
+                || SPINNER_GLYPHS.contains(&c)
+                || c == ' '
         })
     }
 
@@ -78,6 +82,8 @@ impl Normalizer {
     /// let n = Normalizer::new();
     /// assert_eq!(n.normalize_line("✶ Mustering… (12s · ↑150 tokens)"), n.normalize_line("✻ Mustering… (1m 05s · ↑2.1k tokens)"));
     /// assert_ne!(n.normalize_line("wrote a.txt"), n.normalize_line("wrote b.txt"));
+    /// // Aider's scanner moves through its field: every frame is the same row.
+    /// assert_eq!(n.normalize_line("  ░█       Waiting for gpt"), n.normalize_line("█░         Waiting for gpt"));
     /// ```
     pub fn normalize_line(&self, line: &str) -> String {
         let t = Self::strip(line);

@@ -154,24 +154,36 @@ fn t7_t8_unsafe_prompt_blocks_never_writes_and_unblocks_when_gone() {
     assert_eq!(d.count("blocking_prompt"), 1);
     assert!(d.writes.is_empty());
     d.screen(READY);
+    // Gone for a debounce (a redraw may blank it for a pass), then unblocked.
+    assert_eq!(d.status(), Blocked);
+    d.wait(300);
     assert_eq!(d.status(), Ready, "back to the interrupted status");
     assert_eq!(d.transitions(), ["ready>blocked", "blocked>ready"]);
 }
 
 #[test]
-fn t8_a_task_sent_while_blocked_returns_to_busy_keys_to_the_interrupted_status() {
+fn t8_a_task_sent_while_blocked_stays_blocked_until_the_prompt_leaves_then_busy() {
     let mut d = Driver::ready_toy();
     d.screen("Update available!\n❯ 1. Update now  2. Skip");
     d.wait(50);
     assert_eq!(d.status(), Blocked);
     d.send("skip it and write the tests");
+    // Blocked while the prompt is shown (§1.3 #8): the text may not have dismissed it.
+    assert_eq!(d.status(), Blocked);
+    d.screen("Update available!\n❯ 1. Update now  2. Skip\nskip it and write the tests");
+    d.wait(1000);
+    assert_eq!(d.status(), Blocked);
+    assert_eq!(d.count("blocking_prompt"), 1);
     d.screen("Toy agent v1\nupdating…");
+    d.wait(300);
     assert_eq!(d.status(), Busy);
+    assert_eq!(d.transitions(), ["ready>blocked", "blocked>busy"]);
     let mut d = Driver::ready_toy();
     d.screen("Update available!\n❯ 1. Update now  2. Skip");
     d.wait(50);
     d.m.keys_sent(d.now);
     d.screen("Toy agent v1\nskipped");
+    d.wait(300);
     assert_eq!(d.status(), Ready);
 }
 

@@ -74,3 +74,109 @@ fn huge_timings_mean_never() {
     assert_eq!(d.status(), SessionStatus::Starting);
     assert!(d.m.next_deadline().is_some());
 }
+
+/// Aider's busy scanner (`░█` moving through a field of blanks) is a spinner: ten minutes of it
+/// alone is a stall, reported (it reset the stall timer and backoff at every frame).
+#[test]
+fn aider_scanner_frames_alone_are_a_stall() {
+    use pty_manager::{DeclarativeAdapter, StallConfig};
+    let aider = DeclarativeAdapter::from_yaml(include_str!(
+        "../../../coding-agent-adapters/manifests/aider.yaml"
+    ))
+    .unwrap();
+    let mut d = Driver::for_adapter(&aider, |c| c.stall = StallConfig::on());
+    d.send("Say hello");
+    let frames = [
+        "░█         ",
+        " ░█        ",
+        "  ░█       ",
+        "   ░█      ",
+        "    ░█     ",
+        "     █░    ",
+        "      █░   ",
+        "       █░  ",
+        "        █░ ",
+        "█░         ",
+    ];
+    for i in 0..6000 {
+        d.screen(&format!(
+            "Aider v0.86.2\n────\n> Say hello\n\n{}Waiting for openai/fake-model",
+            frames[i % frames.len()]
+        ));
+        d.wait(100);
+    }
+    assert!(d.count("stall_detected") > 0, "{:?}", d.names());
+}
+
+/// A redraw that blanks a reported prompt for one pass (erase, then repaint) leaves the session
+/// blocked on it; it went `ready` with the dialog on screen and stayed there.
+#[test]
+fn a_prompt_blanked_by_a_redraw_keeps_the_session_blocked() {
+    use pty_manager::SessionStatus;
+    const UPDATE: &str = "Update available!\n❯ 1. Update now  2. Skip";
+    let mut d = Driver::ready_toy();
+    d.screen(UPDATE);
+    d.wait(50);
+    assert_eq!(d.status(), SessionStatus::Blocked);
+    d.screen("Toy agent v1");
+    d.wait(10);
+    d.screen(UPDATE);
+    d.wait(3000);
+    assert_eq!(d.status(), SessionStatus::Blocked, "{:?}", d.transitions());
+    assert_eq!(d.transitions(), vec!["ready>blocked"]);
+    assert!(d.m.prompt().is_some());
+    // Gone for good: back to ready once the debounce has passed, with no further screen.
+    d.screen(READY);
+    d.wait(1000);
+    assert_eq!(d.status(), SessionStatus::Ready, "{:?}", d.transitions());
+    assert_eq!(d.count("blocking_prompt"), 1);
+}
+
+/// After a turn-end hook, a spinner frame still drawn for a moment does not start a turn nobody
+/// sent (hooks decide busy and turn end while they report, BEHAVIOR.md §1.2).
+#[test]
+fn a_spinner_frame_after_a_turn_end_hook_is_not_a_new_turn() {
+    use pty_manager::{HookEvent, SessionStatus, StallConfig};
+    let mut d = Driver::with(|c| {
+        c.stall = StallConfig {
+            timeout_ms: 4000,
+            ..StallConfig::on()
+        }
+    });
+    d.screen(READY);
+    d.wait(400);
+    d.clear();
+    d.send("go");
+    let a = d.m.hook(d.now, HookEvent::TurnStarted);
+    d.absorb(a);
+    d.screen("> go\n✶ Thinking… (esc to interrupt · 1s)\n────────\n> ");
+    d.wait(1000);
+    let a = d.m.hook(d.now, HookEvent::TurnEnded { error: None });
+    d.absorb(a);
+    assert_eq!(d.status(), SessionStatus::Ready);
+    d.screen("> go\n✻ Thinking… (esc to interrupt · 2s)\n────────\n> ");
+    d.wait(100);
+    d.screen("> go\nHello.\n✻ Worked for 2s\n────────\n> ");
+    d.wait(70_000);
+    assert_eq!(d.m.turn(), 1, "{:?}", d.transitions());
+    assert_eq!(d.transitions(), ["ready>busy", "busy>ready"]);
+    assert_eq!(d.count("task_complete"), 1);
+}
+
+/// A session rule with an adapter rule's id keeps its own `once` state: adding it does not let the
+/// adapter's `once` rule answer a second time.
+#[test]
+fn session_and_adapter_rules_keep_separate_once_states() {
+    let mut d = Driver::ready_toy();
+    d.screen("Trust this folder?\n1. Yes");
+    d.wait(50);
+    assert_eq!(d.writes.len(), 1, "the adapter's once rule answers");
+    d.screen(READY);
+    d.wait(3000);
+    let mut s = RuleSpec::new("toy.trust", Signal::Prompt, "zzz-never").answer_keys(&["enter"]);
+    s.once = true;
+    d.m.add_rule(s).unwrap();
+    d.screen("Trust this folder?\n1. Yes");
+    d.wait(50);
+    assert_eq!(d.writes.len(), 1, "answered twice: {:?}", d.writes);
+}
