@@ -187,7 +187,8 @@ struct HeldSend {
     bytes: Vec<u8>,
     delay: Duration,
     turn: u64,
-    submit: Submit,
+    /// `None` for an automatic answer (its Enter is not a task's, so no submit check).
+    submit: Option<Submit>,
 }
 
 /// The reactor's side of a session: fds, child, queues, timers' bookkeeping.
@@ -218,6 +219,8 @@ pub(crate) struct Live {
     submit: Option<Submit>,
     /// The turn whose text is on the terminal still waiting for its Enter (see `send`).
     enter_for: Option<u64>,
+    /// The pending Enter belongs to an automatic answer, not a `send`.
+    enter_answer: bool,
     /// Later sends waiting for that Enter: their framed text, Enter delay, turn and submit.
     held: VecDeque<HeldSend>,
     turn: u64,
@@ -263,6 +266,7 @@ impl Live {
             keys_timer: None,
             submit: None,
             enter_for: None,
+            enter_answer: false,
             held: VecDeque::new(),
             turn: 0,
             dirty: false,
@@ -354,8 +358,9 @@ pub(crate) enum Command {
 /// What a timer does when it fires. Turn-guarded kinds are dropped if the session's turn moved on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum TimerKind {
-    /// Enter after the text of a `send`. Guarded by the turn of that text (`Live::enter_for`)
-    /// rather than the current turn: a later `send` must not cancel it (see `Reactor::send`).
+    /// Enter after the text of a `send` or of a TUI's automatic answer. Guarded by the turn of
+    /// that text (`Live::enter_for`) rather than the current turn: a later `send` must not cancel
+    /// it (see `Reactor::send`).
     Enter,
     /// Check that Enter took.
     SubmitCheck,
@@ -806,11 +811,12 @@ impl Reactor {
                 bytes,
                 delay,
                 turn,
-                submit,
+                submit: Some(submit),
             });
         } else {
             live.submit = Some(submit);
             live.enter_for = Some(turn);
+            live.enter_answer = false;
             self.queue_write(slot, &bytes);
             self.schedule_for(slot, delay, TimerKind::Enter, turn);
         }
@@ -1179,17 +1185,24 @@ impl Reactor {
                         continue;
                     }
                     live.enter_for = None;
+                    let answer = std::mem::take(&mut live.enter_answer);
                     self.queue_write(t.slot, b"\r");
                     let Some(live) = self.live(t.slot) else {
                         continue;
                     };
                     if let Some(next) = live.held.pop_front() {
-                        // A later send waited for this Enter: its text now, its Enter later.
+                        // A later send (or answer) waited for this Enter: its text now, its
+                        // Enter later.
                         live.enter_for = Some(next.turn);
-                        live.submit = live.held.is_empty().then_some(next.submit);
+                        live.enter_answer = next.submit.is_none();
+                        if let Some(submit) = next.submit {
+                            // Only the last send of a burst gets the submit retries.
+                            let last = live.held.iter().all(|h| h.submit.is_none());
+                            live.submit = last.then_some(submit);
+                        }
                         self.queue_write(t.slot, &next.bytes);
                         self.schedule_for(t.slot, next.delay, TimerKind::Enter, next.turn);
-                    } else {
+                    } else if !answer {
                         if let Some(s) = live.submit.as_mut() {
                             s.attempts = 1;
                         }

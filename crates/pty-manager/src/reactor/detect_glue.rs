@@ -52,8 +52,6 @@ pub(crate) enum DetectReply {
 const TICK: u16 = 0;
 /// Re-run a pass deferred by an open synchronized update.
 const PASS: u16 = 1;
-/// Enter after a typed auto-response (TUI input style).
-const ENTER: u16 = 2;
 /// How soon a pass deferred by a synchronized update is retried.
 const PASS_RETRY: Duration = Duration::from_millis(25);
 /// Detection passes of one session may take at most 1/`PASS_SHARE` of the wall time: each pass
@@ -272,14 +270,6 @@ impl Reactor {
                     d.pass_queued = false;
                 }
                 self.detect_run(slot)
-            }
-            ENTER => {
-                if let Some(live) = self.live(slot)
-                    && !live.stopping
-                    && !live.exited
-                {
-                    self.queue_write(slot, b"\r");
-                }
             }
             _ => {
                 let now = Instant::now();
@@ -501,7 +491,9 @@ impl Reactor {
     }
 
     /// Write an allowed answer: text then Enter as its own write (at once for line-oriented
-    /// programs, after the Enter delay for TUIs), or keys 50 ms apart.
+    /// programs, after the Enter delay for TUIs), or keys 50 ms apart. Text shares the sends'
+    /// Enter queue: it waits behind a task whose Enter is pending, and a task sent during its
+    /// Enter delay waits for it, so an answer and a task never merge into one input.
     fn detect_respond(&mut self, slot: usize, response: Response) {
         let Some(live) = self.live(slot) else { return };
         if live.stopping || live.exited {
@@ -513,10 +505,30 @@ impl Reactor {
         };
         match response {
             Response::Text(text) => {
-                self.queue_write(slot, text.as_bytes());
-                match style {
-                    InputStyle::Text => self.queue_write(slot, b"\r"),
-                    InputStyle::Tui => self.schedule(slot, delay, TimerKind::Detection(ENTER)),
+                let delay = match style {
+                    InputStyle::Text => Duration::ZERO,
+                    InputStyle::Tui => delay,
+                };
+                let turn = live.turn;
+                if live.enter_for.is_some() {
+                    // A task's text is on the input line waiting for its Enter: the answer
+                    // follows that Enter instead of landing inside the task.
+                    live.held.push_back(super::HeldSend {
+                        bytes: text.into_bytes(),
+                        delay,
+                        turn,
+                        submit: None,
+                    });
+                } else if delay.is_zero() {
+                    self.queue_write(slot, text.as_bytes());
+                    self.queue_write(slot, b"\r");
+                } else {
+                    // Its Enter goes the way a task's does, so a `send` meanwhile waits for it
+                    // instead of being typed between the answer and its Enter.
+                    live.enter_for = Some(turn);
+                    live.enter_answer = true;
+                    self.queue_write(slot, text.as_bytes());
+                    self.schedule_for(slot, delay, TimerKind::Enter, turn);
                 }
             }
             Response::Keys(keys) => {

@@ -342,3 +342,38 @@ fn a_stall_asks_the_classifier_and_its_answer_completes_the_turn() {
     assert_eq!(source, pty_manager::CompletionSource::Classifier);
     mgr.kill(&s.id).unwrap();
 }
+
+/// A TUI's automatic answer waits its Enter delay; a task sent inside that delay is typed after
+/// the answer's Enter, not between the answer and its Enter (which merged them into one input).
+#[test]
+fn a_send_inside_an_answers_enter_delay_waits_for_that_enter() {
+    let yaml = r#"
+schema: 1
+type: tui-questioner
+command: /bin/sh
+args: ['-c', 'printf "Continue? [y/n] "; read a; echo "answer=$a"; read b; echo "task=$b"; sleep 60']
+input_style: tui
+min_enter_delay_ms: 1500
+rules:
+  - { id: t.continue, signal: prompt, type: config, region: cursor_row, pattern: 'Continue\? \[y/n\]', response: { text: "y" }, safe: true }
+"#;
+    let adapter = Arc::new(DeclarativeAdapter::from_yaml(yaml).unwrap());
+    let mgr = PtyManager::new().unwrap();
+    let rx = mgr.events();
+    let s = mgr.spawn(SpawnConfig::with_adapter(adapter)).unwrap();
+    wait_event(&rx, is(&s.id, "auto_response"));
+    // The answer is typed; its Enter follows 1.5 s later.
+    wait_screen(&mgr, &s.id, "[y/n] y");
+    assert!(
+        !mgr.snapshot(&s.id)
+            .unwrap()
+            .lines
+            .join("\n")
+            .contains("answer=")
+    );
+    mgr.send(&s.id, "write the tests").unwrap();
+    let text = wait_screen(&mgr, &s.id, "task=");
+    assert!(text.contains("answer=y\n"), "{text}");
+    assert!(text.contains("task=write the tests"), "{text}");
+    mgr.kill(&s.id).unwrap();
+}
