@@ -887,9 +887,11 @@ impl SessionMachine {
             && self
                 .last_hook
                 .is_some_and(|t| now >= t + Duration::from_millis(self.cfg.hook_stale_ms))
-            && self.task_settle.is_none()
         {
-            // Hooks went quiet: the screen decides turn end again (lost hook events).
+            // Hooks went quiet: the screen decides turn end again (lost hook events). A
+            // task-complete settle a pass already started (the pass saw the hooks stale first)
+            // carries on; leaving `hooks_lead` set then kept this deadline in the past, and the
+            // reactor spun on it until the settle ended.
             self.hooks_lead = false;
             self.handle_activity(now, &mut out);
         }

@@ -180,3 +180,26 @@ fn session_and_adapter_rules_keep_separate_once_states() {
     d.wait(50);
     assert_eq!(d.writes.len(), 1, "answered twice: {:?}", d.writes);
 }
+
+/// Hooks gone quiet while a screen pass already started the task-complete settle: the stale-hook
+/// deadline is dealt with, not left in the past (the reactor spun on it until the settle ended).
+#[test]
+fn a_stale_hook_deadline_does_not_stay_in_the_past() {
+    use pty_manager::HookEvent;
+    use std::time::Duration;
+    let mut d = Driver::ready_toy();
+    d.send("go");
+    let a = d.m.hook(d.now, HookEvent::TurnStarted);
+    d.absorb(a);
+    d.screen("> go\n✶ Thinking… (esc to interrupt · 1s)\n────────\n> ");
+    d.wait(1000);
+    // 61 s later (hooks stale), a pass over the finished screen comes before the timer tick.
+    d.now += Duration::from_secs(61);
+    d.screen("> go\nHello.\n✻ Worked for 2s\n────────\n> ");
+    let a = d.m.tick(d.now);
+    d.absorb(a);
+    let next = d.m.next_deadline().expect("the task-complete settle");
+    assert!(next > d.now, "a deadline {:?} in the past", d.now - next);
+    d.wait(3000);
+    assert_eq!(d.count("task_complete"), 1, "{:?}", d.names());
+}
