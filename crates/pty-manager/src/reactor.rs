@@ -1023,9 +1023,14 @@ impl Reactor {
                     catch_up = true;
                 }
             }
-            if any && !live.dirty {
-                live.dirty = true;
-                self.dirty.push(slot);
+            if any {
+                if let Some(d) = live.detect.as_mut() {
+                    d.machine.output_arrived();
+                }
+                if !live.dirty {
+                    live.dirty = true;
+                    self.dirty.push(slot);
+                }
             }
             if eof {
                 live.eof = true;

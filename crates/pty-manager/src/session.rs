@@ -411,6 +411,9 @@ pub struct SessionMachine {
     hooks_lead: bool,
     last_hook: Option<Instant>,
     sync_since: Option<Instant>,
+    /// Output arrived (or a pass was deferred) that no pass has read yet: a recheck timer then
+    /// leaves its decision to that pass instead of acting on an older screen.
+    unread_output: bool,
     audit: VecDeque<AuditRecord>,
     /// A process group other than the program's holds the terminal (a tool it started).
     foreground_child: bool,
@@ -464,6 +467,7 @@ impl SessionMachine {
             hooks_lead: false,
             last_hook: None,
             sync_since: None,
+            unread_output: false,
             audit: VecDeque::new(),
             foreground_child: false,
         }
@@ -724,11 +728,13 @@ impl SessionMachine {
         if snap.synchronized_update {
             let since = *self.sync_since.get_or_insert(now);
             if now.duration_since(since) < Duration::from_millis(self.cfg.sync_update_max_ms) {
+                self.unread_output = true;
                 return Vec::new();
             }
         } else {
             self.sync_since = None;
         }
+        self.unread_output = false;
         let osc = snap.osc7501.clone();
         let obs = self.detector.observe(snap, self.session_set.as_ref());
         let mut out = self.observe(now, obs);
@@ -746,6 +752,12 @@ impl SessionMachine {
             }
         }
         out
+    }
+
+    /// The program wrote output that no pass has read yet (the caller runs one soon): until it
+    /// does, a prompt recheck does not answer or report from the older screen.
+    pub fn output_arrived(&mut self) {
+        self.unread_output = true;
     }
 
     /// Whether a pass is being deferred by an open synchronized update.
@@ -879,8 +891,12 @@ impl SessionMachine {
             if recheck_due(self.answered_recheck) {
                 self.answered_recheck = None;
             }
-            self.handle_prompts(now, &mut out);
-            self.handle_activity(now, &mut out);
+            // With newer output unread, the pass that reads it decides (it re-arms what is
+            // still needed): a recheck must not type an answer into a dialog that has gone.
+            if !self.unread_output {
+                self.handle_prompts(now, &mut out);
+                self.handle_activity(now, &mut out);
+            }
         }
         if self.hooks_lead
             && self.status == Busy

@@ -79,7 +79,7 @@ const QUIET_PASS: Duration = Duration::from_millis(2);
 
 /// Per-session detection state kept by the reactor.
 pub(crate) struct Detect {
-    machine: SessionMachine,
+    pub(super) machine: SessionMachine,
     /// The earliest detection tick already queued on the heap.
     armed: Option<Instant>,
     input_style: InputStyle,

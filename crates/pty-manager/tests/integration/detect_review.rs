@@ -203,3 +203,34 @@ fn a_stale_hook_deadline_does_not_stay_in_the_past() {
     d.wait(3000);
     assert_eq!(d.count("task_complete"), 1, "{:?}", d.names());
 }
+
+/// A prompt recheck that falls due while newer output is unread (here a pass deferred by an open
+/// synchronized update) leaves the decision to the pass that reads it: no answer is typed into a
+/// dialog that may have gone.
+#[test]
+fn a_recheck_does_not_answer_from_an_older_screen() {
+    use pty_manager::ScreenSnapshot;
+    let mut d = Driver::ready_toy();
+    d.screen("Continue? [y/n]");
+    d.screen(READY);
+    d.wait(100);
+    // A second prompt inside the 250 ms debounce: re-checked at its end.
+    d.screen("Trust this folder?\n1. Yes");
+    d.wait(50);
+    let answered = d.writes.len();
+    // The program moves on, inside an open synchronized update (the pass waits for it).
+    let mut snap = ScreenSnapshot::from_text("> some other screen", 120, 40);
+    snap.synchronized_update = true;
+    d.snapshot(snap);
+    d.wait(150);
+    assert_eq!(
+        d.writes.len(),
+        answered,
+        "answered from an older screen: {:?}",
+        d.writes
+    );
+    // The update closes: the screen without the dialog is read, nothing more is typed.
+    d.screen("> some other screen");
+    d.wait(500);
+    assert_eq!(d.writes.len(), answered, "{:?}", d.writes);
+}
