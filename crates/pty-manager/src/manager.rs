@@ -11,7 +11,7 @@ use std::sync::mpsc::{Sender, sync_channel};
 use crate::queue::{QueueReceiver, queue};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::events::{SessionInfo, SessionMetrics, now_ms};
 use crate::reactor::{Command, Live, Reactor, Reply, SessionState, Shared};
@@ -19,6 +19,10 @@ use crate::{Error, Result, ScreenSnapshot, SessionEvent, SessionStatus, env, key
 
 /// Default grace between `SIGTERM` and `SIGKILL` in [`PtyManager::stop`] (BEHAVIOR.md §2.1).
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_millis(5000);
+
+/// How long a stop waits for a session another thread is spawning to be registered (its spawn
+/// call is between starting the program and handing it to the reactor: about a millisecond).
+const REGISTER_WAIT: Duration = Duration::from_secs(10);
 
 /// A stop's grace: none or zero is the default (BEHAVIOR.md §6.2).
 fn stop_grace(grace: Option<Duration>) -> Duration {
@@ -398,7 +402,7 @@ impl PtyManager {
             .subscribers
             .extend(subscriber.map(|tx| crate::reactor::Subscriber::new(tx, 0)));
         let state = Arc::new(Mutex::new(state));
-        {
+        let replaced = {
             let mut table = lock(&self.shared.table);
             if table
                 .get(&id)
@@ -406,8 +410,9 @@ impl PtyManager {
             {
                 return Err(Error::SessionExists(id));
             }
-            table.insert(id.clone(), state.clone());
-        }
+            // A stopped session of that id is replaced; kept until the spawn succeeds.
+            table.insert(id.clone(), state.clone())
+        };
         let env = env::build(
             std::env::vars_os(),
             cfg.inherit_env,
@@ -426,9 +431,14 @@ impl PtyManager {
         let spawned = match spawned {
             Ok(s) => s,
             Err(e) => {
+                // Nothing of the failed spawn stays behind, and the stopped session it would have
+                // replaced stays queryable.
                 let mut table = lock(&self.shared.table);
                 if table.get(&id).is_some_and(|s| Arc::ptr_eq(s, &state)) {
-                    table.remove(&id);
+                    match replaced {
+                        Some(old) => table.insert(id.clone(), old),
+                        None => table.remove(&id),
+                    };
                 }
                 return Err(e);
             }
@@ -633,22 +643,38 @@ impl PtyManager {
     /// Returns the final handle once reaped. On an already exited session it returns at once and
     /// signals nothing.
     pub fn stop(&self, id: &str, grace: Option<Duration>) -> Result<SessionInfo> {
-        self.call(|reply| Command::Stop {
-            id: id.to_owned(),
-            grace: stop_grace(grace),
-            force: false,
-            reply,
-        })
+        self.stop_session(id, stop_grace(grace), false)
     }
 
     /// Kills a session's group and session with `SIGKILL` at once, then reaps.
     pub fn kill(&self, id: &str) -> Result<SessionInfo> {
-        self.call(|reply| Command::Stop {
-            id: id.to_owned(),
-            grace: Duration::ZERO,
-            force: true,
-            reply,
-        })
+        self.stop_session(id, Duration::ZERO, true)
+    }
+
+    /// One stop, also of a session another thread is spawning right now.
+    fn stop_session(&self, id: &str, grace: Duration, force: bool) -> Result<SessionInfo> {
+        let start = Instant::now();
+        loop {
+            let info = self.call(|reply| Command::Stop {
+                id: id.to_owned(),
+                grace,
+                force,
+                reply,
+            })?;
+            if !Self::unregistered(&info, start) {
+                return Ok(info);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Whether a stop's answer is that of a session the reactor does not run yet: the reactor
+    /// answers a stop of a session it does not run at once, and one that is still live is being
+    /// spawned by another thread (its program started, its registration on the way). Such a
+    /// stop is sent again until the session is registered (or its spawn failed), for at most
+    /// `REGISTER_WAIT`; before, it returned the live handle and signalled nothing.
+    fn unregistered(info: &SessionInfo, since: Instant) -> bool {
+        info.status.is_live() && since.elapsed() < REGISTER_WAIT
     }
 
     /// Stops every live session in parallel; returns their final handles.
@@ -669,9 +695,17 @@ impl PtyManager {
                 .map(|_| rx)
             })
             .collect();
+        let start = Instant::now();
         waits
             .into_iter()
             .filter_map(|rx| rx.recv().ok().and_then(|r| r.ok()))
+            .filter_map(|info| {
+                if Self::unregistered(&info, start) {
+                    self.stop_session(&info.id, grace, false).ok()
+                } else {
+                    Some(info)
+                }
+            })
             .collect()
     }
 

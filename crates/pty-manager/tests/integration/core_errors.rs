@@ -88,3 +88,28 @@ fn unknown_session_is_an_error() {
         Err(Error::SessionNotFound(_))
     ));
 }
+
+/// A spawn that fails with the id of a stopped session leaves that session queryable (it was
+/// dropped from the table with the failed spawn).
+#[test]
+fn a_failed_spawn_keeps_the_stopped_session_of_its_id() {
+    let mgr = PtyManager::new().unwrap();
+    let rx = mgr.events();
+    let s = mgr
+        .spawn(
+            SpawnConfig::new("sh")
+                .args(["-c", "echo first; exit 4"])
+                .id("reused"),
+        )
+        .unwrap();
+    wait_stopped(&rx, &s.id);
+    let err = mgr
+        .spawn(SpawnConfig::new("/nonexistent/program").id("reused"))
+        .unwrap_err();
+    assert!(matches!(err, Error::ProgramNotFound { .. }), "{err:?}");
+    let old = mgr
+        .get("reused")
+        .expect("the stopped session is still there");
+    assert!(!old.status.is_live());
+    assert_eq!(old.pid, s.pid);
+}

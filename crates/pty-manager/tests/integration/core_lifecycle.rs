@@ -183,3 +183,33 @@ fn stop_all_and_counts() {
     mgr.remove("c0").unwrap();
     assert!(mgr.get("c0").is_err());
 }
+
+/// A stop from another thread while the session is still being spawned (its id taken, its
+/// program starting, not yet handed to the reactor) stops it: it returned the live handle and
+/// signalled nothing, leaving the program running.
+#[test]
+fn a_stop_racing_the_spawn_stops_the_session() {
+    use std::sync::Arc;
+    let mgr = Arc::new(PtyManager::new().unwrap());
+    for i in 0..30 {
+        let id = format!("race-{i}");
+        let stopper = {
+            let (mgr, id) = (mgr.clone(), id.clone());
+            std::thread::spawn(move || {
+                while !mgr.has(&id) {
+                    std::hint::spin_loop();
+                }
+                mgr.stop(&id, Some(Duration::from_secs(5)))
+            })
+        };
+        let s = mgr
+            .spawn(SpawnConfig::new("sleep").args(["100"]).id(&id))
+            .unwrap();
+        let stopped = stopper.join().unwrap().unwrap();
+        assert!(!stopped.status.is_live(), "{i}: {stopped:?}");
+        let pid = s.pid.expect("a pid") as i32;
+        // SAFETY: signal 0 only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        assert!(!alive, "{i}: the program still runs");
+    }
+}
