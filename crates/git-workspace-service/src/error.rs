@@ -34,6 +34,18 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A workspace's own git configuration (the agent's to write) redirects remotes or runs
+    /// programs, so no credential is given to git there.
+    #[error(
+        "refusing to give git a credential in {path}: its repository configuration sets {key} \
+         (remove it, or push without a credential)"
+    )]
+    UnsafeRepoConfig {
+        /// The workspace directory.
+        path: String,
+        /// The configuration key found.
+        key: String,
+    },
     /// A `git` process could not be started.
     #[error("cannot run git {args}")]
     GitSpawn {

@@ -224,11 +224,16 @@ impl std::fmt::Debug for GitHub {
     }
 }
 
-/// Percent-encodes one path segment (branch names contain `/`, labels contain spaces).
+/// Percent-encodes one path segment (branch names contain `/`, labels contain spaces). A
+/// segment of dots only is encoded too, so that `..` cannot climb to another endpoint
+/// (`DELETE …/git/refs/heads/..` would name the repository).
 pub(crate) fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    let dots = !s.is_empty() && s.bytes().all(|b| b == b'.');
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+        let plain =
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~') || b == b'.' && !dots;
+        if plain {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -309,7 +314,7 @@ impl GitHub {
                 method,
                 url,
                 status,
-                message: self.redactor.redact(&error_message(&json)),
+                message: error_message(&json, &self.redactor),
             });
         }
         Ok(json)
@@ -691,14 +696,19 @@ impl GitHub {
     }
 }
 
-/// GitHub's `message` plus any `errors[].message`/`code`, or the raw body.
-fn error_message(body: &Value) -> String {
+/// GitHub's `message` plus any `errors[].message`/`code`, or the raw body, redacted. A raw body
+/// is cut to 500 characters after redaction: cut first, a secret across the cut kept its head.
+fn error_message(body: &Value, redactor: &Redactor) -> String {
     let mut msg = match body.get("message").and_then(Value::as_str) {
         Some(m) => m.to_owned(),
         None => match body {
-            Value::String(s) => s.chars().take(500).collect(),
+            Value::String(s) => redactor.redact(s).chars().take(500).collect(),
             Value::Null => "empty body".into(),
-            other => other.to_string().chars().take(500).collect(),
+            other => redactor
+                .redact(&other.to_string())
+                .chars()
+                .take(500)
+                .collect(),
         },
     };
     if let Some(errs) = body.get("errors").and_then(Value::as_array) {
@@ -715,7 +725,7 @@ fn error_message(body: &Value) -> String {
             msg.push_str(&format!(" ({})", parts.join("; ")));
         }
     }
-    msg
+    redactor.redact(&msg)
 }
 
 fn pull_from(v: &Value) -> PullRequest {
@@ -783,14 +793,29 @@ mod tests {
         let c = GitHubConfig::with_api_url("http://127.0.0.1:9/");
         assert_eq!(c.web_url, "http://127.0.0.1:9");
         assert_eq!(encode_segment("a b/c"), "a%20b%2Fc");
+        assert_eq!(encode_segment("v1.2"), "v1.2");
+        assert_eq!(encode_segment(".."), "%2E%2E");
+        assert_eq!(encode_segment("."), "%2E");
     }
 
     #[test]
     fn error_bodies_are_summarised() {
         let v = json!({"message": "Validation Failed", "errors": [{"message": "A pull request already exists"}, {"code": "missing"}]});
         assert_eq!(
-            error_message(&v),
+            error_message(&v, &Redactor::new()),
             "Validation Failed (A pull request already exists; missing)"
         );
+    }
+
+    /// A secret across the 500-character cut of a raw body is redacted whole, not cut first.
+    #[test]
+    fn a_long_body_is_redacted_before_it_is_cut() {
+        let r = Redactor::new();
+        let secret = "ghp_0123456789abcdefghijABCDEFGHIJ";
+        r.add(secret);
+        let body = Value::String(format!("{}{secret} tail", "x".repeat(490)));
+        let msg = error_message(&body, &r);
+        assert!(!msg.contains("ghp_0123"), "{msg}");
+        assert!(msg.chars().count() <= 500);
     }
 }

@@ -177,6 +177,51 @@ impl GitCmd<'_> {
         self
     }
 
+    /// Refuses a repository whose own configuration (local, worktree, or a file they include)
+    /// rewrites remote URLs or names programs for a transport: with a credential in git's
+    /// environment, a rewrite to a local repository would run that repository's hooks, and
+    /// `receivepack`/`uploadpack`/`vcs` run programs directly.
+    fn check_repo_config(&self, cwd: &Path) -> Result<()> {
+        const PATTERN: &str = r"^(url\..*\.(push)?insteadof|remote\..*\.(receivepack|uploadpack|vcs|proxy)|protocol\..*|core\.(sshcommand|gitproxy))$";
+        let mut c = Command::new(&self.git.config.program);
+        c.current_dir(cwd)
+            .args([
+                "config",
+                "--show-scope",
+                "--includes",
+                "--get-regexp",
+                PATTERN,
+            ])
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null());
+        for v in INHERITED_REPO_VARS {
+            c.env_remove(v);
+        }
+        for (k, v) in &self.git.config.env {
+            c.env(k, v);
+        }
+        let out = c.output().map_err(|source| Error::GitSpawn {
+            args: "config --get-regexp".into(),
+            source,
+        })?;
+        // Exit 1: nothing matched.
+        let text = String::from_utf8_lossy(&out.stdout);
+        for line in text.lines() {
+            let mut parts = line.split_whitespace();
+            let (Some(scope), Some(key)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            if matches!(scope, "local" | "worktree") {
+                return Err(Error::UnsafeRepoConfig {
+                    path: cwd.display().to_string(),
+                    key: key.to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn shown_args(&self) -> String {
         let shown: Vec<String> = self
             .args
@@ -218,12 +263,25 @@ impl GitCmd<'_> {
             let n: usize = lookup("GIT_CONFIG_COUNT")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
-            c.env(
-                format!("GIT_CONFIG_KEY_{n}"),
-                format!("http.{}.extraheader", auth.origin),
-            );
-            c.env(format!("GIT_CONFIG_VALUE_{n}"), auth.header.expose());
-            c.env("GIT_CONFIG_COUNT", (n + 1).to_string());
+            // The header lives in this git's environment, and git hands its environment to
+            // every program it starts. The repository's own configuration is the agent's to
+            // write, so none of it may start one here: no hooks (`pre-push`,
+            // `reference-transaction`), no credential helper, no fsmonitor. Command-line
+            // configuration (these variables) wins over the repository's. What it cannot undo
+            // (an `insteadOf` to a local repository whose hooks would run) is refused before
+            // git starts (`check_repo_config`).
+            let header_key = format!("http.{}.extraheader", auth.origin);
+            let entries = [
+                (header_key.as_str(), auth.header.expose()),
+                ("core.hooksPath", "/dev/null"),
+                ("credential.helper", ""),
+                ("core.fsmonitor", "false"),
+            ];
+            for (i, (k, v)) in entries.iter().enumerate() {
+                c.env(format!("GIT_CONFIG_KEY_{}", n + i), k);
+                c.env(format!("GIT_CONFIG_VALUE_{}", n + i), v);
+            }
+            c.env("GIT_CONFIG_COUNT", (n + entries.len()).to_string());
         }
         c.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -239,6 +297,11 @@ impl GitCmd<'_> {
     /// Runs to completion, reporting progress lines (git writes them to stderr, separated by
     /// `\r`) as they come; returns stdout.
     pub(crate) fn run_progress(self, on_progress: &mut dyn FnMut(GitProgress)) -> Result<String> {
+        if self.auth.is_some()
+            && let Some(cwd) = &self.cwd
+        {
+            self.check_repo_config(cwd)?;
+        }
         let args = self.shown_args();
         let mut child = self.command().spawn().map_err(|source| Error::GitSpawn {
             args: args.clone(),
@@ -269,6 +332,7 @@ impl GitCmd<'_> {
         });
         let deadline = self.timeout.map(|t| (t, Instant::now() + t));
         let mut stderr = Vec::new();
+        let mut drained = false;
         let mut line = Vec::new();
         loop {
             let chunk = match deadline {
@@ -304,6 +368,7 @@ impl GitCmd<'_> {
             stderr.extend_from_slice(&chunk);
             if stderr.len() > 4 * STDERR_TAIL {
                 stderr.drain(..stderr.len() - STDERR_TAIL);
+                drained = true;
             }
         }
         let status = child.wait().map_err(|source| Error::GitSpawn {
@@ -320,18 +385,23 @@ impl GitCmd<'_> {
             .split(['\r', '\n'])
             .filter(|l| !l.trim().is_empty() && parse_progress(l).is_none())
             .collect();
-        let mut msg = lines.join("\n");
-        if msg.len() > STDERR_TAIL {
-            let cut = msg.len() - STDERR_TAIL;
+        // Redacted whole, then cut: cut first, a secret across the cut kept a part no longer
+        // recognised. Where the text was cut (here, or while streaming), its first word may be
+        // a piece of one, so the tail starts after it.
+        let mut msg = self.git.redactor.redact(lines.join("\n").trim());
+        if drained || msg.len() > STDERR_TAIL {
+            let cut = msg.len().saturating_sub(STDERR_TAIL);
             let cut = (cut..msg.len())
                 .find(|&i| msg.is_char_boundary(i))
                 .unwrap_or(msg.len());
-            msg = msg[cut..].to_owned();
+            let tail = &msg[cut..];
+            let word_end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+            msg = format!("…{}", &tail[word_end..]);
         }
         Err(Error::Git {
             args,
             status: status.to_string(),
-            stderr: self.git.redactor.redact(msg.trim()),
+            stderr: msg,
         })
     }
 }
@@ -358,6 +428,74 @@ fn parse_progress(line: &str) -> Option<GitProgress> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A git that carries a credential ignores the repository's hooks, credential helper and
+    /// fsmonitor, and refuses to run where the repository rewrites remote URLs, whatever its
+    /// configuration (the agent's to write) says: each could run a program that reads the
+    /// credential from git's environment.
+    #[test]
+    fn a_credentialed_git_runs_nothing_the_repository_configures() {
+        let dir = std::env::temp_dir().join(format!("gws-hooks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let git = Git::new(
+            GitConfig {
+                program: PathBuf::from("git"),
+                env: vec![
+                    ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+                    ("GIT_CONFIG_GLOBAL".into(), "/dev/null".into()),
+                ],
+            },
+            Redactor::new(),
+        );
+        git.cmd(Some(&dir)).args(["init", "-q"]).run().unwrap();
+        for (k, v) in [
+            ("core.hooksPath", "/tmp/evil-hooks"),
+            ("credential.helper", "!evil"),
+            ("core.fsmonitor", "evil"),
+        ] {
+            git.cmd(Some(&dir)).args(["config", k, v]).run().unwrap();
+        }
+        let auth = GitAuth::basic("https://example.invalid/", "tok");
+        // The value git uses is the last one (`--get`); command-line entries come last.
+        let get = |key: &str, auth: Option<&GitAuth>| {
+            git.cmd(Some(&dir))
+                .args(["config", "--get", key])
+                .auth(auth)
+                .run()
+                .unwrap_or_default()
+        };
+        assert_eq!(get("core.hooksPath", None).trim(), "/tmp/evil-hooks");
+        assert_eq!(get("core.hooksPath", Some(&auth)).trim(), "/dev/null");
+        // An empty helper resets the list: none runs.
+        assert_eq!(get("credential.helper", None).trim(), "!evil");
+        assert_eq!(get("credential.helper", Some(&auth)).trim(), "");
+        assert_eq!(get("core.fsmonitor", Some(&auth)).trim(), "false");
+        // A rewrite to a local repository (whose hooks would run with the credential in the
+        // environment) is refused before git starts; without a credential git runs.
+        let rewrite = |auth: Option<&GitAuth>| {
+            git.cmd(Some(&dir))
+                .args(["config", "--get", "core.bare"])
+                .auth(auth)
+                .run()
+        };
+        git.cmd(Some(&dir))
+            .args([
+                "config",
+                "url./tmp/evil-remote.insteadOf",
+                "https://example.invalid/",
+            ])
+            .run()
+            .unwrap();
+        assert!(rewrite(None).is_ok());
+        match rewrite(Some(&auth)) {
+            Err(Error::UnsafeRepoConfig { key, .. }) => {
+                assert_eq!(key, "url./tmp/evil-remote.insteadof")
+            }
+            other => panic!("{other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     #[allow(clippy::type_complexity)]
@@ -416,11 +554,13 @@ mod tests {
                 .find(|(n, _)| n == k)
                 .map(|(_, v)| v.as_str())
         };
-        assert_eq!(get("GIT_CONFIG_COUNT"), Some("2"));
+        // One entry already there, then the header and the guards (hooks, helper, fsmonitor).
+        assert_eq!(get("GIT_CONFIG_COUNT"), Some("5"));
         assert_eq!(
             get("GIT_CONFIG_KEY_1"),
             Some("http.https://github.com/.extraheader")
         );
+        assert_eq!(get("GIT_CONFIG_KEY_2"), Some("core.hooksPath"));
         let expected = format!(
             "Authorization: Basic {}",
             b64::encode(b"x-access-token:tok_123456")

@@ -240,14 +240,17 @@ impl RepoUrl {
     }
 
     /// `<scheme>://<host>[:port]/` for the credential header's URL match: the header is only sent
-    /// to this origin.
+    /// to this origin. `None` for SSH and local repositories, and for plain HTTP to anything
+    /// but this machine: no credential is ever sent in clear over the network.
     pub fn http_origin(&self) -> Option<String> {
+        let host = self.host.as_ref()?;
         let scheme = match self.transport {
             Transport::Https => "https",
-            Transport::Http => "http",
+            // A credential goes over plain HTTP to this machine only (test servers): anywhere
+            // else it would cross the network in clear before any redirect to HTTPS.
+            Transport::Http if is_loopback(host) => "http",
             _ => return None,
         };
-        let host = self.host.as_ref()?;
         Some(match self.port {
             Some(p) => format!("{scheme}://{host}:{p}/"),
             None => format!("{scheme}://{host}/"),
@@ -255,16 +258,31 @@ impl RepoUrl {
     }
 }
 
+/// Whether `host` names this machine (`localhost`, `127.x.x.x`, `::1`).
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// `scheme://user:secret@host/…` → `scheme://[redacted]@host/…`, so a refused URL that carried a
 /// credential can be shown in an error without the credential.
+///
+/// The userinfo ends at the last `@` (a password may hold `/`, which ended it before and showed
+/// the rest of the password), and a query or fragment (`?access_token=…`) is not shown at all.
 fn without_userinfo(input: &str) -> String {
-    let Some((scheme, rest)) = input.split_once("://") else {
-        return input.to_owned();
+    let (main, query) = match input.find(['?', '#']) {
+        Some(i) => (&input[..i], format!("?{}", crate::REDACTED)),
+        None => (input, String::new()),
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://{}{}", crate::REDACTED, &rest[at..]),
-        None => input.to_owned(),
+    let Some((scheme, rest)) = main.split_once("://") else {
+        return format!("{main}{query}");
+    };
+    match rest.rfind('@') {
+        Some(at) => format!("{scheme}://{}{}{query}", crate::REDACTED, &rest[at..]),
+        None => format!("{main}{query}"),
     }
 }
 
@@ -395,6 +413,34 @@ mod tests {
             shown.contains("https://[redacted]@github.com/o/r"),
             "{shown}"
         );
+        for (url, secret) in [
+            ("https://u:pa/ss@github.com/o/r", "ss@"),
+            ("https://github.com/o/r?access_token=ghp_q55", "ghp_q55"),
+            ("https://github.com/o/r#ghp_f66", "ghp_f66"),
+        ] {
+            let shown = RepoUrl::parse(url, "github.com").unwrap_err().to_string();
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    #[test]
+    fn credentials_never_go_over_plain_http_off_this_machine() {
+        let origin = |s: &str| RepoUrl::parse(s, "github.com").unwrap().http_origin();
+        assert_eq!(
+            origin("https://github.com/o/r").as_deref(),
+            Some("https://github.com/")
+        );
+        assert_eq!(origin("http://github.com/o/r"), None);
+        assert_eq!(origin("http://10.0.0.5:8080/o/r"), None);
+        assert_eq!(
+            origin("http://127.0.0.1:8080/o/r").as_deref(),
+            Some("http://127.0.0.1:8080/")
+        );
+        assert_eq!(
+            origin("http://localhost/o/r").as_deref(),
+            Some("http://localhost/")
+        );
+        assert_eq!(origin("git@github.com:o/r"), None);
     }
 
     #[test]

@@ -26,10 +26,34 @@ impl WorkspaceService {
         if !st.clean {
             return Err(Error::UncommittedChanges(rec.id.clone()));
         }
-        if st.has_unpushed() {
+        // A clone's directory holds all its refs; a worktree shares them with its clone, which
+        // keeps them when the worktree goes (its own HEAD is what it alone holds).
+        let clone = rec.strategy == crate::registry::Strategy::Clone;
+        if st.has_unpushed() || (clone && self.unpushed_elsewhere(&rec.path)?) {
             return Err(Error::UnpushedCommits(rec.id.clone()));
         }
         Ok(())
+    }
+
+    /// Whether a commit exists only here on a ref other than HEAD: another local branch (the
+    /// agent may have switched back to `main`) or a stash. Only HEAD was checked before, and a
+    /// clone with its work on another branch was deleted.
+    fn unpushed_elsewhere(&self, path: &std::path::Path) -> Result<bool> {
+        let only_here = self
+            .git
+            .cmd(Some(path))
+            .args([
+                "rev-list",
+                "--count",
+                "--branches",
+                // A glob without a wildcard means `refs/stash/*`; the bracket makes it this one
+                // ref, and matches nothing when there is no stash (a plain `refs/stash` fails).
+                "--glob=refs/stas[h]",
+                "--not",
+                "--remotes",
+            ])
+            .run()?;
+        Ok(only_here.trim().parse::<u64>().unwrap_or(1) > 0)
     }
 
     /// Removes a workspace. Unless `force`, refuses when it (or, for a clone, any of its

@@ -79,6 +79,43 @@ fn dirty_and_unpushed_work_is_never_deleted_unless_forced() {
     assert!(!ws2.path.exists());
 }
 
+/// Work committed on the workspace's branch is found also after the agent switched back to the
+/// base branch, and work in a stash too: cleanup looked at HEAD's branch only and deleted both.
+#[test]
+fn unpushed_work_off_head_is_never_deleted() {
+    let w = World::new("off-head");
+    let bare = w.bare_remote("repo");
+    let svc = w.service(None);
+    let ws = svc
+        .provision(ProvisionRequest::clone_of(bare.display().to_string()))
+        .unwrap();
+    std::fs::write(ws.path.join("new.txt"), "work").unwrap();
+    svc.commit(&ws.id, "work").unwrap();
+    w.git(&ws.path, &["checkout", "-q", "main"]);
+    let st = svc.status(&ws.id).unwrap();
+    assert!(
+        st.clean && !st.has_unpushed(),
+        "HEAD alone looks safe: {st:?}"
+    );
+    assert!(matches!(
+        svc.cleanup(&ws.id, false),
+        Err(Error::UnpushedCommits(_))
+    ));
+    assert!(ws.path.exists());
+
+    let ws2 = svc
+        .provision(ProvisionRequest::clone_of(bare.display().to_string()))
+        .unwrap();
+    std::fs::write(ws2.path.join("README.md"), "stashed work").unwrap();
+    w.git(&ws2.path, &["stash", "-q"]);
+    assert!(svc.status(&ws2.id).unwrap().clean);
+    assert!(matches!(
+        svc.cleanup(&ws2.id, false),
+        Err(Error::UnpushedCommits(_))
+    ));
+    assert!(ws2.path.exists());
+}
+
 #[test]
 fn clone_cleanup_cascades_to_worktrees_and_refuses_for_theirs() {
     let w = World::new("cascade");
