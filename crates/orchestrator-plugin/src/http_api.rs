@@ -471,7 +471,23 @@ impl HttpApi {
                     Ok(b) => b,
                     Err(r) => return r,
                 };
-                let approved = b["approved"].as_bool().unwrap_or(true);
+                // A decision is never guessed: `approved` must be a JSON boolean (a string
+                // "false" or 0 used to approve).
+                let Some(approved) = b["approved"].as_bool() else {
+                    return err(400, "approved must be true or false");
+                };
+                if b.get("override")
+                    .is_some_and(|o| !o.is_object() && !o.is_null())
+                {
+                    return err(400, "override must be an object");
+                }
+                // The prompt the person saw, when the client sends it: a newer prompt that
+                // replaced it is not answered with this decision.
+                let seen = match b.get("prompt") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(p)) => Some(p.clone()),
+                    Some(_) => return err(400, "prompt must be a string"),
+                };
                 let over = b.get("override").filter(|o| o.is_object()).map(|o| {
                     let keys = if o["useKeys"].as_bool().unwrap_or(false) {
                         Some(list(&o["keys"]))
@@ -496,12 +512,21 @@ impl HttpApi {
                     return err(400, "override needs response or keys");
                 }
                 let id = id.to_string();
-                match c.with(|s, now| match s.confirm(now, &id, approved, over) {
-                    Some(effects) => (true, effects),
-                    None => (false, Vec::new()),
+                match c.with(|s, now| {
+                    match s.confirm_seen(now, &id, seen.as_deref(), approved, over) {
+                        Ok(Some(effects)) => (Some(Ok(())), effects),
+                        Ok(None) => (None, Vec::new()),
+                        Err(current) => (Some(Err(current)), Vec::new()),
+                    }
                 }) {
-                    true => ok(json!({"success": true, "sessionId": id, "approved": approved})),
-                    false => err(404, "No pending confirmation"),
+                    Some(Ok(())) => {
+                        ok(json!({"success": true, "sessionId": id, "approved": approved}))
+                    }
+                    Some(Err(current)) => err(
+                        409,
+                        format!("the pending prompt changed; it is now: {current}"),
+                    ),
+                    None => err(404, "No pending confirmation"),
                 }
             }
             ("POST", ["pause"]) => {

@@ -153,8 +153,9 @@ pub fn default_session(
         .map(Ok)
 }
 
-/// The workspace a call means: parameter, then the conversation's current one, then the most
-/// recent.
+/// The workspace a call means: parameter, then the conversation's current one, then the only
+/// one there is. With several and nothing to choose by, none: a guess could commit, push and
+/// open a pull request in the wrong repository (the service's list is not in creation order).
 pub fn default_workspace(
     ctx: &ActionContext<'_>,
     ws: &Arc<dyn WorkspaceService>,
@@ -170,7 +171,8 @@ pub fn default_workspace(
     {
         return Some(Ok(w));
     }
-    ws.list().into_iter().last().map(Ok)
+    let mut all = ws.list();
+    (all.len() == 1).then(|| Ok(all.remove(0)))
 }
 
 /// The PTY service, for handlers that already checked it in their first line.

@@ -761,8 +761,33 @@ impl Supervisor {
         approved: bool,
         override_decision: Option<Decision>,
     ) -> Option<Vec<Effect>> {
-        let task = self.tasks.get_mut(session_id)?;
-        let (pending, suggested) = task.confirmation.take()?;
+        self.confirm_seen(now, session_id, None, approved, override_decision)
+            .ok()
+            .flatten()
+    }
+
+    /// [`Supervisor::confirm`] for a person who saw prompt `seen`: `Err(current)` when the
+    /// pending confirmation is for another prompt now (a newer one replaced it), and nothing is
+    /// decided; an answer must never go to a prompt the person did not see.
+    pub fn confirm_seen(
+        &mut self,
+        now: u64,
+        session_id: &str,
+        seen: Option<&str>,
+        approved: bool,
+        override_decision: Option<Decision>,
+    ) -> Result<Option<Vec<Effect>>, String> {
+        let Some(task) = self.tasks.get_mut(session_id) else {
+            return Ok(None);
+        };
+        if let (Some(seen), Some((pending, _))) = (seen, &task.confirmation)
+            && pending.subject != seen
+        {
+            return Err(pending.subject.clone());
+        }
+        let Some((pending, suggested)) = task.confirmation.take() else {
+            return Ok(None);
+        };
         let mut out = Vec::new();
         if approved {
             out.push(ev("confirmation_approved", session_id, json!({})));
@@ -781,7 +806,7 @@ impl Supervisor {
             out.push(ev("confirmation_rejected", session_id, json!({})));
         }
         out.extend(self.next_buffered(now, session_id));
-        Some(out)
+        Ok(Some(out))
     }
 
     fn execute(&mut self, now: u64, id: &str, pending: Pending, mut d: Decision) -> Vec<Effect> {

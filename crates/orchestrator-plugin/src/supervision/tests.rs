@@ -394,3 +394,36 @@ fn notices_pass_through_for_supervised_sessions_and_turns_are_assessed() {
         "decision": "respond", "reasoning": "no PR yet"})
     )));
 }
+
+/// A person's answer goes only to the prompt they saw: once a newer prompt has replaced the
+/// pending confirmation, a confirmation naming the old prompt decides nothing.
+#[test]
+fn a_confirmation_for_a_replaced_prompt_decides_nothing() {
+    let mut s = Supervisor::new(Level::Confirm);
+    s.register(0, spec("a"));
+    s.on_event(1, blocked("a", "Allow read foo?", false));
+    s.on_model_answer(
+        2,
+        "a",
+        Ok(r#"{"action":"respond","response":"y","reasoning":"ok"}"#.into()),
+    );
+    assert_eq!(s.pending()[0].1, "Allow read foo?");
+    // The person seeing "Allow read foo?" approves; the prompt is still that one.
+    let out = s
+        .confirm_seen(3, "a", Some("Allow read foo?"), true, None)
+        .unwrap()
+        .unwrap();
+    assert!(has_event(&out, "confirmation_approved"));
+    s.on_event(4, blocked("a", "Run rm -rf build?", false));
+    s.on_model_answer(
+        5,
+        "a",
+        Ok(r#"{"action":"respond","response":"y","reasoning":"ok"}"#.into()),
+    );
+    // A second click on the old prompt's dialog: refused, and the new prompt stays pending.
+    assert_eq!(
+        s.confirm_seen(6, "a", Some("Allow read foo?"), true, None),
+        Err("Run rm -rf build?".to_string())
+    );
+    assert_eq!(s.pending()[0].1, "Run rm -rf build?");
+}

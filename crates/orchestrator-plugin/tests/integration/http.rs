@@ -331,10 +331,28 @@ fn sessions_workspaces_and_supervision_over_http() {
         json!({"error": "Task context not found"})
     );
     assert_eq!(
-        api.post("/api/coding-agents/coordinator/confirm/none", json!({}))
-            .0,
+        api.post(
+            "/api/coding-agents/coordinator/confirm/none",
+            json!({"approved": true})
+        )
+        .0,
         404
     );
+    // A decision is never guessed from a missing or non-boolean `approved`.
+    for body in [
+        json!({}),
+        json!({"approved": "false"}),
+        json!({"approved": 0}),
+        json!({"approved": true, "override": "y"}),
+        json!({"approved": true, "prompt": 3}),
+    ] {
+        assert_eq!(
+            api.post("/api/coding-agents/coordinator/confirm/none", body.clone())
+                .0,
+            400,
+            "{body}"
+        );
+    }
 
     // Bodies.
     // Invalid JSON (a JSON string, not an object) is refused with the API's error shape.
