@@ -34,6 +34,15 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A clone has worktrees no workspace record covers; deleting it would delete their
+    /// history, so it is refused, forced or not.
+    #[error("workspace {id} has worktrees this service did not record: {paths}")]
+    ForeignWorktrees {
+        /// The clone's workspace id.
+        id: String,
+        /// The worktree directories.
+        paths: String,
+    },
     /// A workspace's own git configuration (the agent's to write) redirects remotes or runs
     /// programs, so no credential is given to git there.
     #[error(

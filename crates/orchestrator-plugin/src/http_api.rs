@@ -571,6 +571,13 @@ impl HttpApi {
                 if repo.is_empty() && !use_worktree {
                     return err(400, "repo is required");
                 }
+                // The same forge allowlist as PROVISION_WORKSPACE.
+                if !repo.is_empty() && !crate::actions::provision::repo_allowed(&repo) {
+                    return err(
+                        400,
+                        "Repository URL must be from github.com, gitlab.com, or bitbucket.org.",
+                    );
+                }
                 let prefix = workspace_config(self.runtime.as_ref())
                     .map(|c| c.branch_prefix)
                     .unwrap_or_else(|_| "milady".into());

@@ -56,6 +56,44 @@ impl WorkspaceService {
         Ok(only_here.trim().parse::<u64>().unwrap_or(1) > 0)
     }
 
+    /// Refuses to delete a clone that git knows worktrees of which no record here covers (one
+    /// being provisioned right now, or made by hand): deleting the clone deletes their history.
+    /// Forced or not: `force` gives up this workspace's work, not another's.
+    fn check_no_foreign_worktrees(
+        &self,
+        rec: &WorkspaceRecord,
+        known: &[WorkspaceRecord],
+    ) -> Result<()> {
+        let _ = self
+            .git
+            .cmd(Some(&rec.path))
+            .args(["worktree", "prune"])
+            .run();
+        let listed = self
+            .git
+            .cmd(Some(&rec.path))
+            .args(["worktree", "list", "--porcelain"])
+            .run()?;
+        let same = |a: &std::path::Path, b: &std::path::Path| {
+            a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+        };
+        let foreign: Vec<String> = listed
+            .lines()
+            .filter_map(|l| l.strip_prefix("worktree "))
+            .map(std::path::Path::new)
+            .filter(|p| !same(p, &rec.path) && !known.iter().any(|w| same(p, &w.path)))
+            .map(|p| p.display().to_string())
+            .collect();
+        if foreign.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::ForeignWorktrees {
+                id: rec.id.clone(),
+                paths: foreign.join(", "),
+            })
+        }
+    }
+
     /// Removes a workspace. Unless `force`, refuses when it (or, for a clone, any of its
     /// worktrees) has uncommitted changes or unpushed commits; then nothing is removed. A clone's
     /// worktrees go first, then its credential is revoked. Only a directory strictly inside
@@ -67,14 +105,21 @@ impl WorkspaceService {
         if rec.status == Status::CleanedUp {
             return Ok(false);
         }
+        // Its worktrees: the ones it lists, and any record naming it as parent (a worktree is
+        // recorded before the parent lists it, so a crash or a failed write in between left one
+        // the list lacks, and deleting the clone took that worktree's refs and objects).
         let worktrees: Vec<WorkspaceRecord> = {
             let reg = self.lock();
-            rec.worktrees
-                .iter()
-                .filter_map(|w| reg.records.get(w).cloned())
-                .filter(|w| w.status != Status::CleanedUp)
+            reg.records
+                .values()
+                .filter(|w| rec.worktrees.contains(&w.id) || w.parent_id.as_deref() == Some(id))
+                .filter(|w| w.status != Status::CleanedUp && w.id != rec.id)
+                .cloned()
                 .collect()
         };
+        if rec.strategy == Strategy::Clone && rec.path.exists() {
+            self.check_no_foreign_worktrees(&rec, &worktrees)?;
+        }
         if !force {
             for w in &worktrees {
                 self.check_safe(w)?;

@@ -288,3 +288,40 @@ fn cleanup_for_execution_cleans_its_workspaces_and_revokes_its_grants() {
     assert!(!svc.credentials().is_valid(&grant));
     assert!(svc.credentials().is_valid(&other.credential.unwrap().id));
 }
+
+/// A clone with a worktree no record covers (made by hand, or one being provisioned) is not
+/// deleted, forced or not: that would delete the worktree's history with it.
+#[test]
+fn a_clone_with_a_foreign_worktree_is_not_deleted() {
+    let w = World::new("foreign-wt");
+    let bare = w.bare_remote("repo");
+    let svc = w.service(None);
+    let ws = svc
+        .provision(ProvisionRequest::clone_of(bare.display().to_string()))
+        .unwrap();
+    let other = w.base.join("by-hand");
+    w.git(
+        &ws.path,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "by-hand",
+            &other.display().to_string(),
+        ],
+    );
+    for force in [false, true] {
+        match svc.cleanup(&ws.id, force) {
+            Err(Error::ForeignWorktrees { paths, .. }) => assert!(paths.contains("by-hand")),
+            r => panic!("force {force}: {r:?}"),
+        }
+        assert!(ws.path.exists() && other.exists());
+    }
+    w.git(
+        &ws.path,
+        &["worktree", "remove", &other.display().to_string()],
+    );
+    assert!(svc.cleanup(&ws.id, false).unwrap());
+    assert!(!ws.path.exists());
+}

@@ -7,7 +7,7 @@
 mod finalize;
 mod issues;
 mod list;
-mod provision;
+pub(crate) mod provision;
 mod send;
 mod spawn;
 mod start_task;
@@ -179,16 +179,7 @@ impl ActionContext<'_> {
     }
     /// A boolean parameter (`true`, `"true"`, `"yes"`, `1`).
     pub fn bool_param(&self, name: &str) -> Option<bool> {
-        match self.param(name)? {
-            Value::Bool(b) => Some(*b),
-            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "yes" | "1" => Some(true),
-                "false" | "no" | "0" => Some(false),
-                _ => None,
-            },
-            Value::Number(n) => Some(n.as_i64() != Some(0)),
-            _ => None,
-        }
+        parse_bool(self.param(name)?)
     }
     /// A list of strings given as a JSON list or a comma-separated string.
     pub fn list_param(&self, name: &str) -> Option<Vec<String>> {
@@ -323,9 +314,50 @@ pub fn run(
     (action.handler)(&mut ctx)
 }
 
+/// A yes/no parameter: a boolean, `true`/`yes`/`1` or `false`/`no`/`0` as text, or the number 0
+/// or 1; anything else is no answer. (`0.0` read as true, `n.as_i64()` being `None` for it, and
+/// `all: 0.0` stopped every session.)
+fn parse_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => Some(true),
+            "false" | "no" | "0" => Some(false),
+            _ => None,
+        },
+        Value::Number(n) => match n.as_f64() {
+            Some(0.0) => Some(false),
+            Some(1.0) => Some(true),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yes_no_parameters_are_read_strictly() {
+        use serde_json::json;
+        for (v, want) in [
+            (json!(true), Some(true)),
+            (json!("Yes"), Some(true)),
+            (json!(1), Some(true)),
+            (json!(1.0), Some(true)),
+            (json!(false), Some(false)),
+            (json!("no"), Some(false)),
+            (json!(0), Some(false)),
+            (json!(0.0), Some(false)),
+            (json!(2), None),
+            (json!(0.5), None),
+            (json!("maybe"), None),
+            (json!(null), None),
+        ] {
+            assert_eq!(parse_bool(&v), want, "{v}");
+        }
+    }
 
     #[test]
     fn names_and_similes_are_unique_and_schemas_are_objects() {

@@ -41,23 +41,26 @@ fn schema() -> serde_json::Value {
     })
 }
 
-/// Remote URLs must be on a known forge; local paths, `file://` and `owner/repo` pass.
+/// Remote URLs must be on a known forge; local paths, `file://` and `owner/repo` pass. An
+/// scp-style address (`[user@]host:path`, a `:` before any `/`) is a remote too, whatever its
+/// user: `evil.example:org/repo` used to pass as `owner/repo` and git took it for SSH.
 pub(crate) fn repo_allowed(repo: &str) -> bool {
-    let remote = repo.contains("://") && !repo.starts_with("file://") || repo.starts_with("git@");
+    let scp = !repo.contains("://")
+        && repo
+            .find(':')
+            .is_some_and(|c| repo.find('/').is_none_or(|s| c < s));
+    let remote = repo.contains("://") && !repo.starts_with("file://") || scp;
     if !remote {
         return repo.starts_with("file://")
             || Path::new(repo).exists()
             || (repo.split('/').count() == 2 && !repo.starts_with('/') && !repo.starts_with('.'));
     }
-    let host = repo
-        .split("://")
-        .nth(1)
-        .or_else(|| repo.strip_prefix("git@"))
-        .unwrap_or("")
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("");
-    let host = host.rsplit('@').next().unwrap_or(host);
+    let authority = match repo.split_once("://") {
+        Some((_, rest)) => rest.split('/').next().unwrap_or(""),
+        None => repo.split(':').next().unwrap_or(""),
+    };
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    let host = host.split(':').next().unwrap_or(host);
     ["github.com", "gitlab.com", "bitbucket.org"].contains(&host)
 }
 
@@ -145,6 +148,11 @@ mod tests {
             ("file:///tmp/x.git", true),
             ("acme/app", true),
             ("/definitely/not/here", false),
+            ("evil.example:org/repo", false),
+            ("git@evil.example:org/repo", false),
+            ("github.com:org/repo", true),
+            ("https://github.com:443/a/b", true),
+            ("https://user@evil.example/github.com/b", false),
         ];
         for (r, want) in table {
             assert_eq!(repo_allowed(r), want, "{r}");

@@ -126,6 +126,15 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
     if repo.is_some() && ws.is_none() {
         return ActionResult::fail("Workspace Service is not available. Cannot clone repository.");
     }
+    // The same forge allowlist as PROVISION_WORKSPACE.
+    if repo
+        .as_deref()
+        .is_some_and(|r| !super::provision::repo_allowed(r))
+    {
+        return ActionResult::fail(
+            "Repository URL must be from github.com, gitlab.com, or bitbucket.org.",
+        );
+    }
     let base_label = ctx
         .str_param("label")
         .unwrap_or_else(|| make_label(repo.as_deref(), &plans[0].task));

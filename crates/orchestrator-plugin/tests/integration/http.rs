@@ -362,6 +362,11 @@ fn sessions_workspaces_and_supervision_over_http() {
     let (st, _) = api.post("/api/coding-agents/spawn", json!({"task": big}));
     assert_eq!(st, 413);
 
+    // The forge allowlist holds here too, scp-style addresses included.
+    for repo in ["https://evil.example/o/r", "evil.example:org/repo"] {
+        let (st, v) = api.post("/api/workspace/provision", json!({"repo": repo}));
+        assert_eq!(st, 400, "{repo}: {v}");
+    }
     // A workspace from a local bare remote, then its status, a commit and a refused delete.
     let remote = crate::run_cmd::bare_remote_for_tests(&tmp.0);
     let (st, v) = api.post(
