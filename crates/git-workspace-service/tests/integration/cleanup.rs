@@ -10,14 +10,21 @@ use git_workspace_service::{Error, FinalizeRequest, Options, ProvisionRequest, W
 
 use crate::support::{Recorder, World};
 
+/// A clone of the local bare remote `bare`, provisioned by `svc`.
+fn clone_of(
+    svc: &WorkspaceService,
+    bare: &std::path::Path,
+) -> git_workspace_service::registry::WorkspaceRecord {
+    svc.provision(ProvisionRequest::clone_of(bare.display().to_string()))
+        .unwrap()
+}
+
 #[test]
 fn dirty_and_unpushed_work_is_never_deleted_unless_forced() {
     let w = World::new("refuse");
     let bare = w.bare_remote("repo");
     let svc = w.service(None);
-    let ws = svc
-        .provision(ProvisionRequest::clone_of(bare.display().to_string()))
-        .unwrap();
+    let ws = clone_of(&svc, &bare);
 
     // Untracked file.
     std::fs::write(ws.path.join("new.txt"), "work").unwrap();
@@ -71,9 +78,7 @@ fn dirty_and_unpushed_work_is_never_deleted_unless_forced() {
     );
 
     // Forced cleanup deletes unpushed work on purpose.
-    let ws2 = svc
-        .provision(ProvisionRequest::clone_of(bare.display().to_string()))
-        .unwrap();
+    let ws2 = clone_of(&svc, &bare);
     std::fs::write(ws2.path.join("x"), "x").unwrap();
     assert!(svc.cleanup(&ws2.id, true).unwrap());
     assert!(!ws2.path.exists());
@@ -86,9 +91,7 @@ fn unpushed_work_off_head_is_never_deleted() {
     let w = World::new("off-head");
     let bare = w.bare_remote("repo");
     let svc = w.service(None);
-    let ws = svc
-        .provision(ProvisionRequest::clone_of(bare.display().to_string()))
-        .unwrap();
+    let ws = clone_of(&svc, &bare);
     std::fs::write(ws.path.join("new.txt"), "work").unwrap();
     svc.commit(&ws.id, "work").unwrap();
     w.git(&ws.path, &["checkout", "-q", "main"]);
@@ -103,9 +106,7 @@ fn unpushed_work_off_head_is_never_deleted() {
     ));
     assert!(ws.path.exists());
 
-    let ws2 = svc
-        .provision(ProvisionRequest::clone_of(bare.display().to_string()))
-        .unwrap();
+    let ws2 = clone_of(&svc, &bare);
     std::fs::write(ws2.path.join("README.md"), "stashed work").unwrap();
     w.git(&ws2.path, &["stash", "-q"]);
     assert!(svc.status(&ws2.id).unwrap().clean);
@@ -122,9 +123,7 @@ fn clone_cleanup_cascades_to_worktrees_and_refuses_for_theirs() {
     let bare = w.bare_remote("repo");
     let svc = w.service(None);
     let rec = Recorder::attach(&svc);
-    let parent = svc
-        .provision(ProvisionRequest::clone_of(bare.display().to_string()))
-        .unwrap();
+    let parent = clone_of(&svc, &bare);
     let mut req = ProvisionRequest::clone_of(bare.display().to_string());
     req.execution_id = Some("e9".into());
     req.role = Some("tester".into());
@@ -153,9 +152,7 @@ fn removing_one_worktree_prunes_and_keeps_the_parent() {
     let w = World::new("rmwt");
     let bare = w.bare_remote("repo");
     let svc = w.service(None);
-    let parent = svc
-        .provision(ProvisionRequest::clone_of(bare.display().to_string()))
-        .unwrap();
+    let parent = clone_of(&svc, &bare);
     let child = svc
         .add_worktree(&parent.id, ProvisionRequest::clone_of(""))
         .unwrap();
@@ -176,12 +173,8 @@ fn ttl_sweep_follows_the_same_rule() {
         ..Options::default()
     };
     let svc = WorkspaceService::open_with(w.config(None), opts).unwrap();
-    let clean = svc
-        .provision(ProvisionRequest::clone_of(bare.display().to_string()))
-        .unwrap();
-    let dirty = svc
-        .provision(ProvisionRequest::clone_of(bare.display().to_string()))
-        .unwrap();
+    let clean = clone_of(&svc, &bare);
+    let dirty = clone_of(&svc, &bare);
     std::fs::write(dirty.path.join("wip"), "x").unwrap();
     assert!(
         svc.sweep_expired(Duration::from_secs(60)).is_empty(),
@@ -206,12 +199,8 @@ fn a_restarted_service_lists_finalizes_and_cleans_what_it_made() {
     let bare = w.bare_remote("repo");
     let (kept, lost) = {
         let svc = w.service(None);
-        let kept = svc
-            .provision(ProvisionRequest::clone_of(bare.display().to_string()))
-            .unwrap();
-        let lost = svc
-            .provision(ProvisionRequest::clone_of(bare.display().to_string()))
-            .unwrap();
+        let kept = clone_of(&svc, &bare);
+        let lost = clone_of(&svc, &bare);
         std::fs::write(kept.path.join("result.txt"), "done").unwrap();
         (kept, lost)
     };
@@ -296,9 +285,7 @@ fn a_clone_with_a_foreign_worktree_is_not_deleted() {
     let w = World::new("foreign-wt");
     let bare = w.bare_remote("repo");
     let svc = w.service(None);
-    let ws = svc
-        .provision(ProvisionRequest::clone_of(bare.display().to_string()))
-        .unwrap();
+    let ws = clone_of(&svc, &bare);
     let other = w.base.join("by-hand");
     w.git(
         &ws.path,
