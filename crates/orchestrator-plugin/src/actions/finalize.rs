@@ -55,13 +55,7 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
     let w = match default_workspace(ctx, &ws, "workspaceId") {
         Some(Ok(w)) => w,
         Some(Err(id)) => return ActionResult::fail(format!("Workspace {id} not found.")),
-        None => {
-            let ids: Vec<String> = ws.list().into_iter().map(|w| w.id).collect();
-            return ActionResult::fail(format!(
-                "Several workspaces exist ({}): say which one to finalize with workspaceId.",
-                ids.join(", ")
-            ));
-        }
+        None => return ActionResult::fail("No workspaces available. Provision a workspace first."),
     };
     let message = ctx
         .str_param("commitMessage")

@@ -153,9 +153,8 @@ pub fn default_session(
         .map(Ok)
 }
 
-/// The workspace a call means: parameter, then the conversation's current one, then the only
-/// one there is. With several and nothing to choose by, none: a guess could commit, push and
-/// open a pull request in the wrong repository (the service's list is not in creation order).
+/// The workspace a call means: parameter, then the conversation's current one, then the most
+/// recent (BEHAVIOR.md §10.2; the service lists oldest first).
 pub fn default_workspace(
     ctx: &ActionContext<'_>,
     ws: &Arc<dyn WorkspaceService>,
@@ -171,8 +170,7 @@ pub fn default_workspace(
     {
         return Some(Ok(w));
     }
-    let mut all = ws.list();
-    (all.len() == 1).then(|| Ok(all.remove(0)))
+    ws.list().into_iter().last().map(Ok)
 }
 
 /// The PTY service, for handlers that already checked it in their first line.

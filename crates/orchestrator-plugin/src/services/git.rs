@@ -225,12 +225,17 @@ impl WorkspaceService for GitWorkspaces {
     }
 
     fn list(&self) -> Vec<WorkspaceInfo> {
-        self.inner
+        // Oldest first, as the trait says: the registry is keyed by random ids, and its order
+        // made "the most recent" workspace (the default of FINALIZE_WORKSPACE and others) an
+        // arbitrary one.
+        let mut records: Vec<_> = self
+            .inner
             .list()
-            .iter()
+            .into_iter()
             .filter(|r| r.status.as_str() != "cleaned_up")
-            .map(info)
-            .collect()
+            .collect();
+        records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        records.iter().map(info).collect()
     }
 
     fn commit(&self, id: &str, message: &str, _all: bool) -> Result<Option<String>> {

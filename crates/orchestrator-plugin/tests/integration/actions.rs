@@ -842,10 +842,9 @@ fn ranked_selection_picks_the_best_installed_agent() {
 }
 
 /// With several workspaces and nothing naming one (no parameter, no workspace of this
-/// conversation), FINALIZE_WORKSPACE asks which instead of picking one: it used to take the
-/// service's last, which is not the newest, and commit, push and open a PR there.
+/// conversation), FINALIZE_WORKSPACE takes the most recent (BEHAVIOR.md §10.2).
 #[test]
-fn finalize_with_several_workspaces_and_no_choice_asks_which() {
+fn finalize_with_several_workspaces_and_no_choice_takes_the_most_recent() {
     let tmp = TempDir::new("fin-many");
     let rt = TestRuntime::new(&tmp.0);
     let mem = ChatMemory::default();
@@ -853,15 +852,13 @@ fn finalize_with_several_workspaces_and_no_choice_asks_which() {
         call(&rt, &mem, "PROVISION_WORKSPACE", json!({"repo": repo}), "");
     }
     // A fresh conversation: no workspace of its own.
-    let r = text(&rt, "FINALIZE_WORKSPACE", json!({}));
-    assert!(
-        r.starts_with("Several workspaces exist (ws-1, ws-2)"),
-        "{r}"
+    let (r, _) = call(
+        &rt,
+        &ChatMemory::default(),
+        "FINALIZE_WORKSPACE",
+        json!({}),
+        "",
     );
-    assert!(rt.ws().commits.lock().unwrap().is_empty());
-    assert!(rt.ws().pushes.lock().unwrap().is_empty());
-    // The conversation that made them finalizes its current one.
-    let (r, _) = call(&rt, &mem, "FINALIZE_WORKSPACE", json!({}), "");
     assert!(r.success, "{}", r.text);
     assert_eq!(rt.ws().commits.lock().unwrap()[0].0, "ws-2");
 }

@@ -388,3 +388,31 @@ fn a_trunk_only_remote_starts_from_trunk() {
     let p = PathBuf::from(res.data["path"].as_str().unwrap());
     assert_eq!(git(&p, &["rev-parse", "HEAD"]), trunk);
 }
+
+/// The workspaces are listed oldest first, so "the most recent" (the default workspace of
+/// FINALIZE_WORKSPACE, spawn and worktree provisioning, BEHAVIOR.md §10.2) is the newest one:
+/// the list came in the registry's order of random ids, and a finalize without a workspace
+/// named committed, pushed and opened a pull request in an arbitrary one.
+#[test]
+fn workspaces_are_listed_oldest_first() {
+    use orchestrator_plugin::services::ProvisionRequest;
+    let tmp = TempDir::new("ws-order");
+    let r = rig(&tmp, None);
+    let made: Vec<String> = (0..6)
+        .map(|i| {
+            let w =
+                r.ws.provision(ProvisionRequest {
+                    repo: r.remote.display().to_string(),
+                    base_branch: "main".into(),
+                    branch_name: Some(format!("milady/exec-1/order-{i}")),
+                    ..ProvisionRequest::default()
+                })
+                .unwrap();
+            // Creation times are in milliseconds: keep them apart.
+            std::thread::sleep(Duration::from_millis(3));
+            w.id
+        })
+        .collect();
+    let listed: Vec<String> = r.ws.list().into_iter().map(|w| w.id).collect();
+    assert_eq!(listed, made);
+}
