@@ -8,6 +8,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use crate::rules::{LoginMethod, PromptType, Response, RuleHit, RuleSet, Signal, region_text};
+use crate::session::REDACTED;
 use crate::snapshot::ScreenSnapshot;
 use crate::stall::Normalizer;
 
@@ -450,9 +451,9 @@ impl Explanation {
                 // A secret answer (a password) is not shown: explanations go to logs and UIs.
                 answer: match &p.response {
                     Some(Response::Text(_)) if p.secret => {
-                        vec!["<redacted>".to_owned(), "enter".to_owned()]
+                        vec![REDACTED.to_owned(), "enter".to_owned()]
                     }
-                    Some(Response::Keys(_)) if p.secret => vec!["<redacted>".to_owned()],
+                    Some(Response::Keys(_)) if p.secret => vec![REDACTED.to_owned()],
                     Some(r) => r.as_key_names(),
                     None => Vec::new(),
                 },

@@ -278,8 +278,8 @@ pub const MAX_TIMING_MS: u64 = 365 * 24 * 60 * 60 * 1000;
 
 /// How long a classifier request is waited for (BEHAVIOR.md §2.1: 30 s = no answer).
 const CLASSIFIER_TIMEOUT: Duration = Duration::from_secs(30);
-/// What events and audit records show instead of a secret rule's answer.
-const REDACTED: &str = "<redacted>";
+/// What audit records and explanations show instead of a secret rule's answer.
+pub(crate) const REDACTED: &str = "<redacted>";
 
 /// A classifier request not answered yet, identified by what its context carries.
 #[derive(Debug, Clone, Copy)]
