@@ -180,46 +180,33 @@ impl GitCmd<'_> {
     /// Refuses a repository whose own configuration (local, worktree, or a file they include)
     /// rewrites remote URLs or names programs for a transport: with a credential in git's
     /// environment, a rewrite to a local repository would run that repository's hooks, and
-    /// `receivepack`/`uploadpack`/`vcs` run programs directly.
+    /// `receivepack`/`uploadpack`/`vcs` run programs directly. Read with a plain git of this
+    /// runner (no credential, so no check of its own).
     fn check_repo_config(&self, cwd: &Path) -> Result<()> {
-        const PATTERN: &str = r"^(url\..*\.(push)?insteadof|remote\..*\.(receivepack|uploadpack|vcs|proxy)|protocol\..*|core\.(sshcommand|gitproxy))$";
-        let mut c = Command::new(&self.git.config.program);
-        c.current_dir(cwd)
+        let listed = self
+            .git
+            .cmd(Some(cwd))
             .args([
                 "config",
                 "--show-scope",
                 "--includes",
-                "--get-regexp",
-                PATTERN,
+                "--list",
+                "--name-only",
             ])
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .stderr(Stdio::null());
-        for v in INHERITED_REPO_VARS {
-            c.env_remove(v);
+            .run()?;
+        // `<scope>\t<key>`, the key's section and name lower-cased by git (names only: a
+        // subsection such as a URL may hold `=`).
+        let found = listed.lines().find_map(|line| {
+            let (scope, key) = line.split_once('\t')?;
+            (matches!(scope, "local" | "worktree") && unsafe_with_credential(key)).then_some(key)
+        });
+        match found {
+            Some(key) => Err(Error::UnsafeRepoConfig {
+                path: cwd.display().to_string(),
+                key: key.to_owned(),
+            }),
+            None => Ok(()),
         }
-        for (k, v) in &self.git.config.env {
-            c.env(k, v);
-        }
-        let out = c.output().map_err(|source| Error::GitSpawn {
-            args: "config --get-regexp".into(),
-            source,
-        })?;
-        // Exit 1: nothing matched.
-        let text = String::from_utf8_lossy(&out.stdout);
-        for line in text.lines() {
-            let mut parts = line.split_whitespace();
-            let (Some(scope), Some(key)) = (parts.next(), parts.next()) else {
-                continue;
-            };
-            if matches!(scope, "local" | "worktree") {
-                return Err(Error::UnsafeRepoConfig {
-                    path: cwd.display().to_string(),
-                    key: key.to_owned(),
-                });
-            }
-        }
-        Ok(())
     }
 
     fn shown_args(&self) -> String {
@@ -406,6 +393,18 @@ impl GitCmd<'_> {
     }
 }
 
+/// Whether configuration `key` (as `git config --list` prints it) redirects a remote or names a
+/// program for a transport: `url.*.insteadof`/`pushinsteadof`, `remote.*.receivepack`/
+/// `uploadpack`/`vcs`/`proxy`, `protocol.*`, `core.sshcommand`, `core.gitproxy`.
+fn unsafe_with_credential(key: &str) -> bool {
+    let name = key.rsplit('.').next().unwrap_or(key);
+    (key.starts_with("url.") && matches!(name, "insteadof" | "pushinsteadof"))
+        || (key.starts_with("remote.")
+            && matches!(name, "receivepack" | "uploadpack" | "vcs" | "proxy"))
+        || key.starts_with("protocol.")
+        || matches!(key, "core.sshcommand" | "core.gitproxy")
+}
+
 /// `Receiving objects:  45% (9/20)` → phase and percent; `remote: Counting objects: …` too.
 fn parse_progress(line: &str) -> Option<GitProgress> {
     let line = line.trim().strip_prefix("remote: ").unwrap_or(line.trim());
@@ -428,6 +427,27 @@ fn parse_progress(line: &str) -> Option<GitProgress> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_that_redirect_remotes_or_name_programs() {
+        for (key, unsafe_) in [
+            ("url./tmp/x.insteadof", true),
+            ("url.https://h/?a=b.pushinsteadof", true),
+            ("remote.origin.receivepack", true),
+            ("remote.origin.uploadpack", true),
+            ("remote.origin.vcs", true),
+            ("remote.origin.proxy", true),
+            ("protocol.file.allow", true),
+            ("core.sshcommand", true),
+            ("core.gitproxy", true),
+            ("remote.origin.url", false),
+            ("url.x.other", false),
+            ("core.bare", false),
+            ("user.name", false),
+        ] {
+            assert_eq!(unsafe_with_credential(key), unsafe_, "{key}");
+        }
+    }
 
     /// A git that carries a credential ignores the repository's hooks, credential helper and
     /// fsmonitor, and refuses to run where the repository rewrites remote URLs, whatever its
