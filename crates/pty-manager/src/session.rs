@@ -537,11 +537,8 @@ impl SessionMachine {
 
     /// When [`tick`](Self::tick) must next be called (none = no timer armed).
     pub fn next_deadline(&self) -> Option<Instant> {
-        let hook_stale = (self.hooks_lead && self.status == SessionStatus::Busy)
-            .then(|| {
-                self.last_hook
-                    .map(|t| t + Duration::from_millis(self.cfg.hook_stale_ms))
-            })
+        let hook_stale = (self.status == SessionStatus::Busy)
+            .then(|| self.hooks_stale_at())
             .flatten();
         [
             self.ready_settle.map(|s| s.deadline),
@@ -898,12 +895,7 @@ impl SessionMachine {
                 self.handle_activity(now, &mut out);
             }
         }
-        if self.hooks_lead
-            && self.status == Busy
-            && self
-                .last_hook
-                .is_some_and(|t| now >= t + Duration::from_millis(self.cfg.hook_stale_ms))
-        {
+        if self.status == Busy && self.hooks_stale_at().is_some_and(|at| now >= at) {
             // Hooks went quiet: the screen decides turn end again (lost hook events). A
             // task-complete settle a pass already started (the pass saw the hooks stale first)
             // carries on; leaving `hooks_lead` set then kept this deadline in the past, and the
@@ -1205,12 +1197,15 @@ impl SessionMachine {
         }
     }
 
+    /// When the hooks, once they lead, count as gone quiet: `hook_stale_ms` after the last one.
+    fn hooks_stale_at(&self) -> Option<Instant> {
+        let last = self.last_hook.filter(|_| self.hooks_lead)?;
+        Some(last + Duration::from_millis(self.cfg.hook_stale_ms))
+    }
+
     /// Whether hooks have reported and have not gone quiet for `hook_stale_ms`.
     fn hooks_fresh(&self, now: Instant) -> bool {
-        self.hooks_lead
-            && self.last_hook.is_some_and(|t| {
-                now.duration_since(t) < Duration::from_millis(self.cfg.hook_stale_ms)
-            })
+        self.hooks_stale_at().is_some_and(|at| now < at)
     }
 
     fn arm_ready_settle(&mut self, now: Instant, hash: u64) {
