@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: runs `pty-bench-driver` (release build) next to a raw baseline reader on
-//! the workloads of `../shared/bench/workloads`, and prints the ratios against the targets of
+//! the workloads of `../shared/bench/workloads` (and next to the same shells started without the
+//! manager for the sessions workload), and prints the ratios against the targets of
 //! issues 3 (core: direct mode, sessions) and 4 (detection: busy mode with and without stall
 //! detection, prompt latency, CPU per MB from 1 MB to 100 MB).
 //!
@@ -453,33 +454,46 @@ fn run_inner(args: &[String]) -> Result<(), String> {
     let n = o.sessions.to_string();
     let idle = o.idle_secs.to_string();
     // Its p99 is the third-slowest of 200 spawns (the driver's rank is 0.99 * (n - 1), rounded),
-    // so one run says little: the median run (by
-    // spawn -> ready p99) is reported, with the range over the runs.
-    let mut runs = Vec::new();
-    for _ in 0..o.repeats {
-        runs.push(driver(
-            &bin,
-            &perf,
-            &py,
-            &[
-                "sessions",
-                "--n",
-                &n,
-                "--idle-secs",
-                &idle,
-                "--settle-ms",
-                "100",
-            ],
-        )?);
+    // so one run says little: the median run (by spawn -> ready p99) is reported, with the range
+    // over the runs. Each repeat also starts the same shells without the manager (`raw-sessions`:
+    // a plain spawn and a poll loop per shell), before or after the manager's run in turn, so the
+    // p99 that bash and this machine give on their own is measured in the same minutes.
+    let (mut runs, mut raw_runs) = (Vec::new(), Vec::new());
+    let sessions_args = [
+        "sessions",
+        "--n",
+        &n,
+        "--idle-secs",
+        &idle,
+        "--settle-ms",
+        "100",
+    ];
+    let raw_args = ["raw-sessions", "--n", &n, "--settle-ms", "100"];
+    for i in 0..o.repeats {
+        if i % 2 == 0 {
+            raw_runs.push(driver(&bin, &perf, &py, &raw_args)?);
+            runs.push(driver(&bin, &perf, &py, &sessions_args)?);
+        } else {
+            runs.push(driver(&bin, &perf, &py, &sessions_args)?);
+            raw_runs.push(driver(&bin, &perf, &py, &raw_args)?);
+        }
     }
-    runs.sort_by(|a, b| {
-        let p99 = |v: &Value| f(v, &["spawn_ready_ms", "p99"]);
-        p99(a).total_cmp(&p99(b))
-    });
-    let p99_range = (
-        f(&runs[0], &["spawn_ready_ms", "p99"]),
-        f(&runs[runs.len() - 1], &["spawn_ready_ms", "p99"]),
+    let p99 = |v: &Value| f(v, &["spawn_ready_ms", "p99"]);
+    let raw_median = |path: &[&str]| median(raw_runs.iter().map(|v| f(v, path)).collect());
+    let (raw_p50, raw_p99, raw_prompt_p99) = (
+        raw_median(&["spawn_ready_ms", "p50"]),
+        raw_median(&["spawn_ready_ms", "p99"]),
+        raw_median(&["spawn_prompt_ms", "p99"]),
     );
+    // Paired by repeat: the manager's p99 minus the raw shells' p99 of the same repeat.
+    let p99_over_raw = median(
+        runs.iter()
+            .zip(&raw_runs)
+            .map(|(m, r)| p99(m) - p99(r))
+            .collect(),
+    );
+    runs.sort_by(|a, b| p99(a).total_cmp(&p99(b)));
+    let p99_range = (p99(&runs[0]), p99(&runs[runs.len() - 1]));
     let s = runs.swap_remove(runs.len() / 2);
 
     println!(
@@ -558,7 +572,7 @@ fn run_inner(args: &[String]) -> Result<(), String> {
         );
     }
     let idle_per_10s = f(&s, &["idle_cpu_ms"]) * 10.0 / o.idle_secs.max(1) as f64;
-    let p99 = f(&s, &["spawn_ready_ms", "p99"]);
+    let p99 = p99(&s);
     println!(
         "\nsessions (n = {}; the median of {} runs by spawn -> ready p99)",
         o.sessions, o.repeats
@@ -587,6 +601,11 @@ fn run_inner(args: &[String]) -> Result<(), String> {
         p99_range.0,
         p99_range.1
     );
+    println!(
+        "| the same shells without the manager (raw-sessions): spawn -> ready p50 / p99; -> prompt p99 | {raw_p50:.1} / {raw_p99:.1} ms; {raw_prompt_p99:.1} ms (medians of {} runs) | |",
+        raw_runs.len()
+    );
+    println!("| manager p99 - raw p99, paired by repeat (median) | {p99_over_raw:+.1} ms | |");
     println!(
         "| spawn call (returns once the program runs) p50 / p99 | {:.2} / {:.2} ms | |",
         f(&s, &["spawn_call_ms", "p50"]),

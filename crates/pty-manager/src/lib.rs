@@ -32,6 +32,7 @@ pub use autorespond::{
     AUDIT_CAPACITY, AuditRecord, AuditSource, AutoResponsePolicy, ReportReason, decide,
 };
 pub use clock::{Clock, FakeClock, SystemClock};
+pub use env::PASS_THROUGH as PASS_THROUGH_ENV;
 pub use error::Error;
 pub use events::{ExitInfo, Message, MessageKind, SessionEvent, SessionInfo, SessionMetrics};
 pub use explain::{

@@ -6,6 +6,8 @@
 //! pty-bench-driver sessions --n N [--idle-secs 10] [--settle-ms 100]
 //! pty-bench-driver prompt-latency [--iterations 20] [--burst-bytes 262144] [--ready-settle-ms 1500]
 //! pty-bench-driver raw-throughput [--cmd CMD]     baseline: a plain read loop on a PTY master
+//! pty-bench-driver raw-sessions --n N [--settle-ms 100]   baseline: the same shells started and
+//!                                                         watched by hand, one poll loop each
 //! ```
 //!
 //! The result is the last stdout line, one JSON object; everything else goes to stderr.
@@ -40,11 +42,12 @@ fn main() -> ExitCode {
         })),
         Some("throughput") => throughput(&args[1..]),
         Some("raw-throughput") => raw_throughput(&args[1..]),
+        Some("raw-sessions") => raw_sessions(&args[1..]),
         Some("sessions") => sessions(&args[1..]),
         Some("prompt-latency") => prompt_latency(&args[1..]),
         Some(other) => Err(format!("unsupported workload: {other}")),
         None => {
-            Err("usage: pty-bench-driver capabilities|throughput|sessions|raw-throughput".into())
+            Err("usage: pty-bench-driver capabilities|throughput|sessions|prompt-latency|raw-throughput|raw-sessions".into())
         }
     };
     match result {
@@ -476,6 +479,156 @@ fn sessions(args: &[String]) -> Result<Value, String> {
         // preempted), so a stray switch of the sleeping main thread can be told apart.
         "idle_reactor_ctx_switches": {"voluntary": r1.0 - r0.0, "involuntary": r1.1 - r0.1},
         "kill_ms": summary(&kill),
+    }))
+}
+
+/// One shell of the raw spawn baseline: started, its prompt seen, then quiet for `settle`.
+struct RawShell {
+    child: std::process::Child,
+    _master: std::fs::File,
+    call: Duration,
+    prompt: Duration,
+    ready: Duration,
+}
+
+/// Starts the standard shell without the manager: `openpty`, then `std::process::Command` with a
+/// `pre_exec` that makes the pty its controlling terminal, and a `poll` + `read` loop on the
+/// master until the output ends with the prompt and nothing more arrives for `settle`
+/// (PROTOCOL.md's definition of ready). The environment is the one the manager gives a shell
+/// session here (its allow-list of this process's variables, the shell adapter's, the terminal's).
+fn raw_shell(settle: Duration) -> Result<RawShell, String> {
+    use std::os::fd::AsFd;
+    use std::os::unix::process::CommandExt;
+    let ws = nix::pty::Winsize {
+        ws_row: 40,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let start = Instant::now();
+    let pty = nix::pty::openpty(Some(&ws), None).map_err(|e| format!("openpty: {e}"))?;
+    let slave = pty.slave;
+    let dup = |fd: &std::os::fd::OwnedFd| fd.try_clone().map_err(|e| e.to_string());
+    let mut cmd = Command::new("/bin/bash");
+    cmd.args(["--noprofile", "--norc"])
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(k, _)| {
+            k.to_str()
+                .is_some_and(|k| pty_manager::PASS_THROUGH_ENV.contains(&k))
+        }))
+        .envs([
+            ("PS1", "pty> "),
+            ("PS2", "pty+ "),
+            ("HISTFILE", ""),
+            ("TERM", "xterm-256color"),
+            ("COLORTERM", "truecolor"),
+        ])
+        .stdin(Stdio::from(dup(&slave)?))
+        .stdout(Stdio::from(dup(&slave)?))
+        .stderr(Stdio::from(slave));
+    // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| format!("spawn bash: {e}"))?;
+    let call = start.elapsed();
+    let mut master = std::fs::File::from(pty.master);
+    let (mut tail, mut buf) = (Vec::<u8>::new(), [0u8; 4096]);
+    let (mut prompt, mut quiet_since) = (None::<Duration>, None::<Instant>);
+    let limit = start + Duration::from_secs(30);
+    loop {
+        let now = Instant::now();
+        if now >= limit {
+            return Err("a raw shell never became ready".into());
+        }
+        // Waiting for the prompt: until the limit; at the prompt: until the settle ends.
+        let until = quiet_since.map_or(limit, |q| (q + settle).min(limit));
+        let wait = until.saturating_duration_since(now);
+        let mut fds = [nix::poll::PollFd::new(
+            master.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let ms = nix::poll::PollTimeout::try_from(wait.as_millis().max(1) as i32)
+            .map_err(|e| e.to_string())?;
+        let n = match nix::poll::poll(&mut fds, ms) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("poll: {e}")),
+        };
+        if n == 0 {
+            if quiet_since.is_some() && Instant::now() >= until {
+                break;
+            }
+            continue;
+        }
+        let k = master.read(&mut buf).map_err(|e| format!("read: {e}"))?;
+        if k == 0 {
+            return Err("a raw shell closed its terminal".into());
+        }
+        tail.extend_from_slice(&buf[..k]);
+        let cut = tail.len().saturating_sub(16);
+        tail.drain(..cut);
+        if tail.ends_with(b"pty> ") {
+            prompt.get_or_insert_with(|| start.elapsed());
+            quiet_since = Some(Instant::now());
+        } else {
+            quiet_since = None;
+        }
+    }
+    Ok(RawShell {
+        child,
+        _master: master,
+        call,
+        prompt: prompt.unwrap_or_default(),
+        ready: start.elapsed(),
+    })
+}
+
+/// The baseline for `sessions`: the same N shells, spawned one after another and each waited for
+/// until ready, by [`raw_shell`] instead of the manager. The shells stay open until the end, as
+/// the manager's do.
+fn raw_sessions(args: &[String]) -> Result<Value, String> {
+    let n: usize = opt_num(args, "--n", 200)?;
+    let settle_ms: u64 = opt_num(args, "--settle-ms", 100)?;
+    let settle = Duration::from_millis(settle_ms);
+    let kill = |mut s: RawShell| {
+        // The shell leads its own process group.
+        unsafe { libc::kill(-(s.child.id() as i32), libc::SIGKILL) };
+        let _ = s.child.wait();
+    };
+    kill(raw_shell(settle)?);
+    let mut shells = Vec::with_capacity(n);
+    let (mut call, mut prompt, mut ready) = (vec![], vec![], vec![]);
+    let mut failure = None;
+    for _ in 0..n {
+        match raw_shell(settle) {
+            Ok(s) => {
+                call.push(ms(s.call));
+                prompt.push(ms(s.prompt));
+                ready.push(ms(s.ready));
+                shells.push(s);
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    shells.into_iter().for_each(kill);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(json!({
+        "driver": "raw-pty-spawn", "workload": "sessions", "n": n, "ready_settle_ms": settle_ms,
+        "ready_source": "prompt at the end of the output, then quiet for the settle (poll loop)",
+        "spawn_ready_ms": summary(&ready),
+        "spawn_prompt_ms": summary(&prompt),
+        "spawn_call_ms": summary(&call),
     }))
 }
 
