@@ -56,7 +56,11 @@ pub struct ManagedPty {
     state: Arc<Mutex<State>>,
     path_var: Option<String>,
     sink: Arc<Mutex<Option<EventSink>>>,
-    private_root: PathBuf,
+    /// The directory holding the agent sessions' private directories, made at the first agent
+    /// spawn (see [`make_private_root`]).
+    private_root: Mutex<Option<PathBuf>>,
+    /// Spawns past the session-limit check and not yet listed by the manager.
+    spawning: Mutex<usize>,
     notify: Notify,
 }
 
@@ -127,7 +131,7 @@ impl ManagedPty {
                         Err(_) => return,
                     }
                     if idle_ms > 0 {
-                        stop_idle(&manager, idle_ms, &n);
+                        stop_idle(&manager, &s, idle_ms, &n);
                     }
                     if last_tick.elapsed() >= Duration::from_secs(5) {
                         last_tick = Instant::now();
@@ -149,10 +153,55 @@ impl ManagedPty {
             state,
             path_var: std::env::var("PATH").ok(),
             sink,
-            private_root: std::env::temp_dir()
-                .join(format!("agent-orchestrator-{}", std::process::id())),
+            private_root: Mutex::new(None),
+            spawning: Mutex::new(0),
             notify,
         })
+    }
+
+    /// Counts a spawn in flight against `maxConcurrentSessions`: live sessions plus spawns not
+    /// yet in the manager's list, checked and counted under one lock, so concurrent spawns cannot
+    /// all pass the check before any of them is listed.
+    fn reserve_slot(&self) -> Result<SpawnSlot<'_>> {
+        let mut spawning = lock(&self.spawning);
+        let live = self
+            .manager
+            .list(None, None)
+            .iter()
+            .filter(|s| s.status.is_live())
+            .count();
+        if live + *spawning >= self.config.max_concurrent_sessions {
+            return Err(Error::SessionLimit(self.config.max_concurrent_sessions));
+        }
+        *spawning += 1;
+        Ok(SpawnSlot(&self.spawning))
+    }
+
+    /// A new private directory for one agent session (settings and hook headers live there:
+    /// only this user may enter it), inside the private root made at the first call.
+    fn private_dir(&self) -> Result<PathBuf> {
+        let io = |what: &Path| {
+            let context = format!("creating {}", what.display());
+            move |source| Error::Io { context, source }
+        };
+        let root = {
+            let mut root = lock(&self.private_root);
+            match &*root {
+                Some(r) => r.clone(),
+                None => {
+                    let runtime = std::env::var_os("XDG_RUNTIME_DIR");
+                    let made = make_private_root(runtime.as_deref())
+                        .map_err(io(&std::env::temp_dir().join("agent-orchestrator-*")))?;
+                    root.insert(made).clone()
+                }
+            }
+        };
+        let dir = root.join(crate::actions::new_id());
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io(&dir))?;
+        Ok(dir)
     }
 
     /// Looks agent CLIs up on this `PATH`-style list instead of the process's `PATH` (the
@@ -209,11 +258,58 @@ impl ManagedPty {
     }
 }
 
+/// A spawn counted by [`ManagedPty::reserve_slot`]; uncounted when dropped.
+struct SpawnSlot<'a>(&'a Mutex<usize>);
+
+impl Drop for SpawnSlot<'_> {
+    fn drop(&mut self) {
+        *lock(self.0) -= 1;
+    }
+}
+
 impl Drop for ManagedPty {
     fn drop(&mut self) {
         // Private directories of sessions that never reported their stop.
-        let _ = std::fs::remove_dir_all(&self.private_root);
+        if let Some(root) = lock(&self.private_root).take() {
+            let _ = std::fs::remove_dir_all(root);
+        }
     }
+}
+
+/// Makes a new directory only this user can enter, for the agent sessions' private directories
+/// (settings and hook headers, which carry a hook token): under `$XDG_RUNTIME_DIR` when that is
+/// an absolute directory of this user that nobody else can write, else under the temp dir.
+///
+/// Its name carries a random part and it is made with a plain `mkdir` (mode 0700) that fails if
+/// the name exists: in a shared `/tmp`, a name another user could guess (say, one made of our
+/// pid) can be taken first, and a directory of theirs would let them swap the settings an agent
+/// reads for their own.
+pub(crate) fn make_private_root(runtime_dir: Option<&std::ffi::OsStr>) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let base = runtime_dir
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute())
+        .filter(|d| {
+            std::fs::symlink_metadata(d)
+                .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o022 == 0)
+        })
+        .unwrap_or_else(std::env::temp_dir);
+    let mut last = None;
+    for _ in 0..8 {
+        let dir = base.join(format!(
+            "agent-orchestrator-{}-{}",
+            std::process::id(),
+            crate::actions::new_id()
+        ));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free private directory name")))
 }
 
 /// Sends supervision events to `sink`, or, without a coordinator, the chat notices of
@@ -412,15 +508,22 @@ fn probes(manager: &PtyManager, state: &Mutex<State>) -> Vec<crate::supervision:
         .collect()
 }
 
-fn stop_idle(manager: &PtyManager, idle_ms: u64, notify: &Notify) {
+/// Stops the sessions this service spawned that have shown no activity for `idle_ms`. Sessions
+/// others started on the same manager (the console's shells) are not its to stop, and a session
+/// blocked on a prompt or waiting for a login waits for a person, which is not idleness.
+fn stop_idle(manager: &PtyManager, state: &Mutex<State>, idle_ms: u64, notify: &Notify) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
+    let ours: HashSet<String> = lock(state).spawned.iter().cloned().collect();
     for s in manager.list(None, None) {
         let idle = now.saturating_sub(s.last_activity_ms);
-        // A blocked session waits for a person; that is not idleness.
-        if s.status.is_live() && s.status != SessionStatus::Blocked && idle > idle_ms {
+        let waits_for_a_person = matches!(
+            s.status,
+            SessionStatus::Blocked | SessionStatus::Authenticating
+        );
+        if ours.contains(&s.id) && s.status.is_live() && !waits_for_a_person && idle > idle_ms {
             let _ = manager.stop(&s.id, None);
             notify(&format!(
                 "[{}] Session stopped — idle for {} minutes with no progress.",
@@ -433,15 +536,8 @@ fn stop_idle(manager: &PtyManager, idle_ms: u64, notify: &Notify) {
 
 impl PtyService for ManagedPty {
     fn spawn_session(&self, req: SpawnRequest) -> Result<SessionInfo> {
-        let live = self
-            .manager
-            .list(None, None)
-            .iter()
-            .filter(|s| s.status.is_live())
-            .count();
-        if live >= self.config.max_concurrent_sessions {
-            return Err(Error::SessionLimit(self.config.max_concurrent_sessions));
-        }
+        // Held until the session is in the manager's list (or the spawn failed).
+        let _slot = self.reserve_slot()?;
         if !self.config.register_coding_adapters && req.agent_type != "shell" {
             return Err(Error::InvalidParameter(format!(
                 "coding agent adapters are disabled (PTY_SERVICE_CONFIG registerCodingAdapters: \
@@ -487,17 +583,8 @@ impl PtyService for ManagedPty {
             let preset = ApprovalPreset::from_str(&preset)
                 .ok()
                 .ok_or_else(|| Error::InvalidParameter(format!("unknown preset: {preset}")))?;
-            let private_dir = self.private_root.join(crate::actions::new_id());
+            let private_dir = self.private_dir()?;
             private = Some(private_dir.clone());
-            // Settings and hook headers live here: only this user may read them.
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&private_dir)
-                .map_err(|e| Error::Io {
-                    context: format!("creating {}", private_dir.display()),
-                    source: e,
-                })?;
             let creds = &req.credentials;
             let hook_url = lock(&self.state).hook_url.clone();
             let hooks = match hook_url {
@@ -732,17 +819,26 @@ impl PtyService for ManagedPty {
 
     fn hook(&self, session_id: &str, token: &str, body: &[u8]) -> (u16, serde_json::Value) {
         use serde_json::json;
-        if self.manager.get(session_id).is_err() {
-            return (
+        let not_found = || {
+            (
                 200,
                 json!({"status": "ignored", "reason": "session_not_found"}),
-            );
-        }
-        let entry = lock(&self.state).hooks.get(session_id).cloned();
-        let Some((ep, agent, preset)) = entry.filter(|(ep, _, _)| ep.token_matches(token)) else {
-            return (401, json!({"error": "Invalid hook token"}));
+            )
         };
-        let _ = ep;
+        // Only a session launched with hook telemetry has a token to check: any other id (a
+        // shell, the console's sessions, no session at all) gets the same answer, so the route,
+        // open without the console's token, does not tell which sessions exist. Hook sessions'
+        // ids are random.
+        let entry = lock(&self.state).hooks.get(session_id).cloned();
+        let Some((ep, agent, preset)) = entry else {
+            return not_found();
+        };
+        if !ep.token_matches(token) {
+            return (401, json!({"error": "Invalid hook token"}));
+        }
+        if self.manager.get(session_id).is_err() {
+            return not_found();
+        }
         let report = match parse_hook(body) {
             Ok(ParsedHook::Event(r)) => r,
             Ok(ParsedHook::UnknownEvent(_)) => {
@@ -808,6 +904,47 @@ fn map_err(id: &str, e: pty_manager::Error) -> Error {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_private_root_is_a_fresh_unguessable_directory_of_ours() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let tmp = std::env::temp_dir();
+        // What another local user could create first under the old, pid-only name.
+        let squatted = tmp.join(format!("agent-orchestrator-{}", std::process::id()));
+        let _ = std::fs::create_dir(&squatted);
+        // A runtime dir others may write is not used.
+        let open_runtime = tmp.join(format!("ao-open-runtime-{}", crate::actions::new_id()));
+        std::fs::create_dir(&open_runtime).unwrap();
+        std::fs::set_permissions(&open_runtime, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let a = make_private_root(Some(open_runtime.as_os_str())).unwrap();
+        let b = make_private_root(None).unwrap();
+        // A private runtime dir of ours is used.
+        let runtime = tmp.join(format!("ao-runtime-{}", crate::actions::new_id()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&runtime)
+            .unwrap();
+        let c = make_private_root(Some(runtime.as_os_str())).unwrap();
+        // A relative one is not.
+        let d = make_private_root(Some(std::ffi::OsStr::new("relative/dir"))).unwrap();
+        for dir in [&a, &b, &d] {
+            assert_eq!(dir.parent(), Some(tmp.as_path()), "{}", dir.display());
+        }
+        assert_eq!(c.parent(), Some(runtime.as_path()));
+        assert!(a != b && a != d && b != d);
+        for dir in [&a, &b, &c, &d] {
+            assert_ne!(dir, &squatted);
+            let m = std::fs::symlink_metadata(dir).unwrap();
+            assert!(m.is_dir());
+            // SAFETY: geteuid has no preconditions.
+            assert_eq!(m.uid(), unsafe { libc::geteuid() });
+            assert_eq!(m.mode() & 0o777, 0o700, "{}", dir.display());
+            std::fs::remove_dir(dir).unwrap();
+        }
+        for dir in [&squatted, &open_runtime, &runtime] {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 
     /// One raw HTTP/1.1 request over loopback; the status and the body (JSON when it parses).
     fn http(
@@ -905,7 +1042,15 @@ mod tests {
             u16,
             &'a serde_json::Value,
         );
-        let table: [Row; 6] = [
+        // A session without hook telemetry (a plain shell): answered like an unknown id.
+        let plain = pty
+            .spawn_session(SpawnRequest {
+                agent_type: "shell".into(),
+                workdir: std::env::temp_dir(),
+                ..SpawnRequest::default()
+            })
+            .unwrap();
+        let table: [Row; 8] = [
             ("POST", &[(sid, id), (tok, token)], 200, &denied),
             (
                 "POST",
@@ -921,6 +1066,9 @@ mod tests {
                 200,
                 &ignored,
             ),
+            ("POST", &[(sid, &plain.id), (tok, token)], 200, &ignored),
+            // No token at all is refused before any lookup, whatever the id.
+            ("POST", &[(sid, &plain.id)], 401, &bad),
             (
                 "GET",
                 &[(sid, id), (tok, token)],

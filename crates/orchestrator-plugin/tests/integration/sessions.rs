@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use orchestrator_plugin::services::{ManagedPty, PlainStatus, PtyService, SpawnRequest};
 use orchestrator_plugin::settings::PtyServiceConfig;
+use pty_manager::{PtyManager, SessionStatus, ShellAdapter, SpawnConfig};
 
 use crate::fakes::TempDir;
 
@@ -131,6 +132,145 @@ fn the_session_limit_is_enforced() {
     pty.stop_session(&first.id, true).unwrap();
     let again = pty.spawn_session(req()).unwrap();
     pty.stop_session(&again.id, true).unwrap();
+}
+
+/// A fake agent CLI `name` running the shell `body`, in a `bin` directory of `tmp` (returned).
+fn fake_agent(tmp: &TempDir, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = tmp.0.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join(name);
+    std::fs::write(&script, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn concurrent_spawns_never_pass_the_session_limit() {
+    let tmp = TempDir::new("sessions-limit-race");
+    let config = PtyServiceConfig {
+        max_concurrent_sessions: 2,
+        ..PtyServiceConfig::default()
+    };
+    // Agent spawns: planning and writing an agent's files before the program starts widens
+    // the window between the limit check and the session being listed.
+    let bin = fake_agent(&tmp, "aider", "printf '> '\nexec cat >/dev/null\n");
+    let pty = Arc::new(
+        ManagedPty::start(config, |_| {})
+            .unwrap()
+            .with_search_path(bin.display().to_string()),
+    );
+    let gate = Arc::new(std::sync::Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (pty, gate, workdir) = (pty.clone(), gate.clone(), tmp.0.clone());
+            std::thread::spawn(move || {
+                gate.wait();
+                pty.spawn_session(SpawnRequest {
+                    agent_type: "aider".into(),
+                    workdir,
+                    ..SpawnRequest::default()
+                })
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let started: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    for r in &results {
+        if let Err(e) = r {
+            assert_eq!(e.to_string(), "Concurrent session limit reached (2)");
+        }
+    }
+    let live = pty
+        .list_sessions()
+        .into_iter()
+        .filter(|s| s.status.is_live())
+        .count();
+    for s in &started {
+        pty.stop_session(&s.id, true).unwrap();
+    }
+    assert_eq!(started.len(), 2, "eight racing spawns under a limit of two");
+    assert_eq!(live, 2);
+}
+
+#[test]
+fn the_idle_watchdog_stops_only_its_own_sessions_and_never_a_login() {
+    let tmp = TempDir::new("sessions-idle-owner");
+    // A fake `aider` that asks for a login and waits for the answer.
+    let bin = fake_agent(
+        &tmp,
+        "aider",
+        "printf 'Login to OpenRouter or create a free account? (Y)es/(N)o [Yes]: '\n\
+         exec cat >/dev/null\n",
+    );
+    let notes = Arc::new(Mutex::new(Vec::new()));
+    let n = notes.clone();
+    let config = PtyServiceConfig {
+        idle_timeout_ms: 1500,
+        ..PtyServiceConfig::default()
+    };
+    let manager = Arc::new(PtyManager::new().unwrap());
+    let pty = ManagedPty::with_manager(manager.clone(), config, move |t| {
+        n.lock().unwrap().push(t.to_string())
+    })
+    .unwrap()
+    .with_search_path(bin.display().to_string());
+    // A shell someone else started on the same manager (the console does this).
+    let console = manager
+        .spawn(
+            SpawnConfig::with_adapter(Arc::new(ShellAdapter::with_shell("/bin/sh")))
+                .name("console-shell")
+                .cwd(&tmp.0),
+        )
+        .unwrap();
+    let login = pty
+        .spawn_session(SpawnRequest {
+            agent_type: "aider".into(),
+            name: Some("needs-login".into()),
+            workdir: tmp.0.clone(),
+            ..SpawnRequest::default()
+        })
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pty.get_session(&login.id).unwrap().status != SessionStatus::Authenticating {
+        assert!(
+            Instant::now() < deadline,
+            "the fake aider never asked for a login"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let own = pty
+        .spawn_session(SpawnRequest {
+            agent_type: "shell".into(),
+            name: Some("own-idle".into()),
+            workdir: tmp.0.clone(),
+            ..SpawnRequest::default()
+        })
+        .unwrap();
+    wait_for(
+        &notes,
+        |n| n.starts_with("[own-idle] Session stopped — idle for"),
+        "idle notice for the service's own shell",
+    );
+    // Both others have been idle longer than the stopped shell; one more watchdog pass.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!pty.get_session(&own.id).unwrap().status.is_live());
+    assert!(manager.get(&console.id).unwrap().status.is_live());
+    assert_eq!(
+        pty.get_session(&login.id).unwrap().status,
+        SessionStatus::Authenticating
+    );
+    assert!(
+        !notes
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n.contains("console-shell") || n.contains("needs-login")),
+        "{:?}",
+        notes.lock().unwrap()
+    );
+    manager.kill(&console.id).unwrap();
+    pty.stop_session(&login.id, true).unwrap();
 }
 
 #[test]
