@@ -13,7 +13,8 @@ use pty_console::{HttpRequest, HttpResponse, RouteResponse, Routes, StreamRespon
 use serde_json::{Value, json};
 
 use crate::Error;
-use crate::actions::util_public::{allowed_roots, inside_roots, workspace_config};
+use crate::actions::util_public::workspace_config;
+use crate::actions::workdir_allowed;
 use crate::agent_types::resolve_agent_type;
 use crate::model::{Decision, DecisionAction, parse_key_list};
 use crate::runtime::{Runtime, RuntimeExt};
@@ -377,7 +378,7 @@ impl HttpApi {
             return err(400, "workdir is required");
         };
         let workdir = std::path::PathBuf::from(workdir);
-        if !inside_roots(&workdir, &allowed_roots(self.runtime.as_ref())) {
+        if !workdir_allowed(self.runtime.as_ref(), &workdir) {
             return err(
                 403,
                 "The specified workdir is outside of allowed directories.",

@@ -29,9 +29,16 @@ pub fn new_id() -> String {
     util::uuid_v4()
 }
 
+/// Whether a session may be started in `workdir`: its real path (symlinks resolved, so `..` and
+/// links cannot step out) lies inside the workspace base directory or the process's working
+/// directory. SPAWN_CODING_AGENT, the HTTP API and the dashboard's spawn form all ask this.
+pub fn workdir_allowed(rt: &dyn Runtime, workdir: &std::path::Path) -> bool {
+    util::inside_roots(workdir, &util::allowed_roots(rt))
+}
+
 /// Helpers the HTTP API shares with the actions.
 pub(crate) mod util_public {
-    pub(crate) use super::util::{allowed_roots, inside_roots, workspace_config};
+    pub(crate) use super::util::workspace_config;
 }
 
 /// Parameters of one call, as JSON.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::util::{allowed_roots, inside_roots, pty, spawn_failure};
+use super::util::{pty, spawn_failure};
 use super::{Action, ActionContext, ActionResult, Needs};
 use crate::services::SpawnRequest;
 use crate::settings::{agent_credentials, agent_model};
@@ -74,7 +74,7 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
             }
         }
     };
-    if !inside_roots(&workdir, &allowed_roots(ctx.runtime)) {
+    if !super::workdir_allowed(ctx.runtime, &workdir) {
         return ActionResult::fail(
             "The specified workdir is outside of allowed directories. Please use a workspace directory.",
         );

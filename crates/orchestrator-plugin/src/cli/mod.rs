@@ -137,10 +137,11 @@ pub fn build_runtime(
 /// coordinator runs when a model is configured. Failures are reported through `sink` and leave
 /// the service out (its routes then answer 503). Also returns the PTY service behind the routes:
 /// hook tokens live there, so sessions whose hooks the API should accept must be started with it.
+/// And the runtime behind both, whose settings say where sessions may be started.
 pub fn api_routes(
     manager: Arc<pty_manager::PtyManager>,
     sink: Arc<dyn Fn(&str) + Send + Sync>,
-) -> orchestrator_plugin::Result<(Arc<dyn pty_console::Routes>, Arc<ManagedPty>)> {
+) -> orchestrator_plugin::Result<ApiParts> {
     let from_env = std::env::var_os("AGENT_ORCHESTRATOR_CONFIG").map(PathBuf::from);
     let settings = SettingsStore::load(std::env::vars(), from_env.as_deref())?;
     let pty_config = PtyServiceConfig::from_settings(&|k| settings.get(k))?;
@@ -186,9 +187,23 @@ pub fn api_routes(
         c
     });
     let routes: Arc<dyn pty_console::Routes> = Arc::new(
-        orchestrator_plugin::http_api::HttpApi::new(runtime, coordinator),
+        orchestrator_plugin::http_api::HttpApi::new(runtime.clone(), coordinator),
     );
-    Ok((routes, pty))
+    Ok(ApiParts {
+        routes,
+        pty,
+        runtime,
+    })
+}
+
+/// What [`api_routes`] builds.
+pub struct ApiParts {
+    /// The HTTP API's routes.
+    pub routes: Arc<dyn pty_console::Routes>,
+    /// The PTY service behind them.
+    pub pty: Arc<ManagedPty>,
+    /// The runtime behind them (settings, services).
+    pub runtime: Arc<dyn orchestrator_plugin::runtime::Runtime>,
 }
 
 /// The scratch workspace records under the workspace base directory, with the retention

@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 
 use coding_agent_adapters::Registry;
 use coding_agent_adapters::preflight::{VERSION_TIMEOUT, preflight_all};
+use orchestrator_plugin::actions::workdir_allowed;
+use orchestrator_plugin::runtime::Runtime;
 use orchestrator_plugin::services::{ManagedPty, PtyService, SpawnRequest as PluginSpawn};
 use pty_console::{
     AccessToken, AgentChoice, Console, ConsoleServer, Launcher, ServerConfig, ShellLauncher,
@@ -34,12 +36,16 @@ struct ServeLauncher {
     found: Arc<Mutex<Vec<AgentChoice>>>,
     /// Starts agent CLIs over the console's manager.
     pty: Option<Arc<ManagedPty>>,
+    /// The runtime whose settings say where sessions may start (the workspace base directory
+    /// and the working directory, as for SPAWN_CODING_AGENT and the HTTP API); `None` allows
+    /// any directory (tests of the launcher alone).
+    runtime: Option<Arc<dyn Runtime>>,
 }
 
 impl ServeLauncher {
     /// Starts preflight in the background (version commands as argv, 5 s timeout each); until it
     /// is done the list holds only the shell agent.
-    fn new(pty: Option<Arc<ManagedPty>>) -> Self {
+    fn new(pty: Option<Arc<ManagedPty>>, runtime: Option<Arc<dyn Runtime>>) -> Self {
         let found = Arc::new(Mutex::new(Vec::new()));
         let slot = found.clone();
         let can_start = pty.is_some();
@@ -52,7 +58,11 @@ impl ServeLauncher {
         if let Err(e) = spawned {
             eprintln!("agent-orchestrator serve: could not start preflight: {e}");
         }
-        ServeLauncher { found, pty }
+        ServeLauncher {
+            found,
+            pty,
+            runtime,
+        }
     }
 
     fn preflight(can_start: bool) -> Vec<AgentChoice> {
@@ -122,6 +132,15 @@ impl Launcher for ServeLauncher {
         manager: &Arc<PtyManager>,
         req: &SpawnRequest,
     ) -> pty_console::Result<SessionInfo> {
+        if let Some(rt) = &self.runtime
+            && !workdir_allowed(rt.as_ref(), &req.workdir)
+        {
+            return Err(pty_console::Error::BadRequest(format!(
+                "workdir {} is outside of allowed directories (the workspace base directory \
+                 and the server's working directory)",
+                req.workdir.display()
+            )));
+        }
         if req.agent == "shell" {
             return ShellLauncher.launch(manager, req);
         }
@@ -269,14 +288,18 @@ fn serve(mut args: Args) -> Result<(), String> {
     // The plugin's HTTP API (BEHAVIOR.md §10.5) on the same server, token and sessions. Its PTY
     // service also starts the spawn form's agent CLIs, so their hook tokens are the ones the
     // hooks endpoint checks.
-    let (api, pty) = super::api_routes(
+    let super::ApiParts {
+        routes: api,
+        pty,
+        runtime,
+    } = super::api_routes(
         manager.clone(),
         Arc::new(|t: &str| eprintln!("agent-orchestrator serve: {t}")),
     )
     .map_err(|e| format!("starting the HTTP API: {e}"))?;
     let console = Console::new(
         manager.clone(),
-        Arc::new(ServeLauncher::new(Some(pty.clone()))),
+        Arc::new(ServeLauncher::new(Some(pty.clone()), Some(runtime))),
     )
     .map_err(|e| format!("starting the console: {e}"))?;
     let cwd = std::env::current_dir().map_err(|e| format!("reading the current directory: {e}"))?;
@@ -352,6 +375,7 @@ mod tests {
         let with = ServeLauncher {
             found: Arc::default(),
             pty: Some(Arc::new(agent_service(manager.clone()).unwrap())),
+            runtime: None,
         };
         let shell = with.launch(&manager, &req("shell")).unwrap();
         assert_eq!(shell.agent_type, "shell");
@@ -363,6 +387,7 @@ mod tests {
         let without = ServeLauncher {
             found: Arc::default(),
             pty: None,
+            runtime: None,
         };
         let err = without.launch(&manager, &req("claude")).unwrap_err();
         assert!(
@@ -371,6 +396,56 @@ mod tests {
             "{err}"
         );
         manager.stop_all(Some(std::time::Duration::from_millis(200)));
+    }
+
+    /// The spawn form starts sessions only where SPAWN_CODING_AGENT and the HTTP API would:
+    /// inside the workspace base directory or the server's working directory.
+    #[test]
+    fn the_launcher_keeps_spawns_inside_the_allowed_directories() {
+        let tmp = std::env::temp_dir().join(format!(
+            "serve-roots-{}",
+            orchestrator_plugin::actions::new_id()
+        ));
+        let (base, outside) = (tmp.join("ws"), tmp.join("elsewhere"));
+        std::fs::create_dir_all(base.join("task")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let settings = orchestrator_plugin::SettingsStore::from_pairs([
+            ("HOME", tmp.display().to_string()),
+            (
+                "CODING_WORKSPACE_CONFIG",
+                serde_json::json!({"baseDir": base.display().to_string()}).to_string(),
+            ),
+        ]);
+        let runtime: Arc<dyn Runtime> =
+            Arc::new(orchestrator_plugin::StandaloneRuntime::new(settings).unwrap());
+        let manager = Arc::new(PtyManager::new().unwrap());
+        let launcher = ServeLauncher {
+            found: Arc::default(),
+            pty: Some(Arc::new(agent_service(manager.clone()).unwrap())),
+            runtime: Some(runtime),
+        };
+        let req = |agent: &str, workdir: PathBuf| SpawnRequest {
+            agent: agent.to_owned(),
+            workdir,
+            task: String::new(),
+            name: None,
+        };
+        for agent in ["shell", "claude"] {
+            for dir in [outside.clone(), base.join("task/../../elsewhere")] {
+                let err = launcher.launch(&manager, &req(agent, dir)).unwrap_err();
+                assert!(
+                    matches!(&err, pty_console::Error::BadRequest(m) if m.contains("outside of allowed directories")),
+                    "{agent}: {err}"
+                );
+            }
+        }
+        assert!(manager.list(None, None).is_empty(), "nothing started");
+        let inside = launcher
+            .launch(&manager, &req("shell", base.join("task")))
+            .unwrap();
+        assert_eq!(inside.agent_type, "shell");
+        manager.stop_all(Some(std::time::Duration::from_millis(200)));
+        let _ = std::fs::remove_dir_all(&tmp);
     }
 
     #[test]
