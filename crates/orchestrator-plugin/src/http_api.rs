@@ -256,9 +256,8 @@ impl HttpApi {
                 let Some(store) = self.runtime.scratch() else {
                     return err(503, "Scratch workspaces are not available.");
                 };
-                if let Err(e) = store.sweep(pty.as_ref()) {
-                    return from_err(e);
-                }
+                // A directory that cannot be removed is shown by its record's `removalError`.
+                store.sweep(pty.as_ref());
                 ok(json!(store.list()))
             }
             ("POST", [id, "scratch", op @ ("keep" | "delete" | "promote")]) => {

@@ -117,6 +117,19 @@ pub struct ScratchRecord {
     pub ended_at: Option<u64>,
     /// When it is removed unless someone decides (ms); only while `pending_decision`.
     pub expires_at: Option<u64>,
+    /// Why the last attempt to remove its directory failed; the next sweep tries again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removal_error: Option<String>,
+}
+
+/// What one [`ScratchStore::sweep`] did.
+#[derive(Debug, Default)]
+pub struct Sweep {
+    /// Session ids whose directories were removed (their records with them).
+    pub removed: Vec<String>,
+    /// Directories that could not be removed, by session id: their records stay, with the
+    /// reason in `removal_error`, and the next sweep tries again.
+    pub failed: Vec<(String, Error)>,
 }
 
 type Clock = Box<dyn Fn() -> u64 + Send + Sync>;
@@ -176,6 +189,7 @@ impl ScratchStore {
                 created_at: now,
                 ended_at: None,
                 expires_at: None,
+                removal_error: None,
             },
         );
     }
@@ -192,15 +206,20 @@ impl ScratchStore {
 
     /// Applies the policy: active records whose session is no longer live end (removed,
     /// pending a decision, or kept), and pending ones past their TTL are removed. Returns the
-    /// session ids whose directories were removed.
-    pub fn sweep(&self, pty: &dyn PtyService) -> Result<Vec<String>> {
+    /// session ids whose directories were removed, and those that could not be (one directory
+    /// that cannot be removed never stops the others).
+    pub fn sweep(&self, pty: &dyn PtyService) -> Sweep {
         let now = (self.clock)();
-        let mut removed = Vec::new();
+        let mut outcome = Sweep::default();
         let mut gone = Vec::new();
         {
             let mut records = self.records();
             for r in records.values_mut() {
                 match r.status {
+                    // Ended before, its directory not removed yet: try again.
+                    ScratchStatus::Active if r.ended_at.is_some() => {
+                        gone.push(r.session_id.clone());
+                    }
                     ScratchStatus::Active => {
                         let live = pty
                             .get_session(&r.session_id)
@@ -227,15 +246,23 @@ impl ScratchStore {
                     ScratchStatus::Kept | ScratchStatus::Promoted => {}
                 }
             }
-            for id in &gone {
-                if let Some(r) = records.get(id) {
-                    self.remove_dir(&r.path)?;
+            for id in gone {
+                let Some(r) = records.get_mut(&id) else {
+                    continue;
+                };
+                match self.remove_dir(&r.path) {
+                    Ok(()) => {
+                        records.remove(&id);
+                        outcome.removed.push(id);
+                    }
+                    Err(e) => {
+                        r.removal_error = Some(e.to_string());
+                        outcome.failed.push((id, e));
+                    }
                 }
-                records.remove(id);
-                removed.push(id.clone());
             }
         }
-        Ok(removed)
+        outcome
     }
 
     /// Keeps a scratch workspace whose task ended (no expiry).
@@ -348,8 +375,10 @@ impl ScratchStore {
                 loop {
                     std::thread::sleep(interval);
                     let Some(store) = weak.upgrade() else { return };
-                    if let Err(e) = store.sweep(pty.as_ref()) {
-                        on_error(&format!("scratch workspace cleanup failed: {e}"));
+                    for (id, e) in store.sweep(pty.as_ref()).failed {
+                        on_error(&format!(
+                            "scratch workspace cleanup failed for session {id}: {e}"
+                        ));
                     }
                 }
             })

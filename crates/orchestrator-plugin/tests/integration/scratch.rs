@@ -153,15 +153,15 @@ fn pending_decision_waits_for_a_person_or_the_ttl() {
     // The task ends: kept, pending a decision, until the TTL.
     r.end(&id);
     r.advance(10);
-    r.store.sweep(r.rt.pty()).unwrap();
+    r.store.sweep(r.rt.pty());
     let rec = r.store.get(&id).unwrap();
     assert_eq!(rec.status, ScratchStatus::PendingDecision);
     assert_eq!((rec.ended_at, rec.expires_at), (Some(1_010), Some(61_010)));
     r.advance(59_999);
-    assert!(r.store.sweep(r.rt.pty()).unwrap().is_empty());
+    assert!(r.store.sweep(r.rt.pty()).removed.is_empty());
     assert!(dir.is_dir(), "kept until the TTL");
     r.advance(1);
-    assert_eq!(r.store.sweep(r.rt.pty()).unwrap(), vec![id.clone()]);
+    assert_eq!(r.store.sweep(r.rt.pty()).removed, vec![id.clone()]);
     assert!(!dir.exists(), "removed at the TTL");
     assert_eq!(
         r.http("GET", "/api/coding-agents/scratch", json!({})).1,
@@ -195,7 +195,7 @@ fn pending_decision_waits_for_a_person_or_the_ttl() {
         (Some(true), Some("kept"))
     );
     r.advance(10 * 60_000);
-    r.store.sweep(r.rt.pty()).unwrap();
+    r.store.sweep(r.rt.pty());
     assert!(dir2.is_dir(), "kept past the TTL");
 
     // Promote moves it under a name; delete removes it.
@@ -233,19 +233,56 @@ fn ephemeral_goes_at_once_and_keep_stays() {
     let tmp = TempDir::new("scratch-ephemeral");
     let r = rig(&tmp, "ephemeral", None);
     let (id, dir) = r.start("echo hi");
-    r.store.sweep(r.rt.pty()).unwrap();
+    r.store.sweep(r.rt.pty());
     assert!(dir.is_dir(), "running tasks keep their directory");
     r.end(&id);
-    assert_eq!(r.store.sweep(r.rt.pty()).unwrap(), vec![id]);
+    assert_eq!(r.store.sweep(r.rt.pty()).removed, vec![id]);
     assert!(!dir.exists());
 
     let tmp2 = TempDir::new("scratch-keep");
     let r = rig(&tmp2, "persistent", None);
     let (id, dir) = r.start("echo hi");
     r.end(&id);
-    r.store.sweep(r.rt.pty()).unwrap();
+    r.store.sweep(r.rt.pty());
     r.advance(10 * DEFAULT_DECISION_TTL_MS);
-    r.store.sweep(r.rt.pty()).unwrap();
+    r.store.sweep(r.rt.pty());
     assert_eq!(r.store.get(&id).unwrap().status, ScratchStatus::Kept);
     assert!(dir.is_dir());
+}
+
+#[test]
+fn one_directory_that_cannot_be_removed_does_not_stop_the_sweep() {
+    let tmp = TempDir::new("scratch-stuck");
+    let r = rig(&tmp, "ephemeral", None);
+    // A record whose directory leads outside the base directory: its removal is refused. Its
+    // id sorts before the real task's, so the sweep meets it first.
+    let outside = TempDir::new("scratch-outside");
+    let link = tmp.0.join("0-link");
+    std::os::unix::fs::symlink(&outside.0, &link).unwrap();
+    r.store.register("0-stuck", "stuck", &link);
+    let (id, dir) = r.start("echo hi");
+    r.end(&id);
+    let sweep = r.store.sweep(r.rt.pty());
+    assert_eq!(sweep.removed, vec![id.clone()]);
+    assert_eq!(sweep.failed.len(), 1);
+    assert_eq!(sweep.failed[0].0, "0-stuck");
+    assert!(!dir.exists(), "the other task's directory is removed");
+    assert!(
+        outside.0.is_dir(),
+        "nothing outside the base directory is removed"
+    );
+    // The listing still answers, and shows why the stuck one stays.
+    let (status, list) = r.http("GET", "/api/coding-agents/scratch", json!({}));
+    assert_eq!(status, 200, "{list}");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["sessionId"], "0-stuck");
+    assert!(
+        list[0]["removalError"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a scratch directory")),
+        "{list:?}"
+    );
+    // Tried again on the next sweep, and still refused.
+    assert_eq!(r.store.sweep(r.rt.pty()).failed.len(), 1);
 }
