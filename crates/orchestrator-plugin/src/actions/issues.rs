@@ -173,8 +173,17 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
             "Unknown operation: {operation}. Use: create, list, get, update, comment, close, reopen, add_labels"
         ));
     }
-    let repo = ctx
-        .str_param("repo")
+    // A repository or issue number given as a parameter is used or refused, never swapped for
+    // one the message text happens to mention.
+    let repo_param = ctx.str_param("repo");
+    if let Some(r) = &repo_param
+        && parse_repo(r).is_none()
+    {
+        return ActionResult::fail(format!(
+            "Repository {r:?} is not owner/repo or a GitHub URL."
+        ));
+    }
+    let repo = repo_param
         .and_then(|r| parse_repo(&r))
         .or_else(|| parse_repo(&ctx.message.text))
         .or_else(|| {
@@ -186,6 +195,20 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
         return ActionResult::fail(
             "Please specify a repository (e.g., owner/repo or a GitHub URL).",
         );
+    };
+    let number = match ctx.param("issueNumber") {
+        Some(v) => match v.as_u64().or_else(|| {
+            v.as_str()
+                .and_then(|s| s.trim().trim_start_matches('#').parse().ok())
+        }) {
+            Some(n) if n > 0 => Some(n),
+            _ => {
+                return ActionResult::fail(format!(
+                    "Issue number {v} is not a positive whole number."
+                ));
+            }
+        },
+        None => issue_number_in(&ctx.message.text),
     };
     if !ws.has_forge_token() {
         if ctx.runtime.get_setting("GITHUB_OAUTH_CLIENT_ID").is_none() {
@@ -211,15 +234,6 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
         }
     }
     ctx.memory.set_repo(&ctx.message.room_id, &repo);
-    let number = ctx
-        .param("issueNumber")
-        .and_then(|v| {
-            v.as_u64().or_else(|| {
-                v.as_str()
-                    .and_then(|s| s.trim_start_matches('#').parse().ok())
-            })
-        })
-        .or_else(|| issue_number_in(&ctx.message.text));
     let labels = ctx.list_param("labels");
     let fail = |e: crate::Error| ActionResult::fail(format!("Issue operation failed: {e}"));
     let issue_json = |i: &Issue| json!(i);

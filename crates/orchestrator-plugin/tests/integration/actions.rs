@@ -648,6 +648,23 @@ fn issues_every_operation() {
         t(json!({"repo": "acme/app"}), "what's open?"),
         "No open issues found in acme/app."
     );
+    // A parameter that does not parse is refused, not replaced by what the text mentions.
+    assert_eq!(
+        t(
+            json!({"operation": "list", "repo": "acme app"}),
+            "list the issues of acme/app"
+        ),
+        "Repository \"acme app\" is not owner/repo or a GitHub URL."
+    );
+    for bad in [json!("two"), json!(-1), json!(0), json!(1.5)] {
+        assert_eq!(
+            t(
+                json!({"operation": "get", "repo": "acme/app", "issueNumber": bad}),
+                "show issue #1"
+            ),
+            format!("Issue number {bad} is not a positive whole number.")
+        );
+    }
     assert_eq!(
         t(
             json!({"operation": "create", "repo": "acme/app", "title": "Login fails", "body": "500 on submit", "labels": "bug, p1"}),
