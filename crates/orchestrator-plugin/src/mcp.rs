@@ -178,7 +178,8 @@ impl<'a> McpServer<'a> {
         }
         let message = Message::text("mcp", "");
         let mut progress = Vec::new();
-        let result = actions::run(
+        // The progress replies go out with the result, so no action may wait on one.
+        let result = actions::run_collected(
             action,
             self.runtime,
             &self.memory,

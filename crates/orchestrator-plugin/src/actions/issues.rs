@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{Action, ActionContext, ActionResult, Needs};
 use crate::runtime::RuntimeExt;
-use crate::services::{Issue, IssueQuery, IssueUpdate, NewIssue};
+use crate::services::{Authorization, DeviceCode, Issue, IssueQuery, IssueUpdate, NewIssue};
 
 pub(super) const ACTION: Action = Action {
     name: "MANAGE_ISSUES",
@@ -210,6 +210,47 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
         },
         None => issue_number_in(&ctx.message.text),
     };
+    let ask = |code: &DeviceCode, then: &str| {
+        format!(
+            "I need GitHub access to manage issues. Please authorize me:\n\nGo to: {}\nEnter code: **{}**\n\nThis code expires in {} minutes. {then}",
+            code.verification_uri,
+            code.user_code,
+            code.expires_in_secs.div_ceil(60)
+        )
+    };
+    // The person sees whose account the agent now acts as.
+    let authorized = |ctx: &mut ActionContext<'_>, login: Option<String>| match login {
+        Some(login) => ctx.progress(&format!("Authorized as {login}.")),
+        None => ctx.progress("Authorized with GitHub."),
+    };
+    if !ctx.live_progress {
+        // The person would see a code only when this call returns, so it returns with it; the
+        // flow goes on in the background, and the next call finds how it ended.
+        match ws.forge_authorization() {
+            Ok(Authorization::Ready) | Err(crate::Error::NotImplemented(_)) => {}
+            Ok(Authorization::Waiting(code)) => {
+                // The next call may name no repository.
+                ctx.memory.set_repo(&ctx.message.room_id, &repo);
+                return ActionResult {
+                    success: false,
+                    text: ask(
+                        &code,
+                        "Ask me again once you have authorized; I'll keep the code open until then.",
+                    ),
+                    data: json!({"authorization": {
+                        "verificationUri": code.verification_uri,
+                        "userCode": code.user_code,
+                        "expiresInSecs": code.expires_in_secs,
+                    }}),
+                };
+            }
+            Ok(Authorization::Authorized(login)) => authorized(ctx, login),
+            Ok(Authorization::Failed(e)) => {
+                return ActionResult::fail(format!("Issue operation failed: {e}"));
+            }
+            Err(e) => return ActionResult::fail(format!("Issue operation failed: {e}")),
+        }
+    }
     if !ws.has_forge_token() {
         if ctx.runtime.get_setting("GITHUB_OAUTH_CLIENT_ID").is_none() {
             return ActionResult::fail(
@@ -218,18 +259,10 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
         }
         // The code is shown as soon as the flow has it; the call then waits for the person.
         let result = ws.authorize_forge(&mut |code| {
-            let text = format!(
-                "I need GitHub access to manage issues. Please authorize me:\n\nGo to: {}\nEnter code: **{}**\n\nThis code expires in {} minutes. I'll wait for you to complete authorization...",
-                code.verification_uri,
-                code.user_code,
-                code.expires_in_secs.div_ceil(60)
-            );
-            ctx.progress(&text);
+            ctx.progress(&ask(code, "I'll wait for you to complete authorization..."))
         });
         match result {
-            // The person sees whose account the agent now acts as.
-            Ok(Some(login)) => ctx.progress(&format!("Authorized as {login}.")),
-            Ok(None) => ctx.progress("Authorized with GitHub."),
+            Ok(login) => authorized(ctx, login),
             Err(e) => return ActionResult::fail(format!("Issue operation failed: {e}")),
         }
     }

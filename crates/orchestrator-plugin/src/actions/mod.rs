@@ -166,6 +166,10 @@ pub struct ActionContext<'a> {
     pub memory: &'a ChatMemory,
     /// Progress replies before the final one ("Cloning …").
     pub callback: &'a mut dyn FnMut(&str),
+    /// Whether a progress reply reaches the person as it is sent (chat, the CLI), or only with
+    /// the result (an MCP tool result). An action that would wait for the person after telling
+    /// them something returns instead when it does not.
+    pub live_progress: bool,
 }
 
 impl ActionContext<'_> {
@@ -302,7 +306,8 @@ static ACTIONS: [Action; 8] = [
     issues::ACTION,
 ];
 
-/// Runs an action by name with parameters, as the MCP server and HTTP API do.
+/// Runs an action with parameters; `callback` delivers each progress reply to the person as it
+/// is sent (a chat message, a line on the terminal).
 pub fn run(
     action: &Action,
     runtime: &dyn Runtime,
@@ -311,12 +316,40 @@ pub fn run(
     params: &Params,
     callback: &mut dyn FnMut(&str),
 ) -> ActionResult {
+    run_with(action, runtime, memory, message, params, callback, true)
+}
+
+/// [`run`] for a caller that hands progress replies over only with the result, as the MCP
+/// server does (a tool call has one result): an action then never waits for the person after a
+/// progress reply they cannot have seen yet (MANAGE_ISSUES returns the device code and finishes
+/// the authorization in the background instead of waiting for it).
+pub fn run_collected(
+    action: &Action,
+    runtime: &dyn Runtime,
+    memory: &ChatMemory,
+    message: &Message,
+    params: &Params,
+    callback: &mut dyn FnMut(&str),
+) -> ActionResult {
+    run_with(action, runtime, memory, message, params, callback, false)
+}
+
+fn run_with(
+    action: &Action,
+    runtime: &dyn Runtime,
+    memory: &ChatMemory,
+    message: &Message,
+    params: &Params,
+    callback: &mut dyn FnMut(&str),
+    live_progress: bool,
+) -> ActionResult {
     let mut ctx = ActionContext {
         runtime,
         message,
         params,
         memory,
         callback,
+        live_progress,
     };
     (action.handler)(&mut ctx)
 }

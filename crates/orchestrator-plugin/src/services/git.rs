@@ -4,9 +4,12 @@ use git_workspace_service as gws;
 use gws::forge::GitHub;
 use gws::registry::{Strategy, WorkspaceRecord};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
 use super::workspace::{
-    DeviceCode, Issue, IssueQuery, IssueUpdate, NewIssue, PrRequest, ProvisionRequest, PullRequest,
-    WorkspaceInfo, WorkspaceService,
+    Authorization, DeviceCode, Issue, IssueQuery, IssueUpdate, NewIssue, PrRequest,
+    ProvisionRequest, PullRequest, WorkspaceInfo, WorkspaceService,
 };
 use crate::settings::WorkspaceConfig;
 use crate::{Error, Result};
@@ -14,10 +17,31 @@ use crate::{Error, Result};
 /// The workspace service of the binary.
 pub struct GitWorkspaces {
     inner: gws::WorkspaceService,
-    forge: std::sync::RwLock<GitHub>,
+    forge: Arc<ForgeSlot>,
     forge_config: gws::forge::GitHubConfig,
-    has_token: std::sync::atomic::AtomicBool,
     oauth_client_id: Option<String>,
+    /// A device flow started by [`WorkspaceService::forge_authorization`] and not yet reported
+    /// finished.
+    pending: Mutex<Option<PendingFlow>>,
+}
+
+/// The forge client, replaced when a device flow yields a token (from the flow's thread).
+struct ForgeSlot {
+    github: RwLock<GitHub>,
+    has_token: AtomicBool,
+}
+
+/// How a device flow ended: the login that authorized (when the forge said), or the flow's error.
+type FlowOutcome = Arc<Mutex<Option<std::result::Result<Option<String>, String>>>>;
+
+/// A device flow running on its own thread.
+struct PendingFlow {
+    code: DeviceCode,
+    outcome: FlowOutcome,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl std::fmt::Debug for GitWorkspaces {
@@ -71,15 +95,74 @@ impl GitWorkspaces {
         let forge = GitHub::new(forge_config.clone(), token, inner.redactor().clone());
         Ok(GitWorkspaces {
             inner,
-            forge: std::sync::RwLock::new(forge),
+            forge: Arc::new(ForgeSlot {
+                github: RwLock::new(forge),
+                has_token: AtomicBool::new(config.github_token.is_some()),
+            }),
             forge_config,
-            has_token: std::sync::atomic::AtomicBool::new(config.github_token.is_some()),
             oauth_client_id,
+            pending: Mutex::new(None),
         })
     }
 
     fn forge(&self) -> std::sync::RwLockReadGuard<'_, GitHub> {
-        self.forge.read().unwrap_or_else(|p| p.into_inner())
+        self.forge.github.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the OAuth device flow on its own thread: the code arrives on the returned channel
+    /// once the forge gave it; when the person authorizes, the thread installs the token in the
+    /// forge client, then records the outcome (also on failure) and ends.
+    fn start_device_flow(
+        &self,
+    ) -> Result<(
+        std::sync::mpsc::Receiver<DeviceCode>,
+        FlowOutcome,
+        std::thread::JoinHandle<()>,
+    )> {
+        let Some(client_id) = &self.oauth_client_id else {
+            return Err(Error::NotImplemented(
+                "oauth device flow without GITHUB_OAUTH_CLIENT_ID".into(),
+            ));
+        };
+        let app = gws::device_flow::OAuthApp::github(&self.forge_config.web_url, client_id);
+        let redactor = self.inner.redactor().clone();
+        let forge_config = self.forge_config.clone();
+        let slot = self.forge.clone();
+        let outcome: FlowOutcome = Arc::default();
+        let done = outcome.clone();
+        let (tx, rx) = std::sync::mpsc::channel::<DeviceCode>();
+        let flow = std::thread::Builder::new()
+            .name("oauth-device-flow".into())
+            .spawn(move || {
+                let observer = CodeSender {
+                    codes: Mutex::new(tx),
+                    login: Mutex::new(None),
+                };
+                // With the API, the completion reports who authorized (`GET /user`).
+                let token = gws::device_flow::run_device_flow_with_user(
+                    &app,
+                    gws::device_flow::Permissions::WRITE,
+                    &gws::clock::SystemClock,
+                    &observer,
+                    &redactor,
+                    &forge_config,
+                );
+                let result = match token {
+                    Ok(token) => {
+                        *slot.github.write().unwrap_or_else(|p| p.into_inner()) =
+                            GitHub::new(forge_config, Some(token.access_token), redactor);
+                        slot.has_token.store(true, Ordering::SeqCst);
+                        Ok(lock(&observer.login).take())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                *lock(&done) = Some(result);
+            })
+            .map_err(|e| Error::Io {
+                context: "starting the oauth device flow".into(),
+                source: e,
+            })?;
+        Ok((rx, outcome, flow))
     }
 
     /// The branch a workspace of `repo` starts from when the caller names none: what the remote's
@@ -368,55 +451,65 @@ impl WorkspaceService for GitWorkspaces {
     }
 
     fn has_forge_token(&self) -> bool {
-        self.has_token.load(std::sync::atomic::Ordering::SeqCst)
+        self.forge.has_token.load(Ordering::SeqCst)
     }
 
     fn authorize_forge(&self, on_code: &mut dyn FnMut(&DeviceCode)) -> Result<Option<String>> {
-        let Some(client_id) = &self.oauth_client_id else {
-            return Err(Error::NotImplemented(
-                "oauth device flow without GITHUB_OAUTH_CLIENT_ID".into(),
-            ));
-        };
-        let app = gws::device_flow::OAuthApp::github(&self.forge_config.web_url, client_id);
-        let redactor = self.inner.redactor().clone();
-        let (tx, rx) = std::sync::mpsc::channel::<DeviceCode>();
-        // The flow blocks while it polls; the code must reach the person before that, so the
-        // flow runs on its own thread and hands the code back through a channel.
-        let (token, login) = std::thread::scope(|scope| {
-            let flow = scope.spawn(|| {
-                let observer = CodeSender {
-                    codes: std::sync::Mutex::new(tx),
-                    login: std::sync::Mutex::new(None),
-                };
-                // With the API, the completion reports who authorized (`GET /user`).
-                let token = gws::device_flow::run_device_flow_with_user(
-                    &app,
-                    gws::device_flow::Permissions::WRITE,
-                    &gws::clock::SystemClock,
-                    &observer,
-                    &redactor,
-                    &self.forge_config,
-                );
-                let login = observer
-                    .login
-                    .into_inner()
-                    .unwrap_or_else(|e| e.into_inner());
-                token.map(|t| (t, login))
+        let (codes, outcome, flow) = self.start_device_flow()?;
+        // The code reaches the person while the flow polls on its thread.
+        for code in codes.iter() {
+            on_code(&code);
+        }
+        flow.join()
+            .map_err(|_| Error::service("oauth device flow", "the flow thread panicked"))?;
+        let result = lock(&outcome).take();
+        match result {
+            Some(Ok(login)) => Ok(login),
+            Some(Err(e)) => Err(Error::service("oauth device flow", e)),
+            None => Err(Error::service(
+                "oauth device flow",
+                "the flow ended without an outcome",
+            )),
+        }
+    }
+
+    fn forge_authorization(&self) -> Result<Authorization> {
+        let mut pending = lock(&self.pending);
+        if let Some(p) = pending.as_ref() {
+            let ended = lock(&p.outcome).take();
+            return Ok(match ended {
+                None => Authorization::Waiting(p.code.clone()),
+                Some(result) => {
+                    *pending = None;
+                    match result {
+                        Ok(login) => Authorization::Authorized(login),
+                        Err(e) => Authorization::Failed(
+                            Error::service("oauth device flow", e).to_string(),
+                        ),
+                    }
+                }
             });
-            for code in rx.iter() {
-                on_code(&code);
+        }
+        if self.has_forge_token() {
+            return Ok(Authorization::Ready);
+        }
+        let (codes, outcome, _flow) = self.start_device_flow()?;
+        // The forge answers the code request at once; a flow that ends first failed.
+        match codes.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(code) => {
+                *pending = Some(PendingFlow {
+                    code: code.clone(),
+                    outcome,
+                });
+                Ok(Authorization::Waiting(code))
             }
-            flow.join()
-        })
-        .map_err(|_| Error::service("oauth device flow", "the flow thread panicked"))?
-        .map_err(svc("oauth device flow"))?;
-        *self.forge.write().unwrap_or_else(|p| p.into_inner()) = GitHub::new(
-            self.forge_config.clone(),
-            Some(token.access_token),
-            self.inner.redactor().clone(),
-        );
-        self.has_token
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        Ok(login)
+            Err(_) => {
+                let why = lock(&outcome).take().and_then(|r| r.err());
+                let why = why.unwrap_or_else(|| "the forge gave no device code within 30 s".into());
+                Ok(Authorization::Failed(
+                    Error::service("oauth device flow", why).to_string(),
+                ))
+            }
+        }
     }
 }

@@ -16,6 +16,6 @@ pub use git::GitWorkspaces;
 pub use managed::ManagedPty;
 pub use pty::{PlainStatus, PtyService, SessionInfo, SpawnRequest};
 pub use workspace::{
-    DeviceCode, Issue, IssueQuery, IssueUpdate, NewIssue, PrRequest, ProvisionRequest, PullRequest,
-    WorkspaceInfo, WorkspaceService,
+    Authorization, DeviceCode, Issue, IssueQuery, IssueUpdate, NewIssue, PrRequest,
+    ProvisionRequest, PullRequest, WorkspaceInfo, WorkspaceService,
 };

@@ -132,6 +132,20 @@ pub struct DeviceCode {
     pub expires_in_secs: u64,
 }
 
+/// Where a device flow started by [`WorkspaceService::forge_authorization`] stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorization {
+    /// The forge has a token and no flow's end is left to report: nothing to do.
+    Ready,
+    /// The person has not authorized yet: this code is waiting to be entered.
+    Waiting(DeviceCode),
+    /// The person authorized (the login that did, when the forge reported it); the forge has the
+    /// token now.
+    Authorized(Option<String>),
+    /// The flow failed (expired, denied, the forge unreachable); the next call starts a new one.
+    Failed(String),
+}
+
 /// Git workspaces and the forge.
 pub trait WorkspaceService: Send + Sync {
     /// Clones a repository or adds a worktree, on a new branch.
@@ -183,6 +197,14 @@ pub trait WorkspaceService: Send + Sync {
     /// still counts). Implementations without OAuth say so.
     fn authorize_forge(&self, on_code: &mut dyn FnMut(&DeviceCode)) -> Result<Option<String>> {
         let _ = on_code;
+        Err(Error::NotImplemented("oauth device flow".into()))
+    }
+    /// The device flow without blocking, for callers whose replies reach the person only when
+    /// the call returns (MCP tools). A flow that ended and was not reported yet is reported
+    /// (once); one still waiting gives its code again; else, with a token, [`Authorization::Ready`];
+    /// else a new flow starts on a background thread and its code is returned.
+    /// Implementations without it say so ([`Error::NotImplemented`]).
+    fn forge_authorization(&self) -> Result<Authorization> {
         Err(Error::NotImplemented("oauth device flow".into()))
     }
 }

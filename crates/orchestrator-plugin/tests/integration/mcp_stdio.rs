@@ -347,13 +347,9 @@ fn issues_without_a_token_use_the_device_flow() {
     let home = TempDir::new("mcp-device");
     let gh = FakeGitHub::start().unwrap();
     gh.add_repo("octo", "hello", "main");
-    gh.script_device_flow(
-        vec![DeviceStep::Success {
-            token: "gho_from_device_flow".into(),
-        }],
-        1,
-        600,
-    );
+    // Denied first: that flow's end is reported, and the next call starts a new one, which the
+    // person authorizes after two polls.
+    gh.script_device_flow(vec![DeviceStep::Denied], 1, 600);
     let base = gh.base_url();
     let mut c = McpClient::start(
         &home.0,
@@ -365,11 +361,11 @@ fn issues_without_a_token_use_the_device_flow() {
         ],
     );
     c.request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}));
-    let (err, text, _) = c.call(
-        "manage_issues",
-        json!({"operation": "list", "repo": "octo/hello"}),
-    );
-    assert!(!err, "{text}");
+    let args = json!({"operation": "list", "repo": "octo/hello"});
+    // A tool result is the only thing the model sees, so the code comes back at once instead of
+    // after the person authorized (which blocked the server for up to 15 minutes).
+    let (err, text, data) = c.call("manage_issues", args.clone());
+    assert!(err, "nothing was listed yet: {text}");
     assert!(
         text.starts_with("I need GitHub access to manage issues. Please authorize me:\n\nGo to: "),
         "{text}"
@@ -379,8 +375,71 @@ fn issues_without_a_token_use_the_device_flow() {
         "{text}"
     );
     assert!(
-        text.ends_with("\nAuthorized as octo-agent.\nNo open issues found in octo/hello."),
-        "who authorized, from GET /user with the new token: {text}"
+        text.ends_with(
+            "Ask me again once you have authorized; I'll keep the code open until then."
+        ),
+        "{text}"
+    );
+    let code = data["authorization"]["userCode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains(&format!("**{code}**")), "{text}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let denied = loop {
+        let (err, text, _) = c.call("manage_issues", args.clone());
+        assert!(err, "{text}");
+        if !text.contains(&code) {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the denial was never reported"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        denied.starts_with("Issue operation failed: oauth device flow: ")
+            && denied.contains("denied"),
+        "{denied}"
+    );
+    gh.script_device_flow(
+        vec![
+            DeviceStep::Pending,
+            DeviceStep::Success {
+                token: "gho_from_device_flow".into(),
+            },
+        ],
+        1,
+        600,
+    );
+    let (err, text, data) = c.call("manage_issues", args.clone());
+    assert!(err && text.contains("Enter code: **"), "a new flow: {text}");
+    let code = data["authorization"]["userCode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The server keeps answering while the flow waits for the person.
+    assert_eq!(c.request("ping", json!({}))["result"], json!({}));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let (err, text, data) = c.call("manage_issues", args.clone());
+        if !err {
+            break text;
+        }
+        assert_eq!(
+            data["authorization"]["userCode"], code,
+            "the same code until the person authorizes: {text}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never authorized: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        done, "Authorized as octo-agent.\nNo open issues found in octo/hello.",
+        "who authorized, from GET /user with the new token"
     );
     let listed = gh
         .requests()
@@ -389,6 +448,11 @@ fn issues_without_a_token_use_the_device_flow() {
     assert!(
         listed,
         "the issues call reached the forge with the new token"
+    );
+    let (err, text, _) = c.call("manage_issues", args);
+    assert!(
+        !err && text == "No open issues found in octo/hello.",
+        "{text}"
     );
     assert!(c.finish().success());
 }

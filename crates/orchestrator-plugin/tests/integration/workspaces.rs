@@ -416,3 +416,57 @@ fn workspaces_are_listed_oldest_first() {
     let listed: Vec<String> = r.ws.list().into_iter().map(|w| w.id).collect();
     assert_eq!(listed, made);
 }
+
+/// In chat, progress replies reach the person as they are sent: MANAGE_ISSUES shows the device
+/// code, waits for the authorization, says who authorized, then does what was asked.
+#[test]
+fn manage_issues_in_chat_shows_the_code_then_waits_for_the_person() {
+    use test_support::github::{DeviceStep, FakeGitHub};
+    let tmp = TempDir::new("chat-device");
+    let gh = FakeGitHub::start().unwrap();
+    gh.add_repo("octo", "hello", "main");
+    gh.script_device_flow(
+        vec![
+            DeviceStep::Pending,
+            DeviceStep::Success {
+                token: "gho_from_chat".into(),
+            },
+        ],
+        1,
+        600,
+    );
+    let settings = SettingsStore::from_pairs([
+        ("HOME", tmp.0.display().to_string()),
+        (
+            "CODING_WORKSPACE_CONFIG",
+            json!({"baseDir": tmp.0.join("ws").display().to_string()}).to_string(),
+        ),
+        ("GITHUB_OAUTH_CLIENT_ID", "Iv1.test".to_string()),
+    ]);
+    let wsc = WorkspaceConfig::from_settings(&|k| settings.get(k), Some(&tmp.0)).unwrap();
+    let ws = GitWorkspaces::open_with_oauth(&wsc, Some(&gh.base_url()), Some("Iv1.test".into()))
+        .unwrap();
+    let rt = StandaloneRuntime::new(settings)
+        .unwrap()
+        .with_workspace(Arc::new(ws));
+    let mut progress = Vec::new();
+    let params = json!({"operation": "list", "repo": "octo/hello"});
+    let r = actions::run(
+        actions::find("MANAGE_ISSUES").unwrap(),
+        &rt,
+        &ChatMemory::default(),
+        &Message::text("room-1", ""),
+        params.as_object().unwrap(),
+        &mut |t| progress.push(t.to_string()),
+    );
+    assert!(r.success, "{}", r.text);
+    assert_eq!(r.text, "No open issues found in octo/hello.");
+    assert_eq!(progress.len(), 2, "{progress:?}");
+    assert!(
+        progress[0].starts_with("I need GitHub access to manage issues. Please authorize me:")
+            && progress[0].contains("Enter code: **")
+            && progress[0].ends_with("I'll wait for you to complete authorization..."),
+        "{progress:?}"
+    );
+    assert_eq!(progress[1], "Authorized as octo-agent.");
+}
