@@ -58,9 +58,9 @@ pub struct ManagedPty {
     sink: Arc<Mutex<Option<EventSink>>>,
     /// The directory holding the agent sessions' private directories, made at the first agent
     /// spawn (see [`make_private_root`]).
-    private_root: Mutex<Option<PathBuf>>,
-    /// Spawns past the session-limit check and not yet listed by the manager.
-    spawning: Mutex<usize>,
+    private_root: Mutex<Option<PrivateRoot>>,
+    /// Held from the session-limit check until the manager lists the new session.
+    spawn_gate: Mutex<()>,
     notify: Notify,
 }
 
@@ -154,27 +154,26 @@ impl ManagedPty {
             path_var: std::env::var("PATH").ok(),
             sink,
             private_root: Mutex::new(None),
-            spawning: Mutex::new(0),
+            spawn_gate: Mutex::new(()),
             notify,
         })
     }
 
-    /// Counts a spawn in flight against `maxConcurrentSessions`: live sessions plus spawns not
-    /// yet in the manager's list, checked and counted under one lock, so concurrent spawns cannot
-    /// all pass the check before any of them is listed.
-    fn reserve_slot(&self) -> Result<SpawnSlot<'_>> {
-        let mut spawning = lock(&self.spawning);
+    /// Fails with [`Error::SessionLimit`] when `maxConcurrentSessions` sessions are live. The
+    /// binding check is made holding `spawn_gate` until the manager has listed the new session
+    /// (see `spawn_session`), so concurrent spawns can neither pass it together nor count one
+    /// spawn twice.
+    fn check_session_limit(&self) -> Result<()> {
         let live = self
             .manager
             .list(None, None)
             .iter()
             .filter(|s| s.status.is_live())
             .count();
-        if live + *spawning >= self.config.max_concurrent_sessions {
+        if live >= self.config.max_concurrent_sessions {
             return Err(Error::SessionLimit(self.config.max_concurrent_sessions));
         }
-        *spawning += 1;
-        Ok(SpawnSlot(&self.spawning))
+        Ok(())
     }
 
     /// A new private directory for one agent session (settings and hook headers live there:
@@ -187,12 +186,16 @@ impl ManagedPty {
         let root = {
             let mut root = lock(&self.private_root);
             match &*root {
-                Some(r) => r.clone(),
-                None => {
+                Some(r) if r.intact() => r.path.clone(),
+                // None yet, or the one we made is gone or not ours alone any more: a new one.
+                _ => {
                     let runtime = std::env::var_os("XDG_RUNTIME_DIR");
-                    let made = make_private_root(runtime.as_deref())
-                        .map_err(io(&std::env::temp_dir().join("agent-orchestrator-*")))?;
-                    root.insert(made).clone()
+                    let made =
+                        make_private_root(runtime.as_deref()).map_err(|source| Error::Io {
+                            context: "creating the agents' private directory".into(),
+                            source,
+                        })?;
+                    root.insert(made).path.clone()
                 }
             }
         };
@@ -258,20 +261,35 @@ impl ManagedPty {
     }
 }
 
-/// A spawn counted by [`ManagedPty::reserve_slot`]; uncounted when dropped.
-struct SpawnSlot<'a>(&'a Mutex<usize>);
+/// What a spawn prepared before its program started (a private directory, a hook endpoint),
+/// undone if the spawn does not get that far.
+struct Prepared<'a> {
+    state: &'a Mutex<State>,
+    private: Option<PathBuf>,
+    hook_id: Option<String>,
+    started: bool,
+}
 
-impl Drop for SpawnSlot<'_> {
+impl Drop for Prepared<'_> {
     fn drop(&mut self) {
-        *lock(self.0) -= 1;
+        if self.started {
+            return;
+        }
+        if let Some(dir) = &self.private {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(id) = &self.hook_id {
+            lock(self.state).hooks.remove(id);
+        }
     }
 }
 
 impl Drop for ManagedPty {
     fn drop(&mut self) {
         // Private directories of sessions that never reported their stop.
-        if let Some(root) = lock(&self.private_root).take() {
-            let _ = std::fs::remove_dir_all(root);
+        // Only the directory we made: a replacement of someone else's is theirs.
+        if let Some(root) = lock(&self.private_root).take().filter(PrivateRoot::intact) {
+            let _ = std::fs::remove_dir_all(root.path);
         }
     }
 }
@@ -284,32 +302,79 @@ impl Drop for ManagedPty {
 /// the name exists: in a shared `/tmp`, a name another user could guess (say, one made of our
 /// pid) can be taken first, and a directory of theirs would let them swap the settings an agent
 /// reads for their own.
-pub(crate) fn make_private_root(runtime_dir: Option<&std::ffi::OsStr>) -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
+pub(crate) fn make_private_root(
+    runtime_dir: Option<&std::ffi::OsStr>,
+) -> std::io::Result<PrivateRoot> {
     let base = runtime_dir
         .map(PathBuf::from)
         .filter(|d| d.is_absolute())
         .filter(|d| {
-            std::fs::symlink_metadata(d)
-                .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o022 == 0)
+            std::fs::symlink_metadata(d).is_ok_and(|m| {
+                use std::os::unix::fs::MetadataExt;
+                m.is_dir() && m.uid() == euid() && m.mode() & 0o022 == 0
+            })
         })
         .unwrap_or_else(std::env::temp_dir);
-    let mut last = None;
-    for _ in 0..8 {
-        let dir = base.join(format!(
+    let names = std::iter::repeat_with(|| {
+        format!(
             "agent-orchestrator-{}-{}",
             std::process::id(),
             crate::actions::new_id()
-        ));
+        )
+    });
+    make_private_root_in(&base, names.take(8))
+}
+
+/// [`make_private_root`] in `base`, trying `names` in turn: a name that exists already (a
+/// directory, a file, a symbolic link) is never used.
+fn make_private_root_in(
+    base: &Path,
+    names: impl Iterator<Item = String>,
+) -> std::io::Result<PrivateRoot> {
+    use std::os::unix::fs::MetadataExt;
+    let mut last = None;
+    for name in names {
+        let dir = base.join(name);
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
+            Ok(()) => {
+                let m = std::fs::symlink_metadata(&dir)?;
+                return Ok(PrivateRoot {
+                    path: dir,
+                    id: (m.dev(), m.ino()),
+                });
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
             Err(e) => return Err(e),
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::other("no free private directory name")))
+}
+
+/// The directory [`make_private_root`] made, and its identity (device, inode) when made.
+#[derive(Debug, Clone)]
+pub(crate) struct PrivateRoot {
+    path: PathBuf,
+    id: (u64, u64),
+}
+
+impl PrivateRoot {
+    /// Whether the path is still the directory we made, ours alone: a temp-dir cleaner may
+    /// have removed it, or someone else made one of that name since (its name is not secret
+    /// once it exists).
+    fn intact(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(&self.path).is_ok_and(|m| {
+            m.is_dir()
+                && m.uid() == euid()
+                && m.mode() & 0o077 == 0
+                && (m.dev(), m.ino()) == self.id
+        })
+    }
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// Sends supervision events to `sink`, or, without a coordinator, the chat notices of
@@ -536,8 +601,14 @@ fn stop_idle(manager: &PtyManager, state: &Mutex<State>, idle_ms: u64, notify: &
 
 impl PtyService for ManagedPty {
     fn spawn_session(&self, req: SpawnRequest) -> Result<SessionInfo> {
-        // Held until the session is in the manager's list (or the spawn failed).
-        let _slot = self.reserve_slot()?;
+        // Fail fast, before preparing anything; the binding check comes right before the spawn.
+        self.check_session_limit()?;
+        let mut prepared = Prepared {
+            state: &self.state,
+            private: None,
+            hook_id: None,
+            started: false,
+        };
         if !self.config.register_coding_adapters && req.agent_type != "shell" {
             return Err(Error::InvalidParameter(format!(
                 "coding agent adapters are disabled (PTY_SERVICE_CONFIG registerCodingAdapters: \
@@ -585,6 +656,7 @@ impl PtyService for ManagedPty {
                 .ok_or_else(|| Error::InvalidParameter(format!("unknown preset: {preset}")))?;
             let private_dir = self.private_dir()?;
             private = Some(private_dir.clone());
+            prepared.private = Some(private_dir.clone());
             let creds = &req.credentials;
             let hook_url = lock(&self.state).hook_url.clone();
             let hooks = match hook_url {
@@ -656,6 +728,7 @@ impl PtyService for ManagedPty {
                 lock(&self.state)
                     .hooks
                     .insert(id.clone(), (ep, agent, preset));
+                prepared.hook_id = Some(id.clone());
             }
             // The program preflight found is the one that runs (made absolute: the session's
             // working directory is not ours).
@@ -699,6 +772,8 @@ impl PtyService for ManagedPty {
         for (k, v) in &req.credentials {
             cfg = cfg.env(k.clone(), v.expose().to_string());
         }
+        let gate = lock(&self.spawn_gate);
+        self.check_session_limit()?;
         // A capture subscribes before the program starts, so it records from the first byte.
         let (info, capture) = match &self.config.debug_capture_dir {
             Some(root) => self
@@ -708,6 +783,9 @@ impl PtyService for ManagedPty {
             None => self.manager.spawn(cfg).map(|info| (info, None)),
         }
         .map_err(|e| Error::service("spawning the session", e))?;
+        // Listed by the manager now: the next spawn's check counts it.
+        drop(gate);
+        prepared.started = true;
         if let Some((att, root)) = capture
             && let Err(e) = super::capture::start(att, &info.id, root)
         {
@@ -906,44 +984,89 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn the_private_root_is_a_fresh_unguessable_directory_of_ours() {
+    fn the_private_root_is_a_fresh_directory_of_ours_in_a_safe_place() {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let tmp = std::env::temp_dir();
-        // What another local user could create first under the old, pid-only name.
-        let squatted = tmp.join(format!("agent-orchestrator-{}", std::process::id()));
-        let _ = std::fs::create_dir(&squatted);
         // A runtime dir others may write is not used.
         let open_runtime = tmp.join(format!("ao-open-runtime-{}", crate::actions::new_id()));
         std::fs::create_dir(&open_runtime).unwrap();
         std::fs::set_permissions(&open_runtime, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let a = make_private_root(Some(open_runtime.as_os_str())).unwrap();
-        let b = make_private_root(None).unwrap();
+        let a = make_private_root(Some(open_runtime.as_os_str()))
+            .unwrap()
+            .path;
+        let b = make_private_root(None).unwrap().path;
         // A private runtime dir of ours is used.
         let runtime = tmp.join(format!("ao-runtime-{}", crate::actions::new_id()));
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&runtime)
             .unwrap();
-        let c = make_private_root(Some(runtime.as_os_str())).unwrap();
+        let c = make_private_root(Some(runtime.as_os_str())).unwrap().path;
         // A relative one is not.
-        let d = make_private_root(Some(std::ffi::OsStr::new("relative/dir"))).unwrap();
+        let d = make_private_root(Some(std::ffi::OsStr::new("relative/dir")))
+            .unwrap()
+            .path;
         for dir in [&a, &b, &d] {
             assert_eq!(dir.parent(), Some(tmp.as_path()), "{}", dir.display());
         }
         assert_eq!(c.parent(), Some(runtime.as_path()));
         assert!(a != b && a != d && b != d);
         for dir in [&a, &b, &c, &d] {
-            assert_ne!(dir, &squatted);
             let m = std::fs::symlink_metadata(dir).unwrap();
             assert!(m.is_dir());
-            // SAFETY: geteuid has no preconditions.
-            assert_eq!(m.uid(), unsafe { libc::geteuid() });
+            assert_eq!(m.uid(), euid());
             assert_eq!(m.mode() & 0o777, 0o700, "{}", dir.display());
             std::fs::remove_dir(dir).unwrap();
         }
-        for dir in [&squatted, &open_runtime, &runtime] {
+        for dir in [&open_runtime, &runtime] {
             let _ = std::fs::remove_dir(dir);
         }
+    }
+
+    /// A name that exists already (here a symbolic link someone planted to a directory of
+    /// theirs, and a directory) is passed over, and what it points to is left alone.
+    #[test]
+    fn an_existing_name_is_never_used_as_the_private_root() {
+        let base = std::env::temp_dir().join(format!("ao-names-{}", crate::actions::new_id()));
+        let theirs = base.join("theirs");
+        std::fs::create_dir_all(&theirs).unwrap();
+        std::os::unix::fs::symlink(&theirs, base.join("one")).unwrap();
+        std::fs::create_dir(base.join("two")).unwrap();
+        let names = ["one", "two", "three"].map(String::from);
+        let root = make_private_root_in(&base, names.into_iter()).unwrap();
+        assert_eq!(root.path, base.join("three"));
+        assert!(root.intact());
+        assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 0);
+        let names = ["one", "two"].map(String::from);
+        let err = make_private_root_in(&base, names.into_iter()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// The root is checked before each use: removed (a temp-dir cleaner) and made again by
+    /// someone else under the same name, it is not used; a new one is made.
+    #[test]
+    fn a_private_root_that_was_replaced_is_not_used_again() {
+        use std::os::unix::fs::PermissionsExt;
+        let pty = ManagedPty::start(PtyServiceConfig::default(), |_| {}).unwrap();
+        let first = pty.private_dir().unwrap();
+        let root = first.parent().unwrap().to_path_buf();
+        let second = pty.private_dir().unwrap();
+        assert_eq!(second.parent(), Some(root.as_path()), "kept while intact");
+        std::fs::remove_dir_all(&root).unwrap();
+        std::fs::create_dir(&root).unwrap();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let third = pty.private_dir().unwrap();
+        assert_ne!(third.parent(), Some(root.as_path()));
+        assert_eq!(
+            std::fs::read_dir(&root).unwrap().count(),
+            0,
+            "nothing made in theirs"
+        );
+        drop(pty);
+        assert!(root.is_dir(), "the replacement is not ours to remove");
+        assert!(!third.exists(), "ours is removed with the service");
+        std::fs::remove_dir(&root).unwrap();
     }
 
     /// One raw HTTP/1.1 request over loopback; the status and the body (JSON when it parses).

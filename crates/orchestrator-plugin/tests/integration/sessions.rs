@@ -193,6 +193,46 @@ fn concurrent_spawns_never_pass_the_session_limit() {
     assert_eq!(live, 2);
 }
 
+/// Two spawns at once under a limit of two both start, every time: a spawn under way is never
+/// counted twice (once listed by the manager, once as in flight).
+#[test]
+fn spawns_within_the_limit_all_start_even_when_concurrent() {
+    let tmp = TempDir::new("sessions-limit-pairs");
+    let config = PtyServiceConfig {
+        max_concurrent_sessions: 2,
+        ..PtyServiceConfig::default()
+    };
+    let bin = fake_agent(&tmp, "aider", "printf '> '\nexec cat >/dev/null\n");
+    let pty = Arc::new(
+        ManagedPty::start(config, |_| {})
+            .unwrap()
+            .with_search_path(bin.display().to_string()),
+    );
+    for round in 0..100 {
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (pty, gate, workdir) = (pty.clone(), gate.clone(), tmp.0.clone());
+                std::thread::spawn(move || {
+                    gate.wait();
+                    pty.spawn_session(SpawnRequest {
+                        agent_type: if round % 2 == 0 { "shell" } else { "aider" }.into(),
+                        workdir,
+                        ..SpawnRequest::default()
+                    })
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        for s in results.iter().flatten() {
+            pty.stop_session(&s.id, true).unwrap();
+        }
+        for r in results {
+            assert!(r.is_ok(), "round {round}: {}", r.unwrap_err());
+        }
+    }
+}
+
 #[test]
 fn the_idle_watchdog_stops_only_its_own_sessions_and_never_a_login() {
     let tmp = TempDir::new("sessions-idle-owner");
