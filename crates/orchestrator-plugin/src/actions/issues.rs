@@ -196,7 +196,9 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
             "Please specify a repository (e.g., owner/repo or a GitHub URL).",
         );
     };
-    let number = match ctx.param("issueNumber") {
+    // Only the operations on one issue read a number (models send placeholders to the others).
+    let uses_number = !matches!(operation.as_str(), "create" | "list");
+    let number = match ctx.param("issueNumber").filter(|_| uses_number) {
         Some(v) => match v.as_u64().or_else(|| {
             v.as_str()
                 .and_then(|s| s.trim().trim_start_matches('#').parse().ok())
@@ -227,7 +229,18 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
         // The person would see a code only when this call returns, so it returns with it; the
         // flow goes on in the background, and the next call finds how it ended.
         match ws.forge_authorization() {
-            Ok(Authorization::Ready) | Err(crate::Error::NotImplemented(_)) => {}
+            Ok(Authorization::Ready) => {}
+            // Only a flow that blocks until the person authorized: never from a caller that
+            // cannot show the code first (it would hold an MCP server for up to 15 minutes).
+            Err(crate::Error::NotImplemented(_))
+                if !ws.has_forge_token()
+                    && ctx.runtime.get_setting("GITHUB_OAUTH_CLIENT_ID").is_some() =>
+            {
+                return ActionResult::fail(
+                    "GitHub access required, and this workspace service can only run the device flow by waiting for the person, which this call cannot do. Set GITHUB_TOKEN (PAT), or authorize through the chat or CLI.",
+                );
+            }
+            Err(crate::Error::NotImplemented(_)) => {}
             Ok(Authorization::Waiting(code)) => {
                 // The next call may name no repository.
                 ctx.memory.set_repo(&ctx.message.room_id, &repo);

@@ -36,7 +36,9 @@ type FlowOutcome = Arc<Mutex<Option<std::result::Result<Option<String>, String>>
 
 /// A device flow running on its own thread.
 struct PendingFlow {
-    code: DeviceCode,
+    /// Its code, and when it arrived (the time left to enter it counts down from there).
+    code: Option<(DeviceCode, std::time::Instant)>,
+    codes: std::sync::mpsc::Receiver<DeviceCode>,
     outcome: FlowOutcome,
 }
 
@@ -475,41 +477,44 @@ impl WorkspaceService for GitWorkspaces {
 
     fn forge_authorization(&self) -> Result<Authorization> {
         let mut pending = lock(&self.pending);
-        if let Some(p) = pending.as_ref() {
-            let ended = lock(&p.outcome).take();
-            return Ok(match ended {
-                None => Authorization::Waiting(p.code.clone()),
-                Some(result) => {
-                    *pending = None;
-                    match result {
-                        Ok(login) => Authorization::Authorized(login),
-                        Err(e) => Authorization::Failed(
-                            Error::service("oauth device flow", e).to_string(),
-                        ),
-                    }
-                }
+        if pending.is_none() {
+            if self.has_forge_token() {
+                return Ok(Authorization::Ready);
+            }
+            let (codes, outcome, _flow) = self.start_device_flow()?;
+            *pending = Some(PendingFlow {
+                code: None,
+                codes,
+                outcome,
             });
         }
-        if self.has_forge_token() {
-            return Ok(Authorization::Ready);
+        let p = pending.as_mut().expect("a flow is pending");
+        if p.code.is_none() {
+            // The forge answers the code request at once; a flow that ended first has failed.
+            if let Ok(code) = p.codes.recv_timeout(std::time::Duration::from_secs(30)) {
+                p.code = Some((code, std::time::Instant::now()));
+            }
         }
-        let (codes, outcome, _flow) = self.start_device_flow()?;
-        // The forge answers the code request at once; a flow that ends first failed.
-        match codes.recv_timeout(std::time::Duration::from_secs(30)) {
-            Ok(code) => {
-                *pending = Some(PendingFlow {
-                    code: code.clone(),
-                    outcome,
-                });
-                Ok(Authorization::Waiting(code))
-            }
-            Err(_) => {
-                let why = lock(&outcome).take().and_then(|r| r.err());
-                let why = why.unwrap_or_else(|| "the forge gave no device code within 30 s".into());
-                Ok(Authorization::Failed(
-                    Error::service("oauth device flow", why).to_string(),
-                ))
-            }
+        // How the flow ended, reported once (the flow records it before it lets go of the code
+        // channel).
+        let ended = lock(&p.outcome).take();
+        if let Some(result) = ended {
+            *pending = None;
+            return Ok(match result {
+                Ok(login) => Authorization::Authorized(login),
+                Err(e) => Authorization::Failed(Error::service("oauth device flow", e).to_string()),
+            });
+        }
+        match &p.code {
+            Some((code, at)) => Ok(Authorization::Waiting(DeviceCode {
+                expires_in_secs: code.expires_in_secs.saturating_sub(at.elapsed().as_secs()),
+                ..code.clone()
+            })),
+            // Still no code: the flow stays, and the next call looks again.
+            None => Err(Error::service(
+                "oauth device flow",
+                "the forge has not given a device code within 30 s; try again shortly",
+            )),
         }
     }
 }

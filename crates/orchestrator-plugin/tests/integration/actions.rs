@@ -665,6 +665,14 @@ fn issues_every_operation() {
             format!("Issue number {bad} is not a positive whole number.")
         );
     }
+    // Operations that take no number ignore a placeholder one.
+    assert_eq!(
+        t(
+            json!({"operation": "list", "repo": "acme/app", "issueNumber": ""}),
+            ""
+        ),
+        "No open issues found in acme/app."
+    );
     assert_eq!(
         t(
             json!({"operation": "create", "repo": "acme/app", "title": "Login fails", "body": "500 on submit", "labels": "bug, p1"}),
@@ -773,6 +781,27 @@ fn issues_every_operation() {
         ]
     );
     assert_eq!(r.text, "No open issues found in acme/app.");
+
+    // A caller that gets progress only with the result (MCP): a service that can only run the
+    // flow by blocking is not asked to (the fake's flow would set the token).
+    *rt2.ws().token.lock().unwrap() = false;
+    let params = json!({"operation": "list", "repo": "acme/app"});
+    let mut progress = Vec::new();
+    let r = actions::run_collected(
+        actions::find("MANAGE_ISSUES").unwrap(),
+        &rt2,
+        &ChatMemory::default(),
+        &Message::text("room-1", ""),
+        params.as_object().unwrap(),
+        &mut |t: &str| progress.push(t.to_string()),
+    );
+    assert!(!r.success);
+    assert!(r.text.starts_with("GitHub access required, and this workspace service can only run the device flow by waiting"), "{}", r.text);
+    assert!(progress.is_empty(), "{progress:?}");
+    assert!(
+        !*rt2.ws().token.lock().unwrap(),
+        "the blocking flow never ran"
+    );
 }
 
 #[test]
