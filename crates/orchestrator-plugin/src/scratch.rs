@@ -127,8 +127,9 @@ pub struct ScratchRecord {
 pub struct Sweep {
     /// Session ids whose directories were removed (their records with them).
     pub removed: Vec<String>,
-    /// Directories that could not be removed, by session id: their records stay, with the
-    /// reason in `removal_error`, and the next sweep tries again.
+    /// Directories that could not be removed, by session id, when the failure is new (a record
+    /// failing the same way as at the last sweep is not repeated): their records stay, with the
+    /// reason in `removal_error`, and every sweep tries again.
     pub failed: Vec<(String, Error)>,
 }
 
@@ -256,8 +257,13 @@ impl ScratchStore {
                         outcome.removed.push(id);
                     }
                     Err(e) => {
-                        r.removal_error = Some(e.to_string());
-                        outcome.failed.push((id, e));
+                        // Reported when it starts failing, or fails differently, not at every
+                        // sweep; the record shows it meanwhile.
+                        let text = e.to_string();
+                        if r.removal_error.as_deref() != Some(text.as_str()) {
+                            r.removal_error = Some(text);
+                            outcome.failed.push((id, e));
+                        }
                     }
                 }
             }
@@ -273,6 +279,7 @@ impl ScratchStore {
             .ok_or_else(|| not_found(session_id))?;
         r.status = ScratchStatus::Kept;
         r.expires_at = None;
+        r.removal_error = None;
         Ok(r.clone())
     }
 
@@ -334,6 +341,7 @@ impl ScratchStore {
         r.path = target;
         r.status = ScratchStatus::Promoted;
         r.expires_at = None;
+        r.removal_error = None;
         Ok(r.clone())
     }
 

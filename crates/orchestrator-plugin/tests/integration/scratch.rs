@@ -283,6 +283,16 @@ fn one_directory_that_cannot_be_removed_does_not_stop_the_sweep() {
             .is_some_and(|e| e.contains("not a scratch directory")),
         "{list:?}"
     );
-    // Tried again on the next sweep, and still refused.
-    assert_eq!(r.store.sweep(r.rt.pty()).failed.len(), 1);
+    // Tried again at every sweep, still refused, and not reported again for the same reason.
+    let again = r.store.sweep(r.rt.pty());
+    assert!(
+        again.removed.is_empty() && again.failed.is_empty(),
+        "{again:?}"
+    );
+    assert!(r.store.get("0-stuck").unwrap().removal_error.is_some());
+    // Kept by a person: no longer removed, and no error shown.
+    let kept = r.store.keep("0-stuck").unwrap();
+    assert_eq!(kept.removal_error, None);
+    assert!(r.store.sweep(r.rt.pty()).failed.is_empty());
+    assert!(link.exists());
 }
