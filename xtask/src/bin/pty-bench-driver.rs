@@ -507,6 +507,14 @@ fn raw_shell(settle: Duration) -> Result<RawShell, String> {
     };
     let start = Instant::now();
     let pty = nix::pty::openpty(Some(&ws), None).map_err(|e| format!("openpty: {e}"))?;
+    // Close-on-exec, as the manager opens them: no shell inherits the earlier shells' masters.
+    for fd in [&pty.master, &pty.slave] {
+        use std::os::fd::AsRawFd;
+        // SAFETY: F_SETFD on a descriptor this function owns.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
+            return Err(format!("fcntl: {}", std::io::Error::last_os_error()));
+        }
+    }
     let slave = pty.slave;
     let dup = |fd: &std::os::fd::OwnedFd| fd.try_clone().map_err(|e| e.to_string());
     let mut cmd = Command::new("/bin/bash");
@@ -537,6 +545,8 @@ fn raw_shell(settle: Duration) -> Result<RawShell, String> {
     }
     let child = cmd.spawn().map_err(|e| format!("spawn bash: {e}"))?;
     let call = start.elapsed();
+    // Our copies of the slave: once closed, a shell that dies ends the reads at once.
+    drop(cmd);
     let mut master = std::fs::File::from(pty.master);
     let (mut tail, mut buf) = (Vec::<u8>::new(), [0u8; 4096]);
     let (mut prompt, mut quiet_since) = (None::<Duration>, None::<Instant>);
