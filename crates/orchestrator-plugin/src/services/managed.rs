@@ -59,8 +59,8 @@ pub struct ManagedPty {
     /// The directory holding the agent sessions' private directories, made at the first agent
     /// spawn (see [`make_private_root`]).
     private_root: Mutex<Option<PrivateRoot>>,
-    /// Held from the session-limit check until the manager lists the new session.
-    spawn_gate: Mutex<()>,
+    /// Spawns past the session-limit check whose session the manager does not list yet.
+    spawning: Mutex<usize>,
     notify: Notify,
 }
 
@@ -154,26 +154,31 @@ impl ManagedPty {
             path_var: std::env::var("PATH").ok(),
             sink,
             private_root: Mutex::new(None),
-            spawn_gate: Mutex::new(()),
+            spawning: Mutex::new(0),
             notify,
         })
     }
 
-    /// Fails with [`Error::SessionLimit`] when `maxConcurrentSessions` sessions are live. The
-    /// binding check is made holding `spawn_gate` until the manager has listed the new session
-    /// (see `spawn_session`), so concurrent spawns can neither pass it together nor count one
-    /// spawn twice.
-    fn check_session_limit(&self) -> Result<()> {
+    /// Takes one of `maxConcurrentSessions` for a spawn, before it prepares anything (an
+    /// agent's files, its memory file): live sessions and spawns not yet listed by the manager
+    /// are counted under one lock, and [`SpawnSlot::spawn`] lists the session and gives the slot
+    /// back under that same lock, so a spawn is never counted twice nor missed.
+    fn reserve_slot(&self) -> Result<SpawnSlot<'_>> {
+        let mut spawning = lock(&self.spawning);
         let live = self
             .manager
             .list(None, None)
             .iter()
             .filter(|s| s.status.is_live())
             .count();
-        if live >= self.config.max_concurrent_sessions {
+        if live + *spawning >= self.config.max_concurrent_sessions {
             return Err(Error::SessionLimit(self.config.max_concurrent_sessions));
         }
-        Ok(())
+        *spawning += 1;
+        Ok(SpawnSlot {
+            spawning: &self.spawning,
+            held: true,
+        })
     }
 
     /// A new private directory for one agent session (settings and hook headers live there:
@@ -258,6 +263,32 @@ impl ManagedPty {
         std::env::split_paths(self.path_var.as_deref()?)
             .map(|d| d.join(program))
             .find(|p| p.is_file())
+    }
+}
+
+/// A spawn counted against the session limit until its session is listed (or it fails).
+struct SpawnSlot<'a> {
+    spawning: &'a Mutex<usize>,
+    held: bool,
+}
+
+impl SpawnSlot<'_> {
+    /// Runs `spawn` (which makes the manager list the session) and gives the slot back, under
+    /// the lock the limit is checked under.
+    fn spawn<T>(mut self, spawn: impl FnOnce() -> T) -> T {
+        let mut spawning = lock(self.spawning);
+        let out = spawn();
+        *spawning -= 1;
+        self.held = false;
+        out
+    }
+}
+
+impl Drop for SpawnSlot<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            *lock(self.spawning) -= 1;
+        }
     }
 }
 
@@ -525,6 +556,8 @@ fn route_event(
             let private = {
                 let mut st = lock(state);
                 st.login.remove(&session.id);
+                // Its hook token dies with it (a late hook is answered as for an unknown session).
+                st.hooks.remove(&session.id);
                 st.private_dirs.remove(&session.id)
             };
             if let Some(dir) = private {
@@ -601,8 +634,8 @@ fn stop_idle(manager: &PtyManager, state: &Mutex<State>, idle_ms: u64, notify: &
 
 impl PtyService for ManagedPty {
     fn spawn_session(&self, req: SpawnRequest) -> Result<SessionInfo> {
-        // Fail fast, before preparing anything; the binding check comes right before the spawn.
-        self.check_session_limit()?;
+        // Before anything is prepared: a refused spawn leaves the workspace as it was.
+        let slot = self.reserve_slot()?;
         let mut prepared = Prepared {
             state: &self.state,
             private: None,
@@ -772,19 +805,16 @@ impl PtyService for ManagedPty {
         for (k, v) in &req.credentials {
             cfg = cfg.env(k.clone(), v.expose().to_string());
         }
-        let gate = lock(&self.spawn_gate);
-        self.check_session_limit()?;
         // A capture subscribes before the program starts, so it records from the first byte.
-        let (info, capture) = match &self.config.debug_capture_dir {
-            Some(root) => self
-                .manager
-                .spawn_attached(cfg)
-                .map(|(info, att)| (info, Some((att, root)))),
-            None => self.manager.spawn(cfg).map(|info| (info, None)),
-        }
-        .map_err(|e| Error::service("spawning the session", e))?;
-        // Listed by the manager now: the next spawn's check counts it.
-        drop(gate);
+        let (info, capture) = slot
+            .spawn(|| match &self.config.debug_capture_dir {
+                Some(root) => self
+                    .manager
+                    .spawn_attached(cfg)
+                    .map(|(info, att)| (info, Some((att, root)))),
+                None => self.manager.spawn(cfg).map(|info| (info, None)),
+            })
+            .map_err(|e| Error::service("spawning the session", e))?;
         prepared.started = true;
         if let Some((att, root)) = capture
             && let Err(e) = super::capture::start(att, &info.id, root)
@@ -797,6 +827,15 @@ impl PtyService for ManagedPty {
             st.spawned.push(info.id.clone());
             if let Some(p) = private {
                 st.private_dirs.insert(info.id.clone(), p);
+            }
+        }
+        // A program that ended at once (bad credentials, a crash at start) may have been
+        // reported stopped before its private directory was recorded: remove it here then
+        // (removing it twice is harmless).
+        if !self.manager.get(&info.id).is_ok_and(|s| s.status.is_live()) {
+            let dir = lock(&self.state).private_dirs.remove(&info.id);
+            if let Some(dir) = dir {
+                let _ = std::fs::remove_dir_all(dir);
             }
         }
         {
@@ -1067,6 +1106,54 @@ mod tests {
         assert!(root.is_dir(), "the replacement is not ours to remove");
         assert!(!third.exists(), "ours is removed with the service");
         std::fs::remove_dir(&root).unwrap();
+    }
+
+    /// An agent that exits at once (bad credentials, a crash at start) leaves no private
+    /// directory (with its settings and hook token) behind, even when its stop is reported
+    /// before the spawn recorded the directory.
+    #[test]
+    fn an_agent_that_exits_at_once_leaves_no_private_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = std::env::temp_dir().join(format!("ao-quick-exit-{}", crate::actions::new_id()));
+        let bin = tmp.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(bin.join("aider"), "#!/bin/sh\nexit 3\n").unwrap();
+        std::fs::set_permissions(bin.join("aider"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let pty = ManagedPty::start(PtyServiceConfig::default(), |_| {})
+            .unwrap()
+            .with_search_path(bin.display().to_string());
+        for _ in 0..10 {
+            let s = pty
+                .spawn_session(SpawnRequest {
+                    agent_type: "aider".into(),
+                    workdir: tmp.clone(),
+                    ..SpawnRequest::default()
+                })
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while pty.manager.get(&s.id).unwrap().status.is_live() {
+                assert!(Instant::now() < deadline, "the fake agent never exited");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        // The watcher handles the last stop events on its own thread.
+        let root = lock(&pty.private_root).clone().unwrap().path;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = std::fs::read_dir(&root).unwrap().count();
+            let recorded = lock(&pty.state).private_dirs.len();
+            if left == 0 && recorded == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{left} private directories left, {recorded} recorded"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(pty);
+        let _ = std::fs::remove_dir_all(&tmp);
     }
 
     /// One raw HTTP/1.1 request over loopback; the status and the body (JSON when it parses).

@@ -233,6 +233,85 @@ fn spawns_within_the_limit_all_start_even_when_concurrent() {
     }
 }
 
+/// A spawn refused for the session limit leaves its workspace as it was: it is refused before
+/// the agent's files and memory file are written, also when it raced another spawn for the
+/// last place.
+#[test]
+fn a_spawn_refused_for_the_limit_writes_nothing() {
+    let tmp = TempDir::new("sessions-limit-untouched");
+    let config = PtyServiceConfig {
+        max_concurrent_sessions: 2,
+        ..PtyServiceConfig::default()
+    };
+    let bin = fake_agent(&tmp, "aider", "printf '> '\nexec cat >/dev/null\n");
+    let pty = Arc::new(
+        ManagedPty::start(config, |_| {})
+            .unwrap()
+            .with_search_path(bin.display().to_string()),
+    );
+    let shell = pty
+        .spawn_session(SpawnRequest {
+            agent_type: "shell".into(),
+            workdir: tmp.0.clone(),
+            ..SpawnRequest::default()
+        })
+        .unwrap();
+    for round in 0..10 {
+        let dirs: Vec<_> = (0..2)
+            .map(|k| {
+                let d = tmp.0.join(format!("round-{round}-{k}"));
+                std::fs::create_dir_all(&d).unwrap();
+                d
+            })
+            .collect();
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        let handles: Vec<_> = dirs
+            .iter()
+            .map(|d| {
+                let (pty, gate, workdir) = (pty.clone(), gate.clone(), d.clone());
+                std::thread::spawn(move || {
+                    gate.wait();
+                    pty.spawn_session(SpawnRequest {
+                        agent_type: "aider".into(),
+                        workdir,
+                        memory_content: Some("Keep the tests green.".into()),
+                        ..SpawnRequest::default()
+                    })
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "round {round}: one place left"
+        );
+        for (r, d) in results.iter().zip(&dirs) {
+            match r {
+                Ok(s) => {
+                    assert!(
+                        std::fs::read_dir(d).unwrap().count() > 0,
+                        "the started one wrote"
+                    );
+                    pty.stop_session(&s.id, true).unwrap();
+                }
+                Err(e) => {
+                    assert_eq!(e.to_string(), "Concurrent session limit reached (2)");
+                    let left: Vec<_> = std::fs::read_dir(d)
+                        .unwrap()
+                        .map(|e| e.unwrap().file_name())
+                        .collect();
+                    assert!(
+                        left.is_empty(),
+                        "round {round}: the refused spawn wrote {left:?}"
+                    );
+                }
+            }
+        }
+    }
+    pty.stop_session(&shell.id, true).unwrap();
+}
+
 #[test]
 fn the_idle_watchdog_stops_only_its_own_sessions_and_never_a_login() {
     let tmp = TempDir::new("sessions-idle-owner");
