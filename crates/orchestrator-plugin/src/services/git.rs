@@ -34,11 +34,14 @@ struct ForgeSlot {
 /// How a device flow ended: the login that authorized (when the forge said), or the flow's error.
 type FlowOutcome = Arc<Mutex<Option<std::result::Result<Option<String>, String>>>>;
 
+/// Where a device flow hands over its code, with when the forge gave it.
+type Codes = std::sync::mpsc::Receiver<(DeviceCode, std::time::Instant)>;
+
 /// A device flow running on its own thread.
 struct PendingFlow {
-    /// Its code, and when it arrived (the time left to enter it counts down from there).
+    /// Its code, and when the forge gave it (the time left to enter it counts down from there).
     code: Option<(DeviceCode, std::time::Instant)>,
-    codes: std::sync::mpsc::Receiver<DeviceCode>,
+    codes: Codes,
     outcome: FlowOutcome,
 }
 
@@ -114,13 +117,7 @@ impl GitWorkspaces {
     /// Starts the OAuth device flow on its own thread: the code arrives on the returned channel
     /// once the forge gave it; when the person authorizes, the thread installs the token in the
     /// forge client, then records the outcome (also on failure) and ends.
-    fn start_device_flow(
-        &self,
-    ) -> Result<(
-        std::sync::mpsc::Receiver<DeviceCode>,
-        FlowOutcome,
-        std::thread::JoinHandle<()>,
-    )> {
+    fn start_device_flow(&self) -> Result<(Codes, FlowOutcome, std::thread::JoinHandle<()>)> {
         let Some(client_id) = &self.oauth_client_id else {
             return Err(Error::NotImplemented(
                 "oauth device flow without GITHUB_OAUTH_CLIENT_ID".into(),
@@ -132,7 +129,7 @@ impl GitWorkspaces {
         let slot = self.forge.clone();
         let outcome: FlowOutcome = Arc::default();
         let done = outcome.clone();
-        let (tx, rx) = std::sync::mpsc::channel::<DeviceCode>();
+        let (tx, rx) = std::sync::mpsc::channel();
         let flow = std::thread::Builder::new()
             .name("oauth-device-flow".into())
             .spawn(move || {
@@ -228,7 +225,8 @@ impl GitWorkspaces {
 
 /// Hands the device code to the waiting caller and keeps the login the completion reports.
 struct CodeSender {
-    codes: std::sync::Mutex<std::sync::mpsc::Sender<DeviceCode>>,
+    /// Each code with when the forge gave it (its time left counts from there).
+    codes: std::sync::Mutex<std::sync::mpsc::Sender<(DeviceCode, std::time::Instant)>>,
     login: std::sync::Mutex<Option<String>>,
 }
 
@@ -238,15 +236,14 @@ impl gws::device_flow::DeviceFlowObserver for CodeSender {
     }
 
     fn on_prompt(&self, p: &gws::device_flow::DevicePrompt) {
-        let _ = self
-            .codes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(DeviceCode {
+        let _ = self.codes.lock().unwrap_or_else(|e| e.into_inner()).send((
+            DeviceCode {
                 verification_uri: p.verification_uri.clone(),
                 user_code: p.user_code.clone(),
                 expires_in_secs: p.expires_in,
-            });
+            },
+            std::time::Instant::now(),
+        ));
     }
 }
 
@@ -459,7 +456,7 @@ impl WorkspaceService for GitWorkspaces {
     fn authorize_forge(&self, on_code: &mut dyn FnMut(&DeviceCode)) -> Result<Option<String>> {
         let (codes, outcome, flow) = self.start_device_flow()?;
         // The code reaches the person while the flow polls on its thread.
-        for code in codes.iter() {
+        for (code, _) in codes.iter() {
             on_code(&code);
         }
         flow.join()
@@ -492,7 +489,7 @@ impl WorkspaceService for GitWorkspaces {
         if p.code.is_none() {
             // The forge answers the code request at once; a flow that ended first has failed.
             if let Ok(code) = p.codes.recv_timeout(std::time::Duration::from_secs(30)) {
-                p.code = Some((code, std::time::Instant::now()));
+                p.code = Some(code);
             }
         }
         // How the flow ended, reported once (the flow records it before it lets go of the code
