@@ -145,36 +145,54 @@ fn fake_agent(tmp: &TempDir, name: &str, body: &str) -> std::path::PathBuf {
     bin
 }
 
-#[test]
-fn concurrent_spawns_never_pass_the_session_limit() {
-    let tmp = TempDir::new("sessions-limit-race");
+/// A PTY service limited to `limit` sessions, with a fake `aider` that waits at its prompt:
+/// planning and writing an agent's files before its program starts widens the window between
+/// the limit check and the session being listed.
+fn limited_service(tmp: &TempDir, limit: usize) -> Arc<ManagedPty> {
     let config = PtyServiceConfig {
-        max_concurrent_sessions: 2,
+        max_concurrent_sessions: limit,
         ..PtyServiceConfig::default()
     };
-    // Agent spawns: planning and writing an agent's files before the program starts widens
-    // the window between the limit check and the session being listed.
-    let bin = fake_agent(&tmp, "aider", "printf '> '\nexec cat >/dev/null\n");
-    let pty = Arc::new(
+    let bin = fake_agent(tmp, "aider", "printf '> '\nexec cat >/dev/null\n");
+    Arc::new(
         ManagedPty::start(config, |_| {})
             .unwrap()
             .with_search_path(bin.display().to_string()),
-    );
-    let gate = Arc::new(std::sync::Barrier::new(8));
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let (pty, gate, workdir) = (pty.clone(), gate.clone(), tmp.0.clone());
+    )
+}
+
+/// Spawns every request at once (threads released together); the results in request order.
+fn spawn_together(
+    pty: &Arc<ManagedPty>,
+    requests: Vec<SpawnRequest>,
+) -> Vec<orchestrator_plugin::Result<orchestrator_plugin::services::SessionInfo>> {
+    let gate = Arc::new(std::sync::Barrier::new(requests.len()));
+    let handles: Vec<_> = requests
+        .into_iter()
+        .map(|req| {
+            let (pty, gate) = (pty.clone(), gate.clone());
             std::thread::spawn(move || {
                 gate.wait();
-                pty.spawn_session(SpawnRequest {
-                    agent_type: "aider".into(),
-                    workdir,
-                    ..SpawnRequest::default()
-                })
+                pty.spawn_session(req)
             })
         })
         .collect();
-    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+fn aider_in(workdir: &std::path::Path) -> SpawnRequest {
+    SpawnRequest {
+        agent_type: "aider".into(),
+        workdir: workdir.to_path_buf(),
+        ..SpawnRequest::default()
+    }
+}
+
+#[test]
+fn concurrent_spawns_never_pass_the_session_limit() {
+    let tmp = TempDir::new("sessions-limit-race");
+    let pty = limited_service(&tmp, 2);
+    let results = spawn_together(&pty, (0..8).map(|_| aider_in(&tmp.0)).collect());
     let started: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     for r in &results {
         if let Err(e) = r {
@@ -198,32 +216,15 @@ fn concurrent_spawns_never_pass_the_session_limit() {
 #[test]
 fn spawns_within_the_limit_all_start_even_when_concurrent() {
     let tmp = TempDir::new("sessions-limit-pairs");
-    let config = PtyServiceConfig {
-        max_concurrent_sessions: 2,
-        ..PtyServiceConfig::default()
-    };
-    let bin = fake_agent(&tmp, "aider", "printf '> '\nexec cat >/dev/null\n");
-    let pty = Arc::new(
-        ManagedPty::start(config, |_| {})
-            .unwrap()
-            .with_search_path(bin.display().to_string()),
-    );
+    let pty = limited_service(&tmp, 2);
     for round in 0..100 {
-        let gate = Arc::new(std::sync::Barrier::new(2));
-        let handles: Vec<_> = (0..2)
-            .map(|_| {
-                let (pty, gate, workdir) = (pty.clone(), gate.clone(), tmp.0.clone());
-                std::thread::spawn(move || {
-                    gate.wait();
-                    pty.spawn_session(SpawnRequest {
-                        agent_type: if round % 2 == 0 { "shell" } else { "aider" }.into(),
-                        workdir,
-                        ..SpawnRequest::default()
-                    })
-                })
-            })
-            .collect();
-        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        // Shells too: with nothing to prepare, a spawn checks the limit while the other one's
+        // session is listed but not started yet.
+        let mut req = aider_in(&tmp.0);
+        if round % 2 == 0 {
+            req.agent_type = "shell".into();
+        }
+        let results = spawn_together(&pty, vec![req.clone(), req]);
         for s in results.iter().flatten() {
             pty.stop_session(&s.id, true).unwrap();
         }
@@ -239,16 +240,7 @@ fn spawns_within_the_limit_all_start_even_when_concurrent() {
 #[test]
 fn a_spawn_refused_for_the_limit_writes_nothing() {
     let tmp = TempDir::new("sessions-limit-untouched");
-    let config = PtyServiceConfig {
-        max_concurrent_sessions: 2,
-        ..PtyServiceConfig::default()
-    };
-    let bin = fake_agent(&tmp, "aider", "printf '> '\nexec cat >/dev/null\n");
-    let pty = Arc::new(
-        ManagedPty::start(config, |_| {})
-            .unwrap()
-            .with_search_path(bin.display().to_string()),
-    );
+    let pty = limited_service(&tmp, 2);
     let shell = pty
         .spawn_session(SpawnRequest {
             agent_type: "shell".into(),
@@ -264,23 +256,14 @@ fn a_spawn_refused_for_the_limit_writes_nothing() {
                 d
             })
             .collect();
-        let gate = Arc::new(std::sync::Barrier::new(2));
-        let handles: Vec<_> = dirs
+        let requests = dirs
             .iter()
-            .map(|d| {
-                let (pty, gate, workdir) = (pty.clone(), gate.clone(), d.clone());
-                std::thread::spawn(move || {
-                    gate.wait();
-                    pty.spawn_session(SpawnRequest {
-                        agent_type: "aider".into(),
-                        workdir,
-                        memory_content: Some("Keep the tests green.".into()),
-                        ..SpawnRequest::default()
-                    })
-                })
+            .map(|d| SpawnRequest {
+                memory_content: Some("Keep the tests green.".into()),
+                ..aider_in(d)
             })
             .collect();
-        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let results = spawn_together(&pty, requests);
         assert_eq!(
             results.iter().filter(|r| r.is_ok()).count(),
             1,
