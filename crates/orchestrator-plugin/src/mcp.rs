@@ -179,13 +179,14 @@ impl<'a> McpServer<'a> {
         let message = Message::text("mcp", "");
         let mut progress = Vec::new();
         // The progress replies go out with the result, so no action may wait on one.
-        let result = actions::run_collected(
+        let result = actions::run_with(
             action,
             self.runtime,
             &self.memory,
             &message,
             &args,
             &mut |t: &str| progress.push(t.to_string()),
+            actions::Progress::Collected,
         );
         let mut content: Vec<Value> = progress
             .into_iter()

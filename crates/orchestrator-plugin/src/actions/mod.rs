@@ -306,8 +306,20 @@ static ACTIONS: [Action; 8] = [
     issues::ACTION,
 ];
 
+/// How progress replies reach the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// As they are sent (a chat message, a line on the terminal).
+    Live,
+    /// Only with the result, as from the MCP server (a tool call has one result): an action
+    /// then never waits for the person after a progress reply they cannot have seen yet
+    /// (MANAGE_ISSUES returns the device code and finishes the authorization in the background
+    /// instead of waiting for it).
+    Collected,
+}
+
 /// Runs an action with parameters; `callback` delivers each progress reply to the person as it
-/// is sent (a chat message, a line on the terminal).
+/// is sent ([`Progress::Live`]).
 pub fn run(
     action: &Action,
     runtime: &dyn Runtime,
@@ -316,32 +328,26 @@ pub fn run(
     params: &Params,
     callback: &mut dyn FnMut(&str),
 ) -> ActionResult {
-    run_with(action, runtime, memory, message, params, callback, true)
+    run_with(
+        action,
+        runtime,
+        memory,
+        message,
+        params,
+        callback,
+        Progress::Live,
+    )
 }
 
-/// [`run`] for a caller that hands progress replies over only with the result, as the MCP
-/// server does (a tool call has one result): an action then never waits for the person after a
-/// progress reply they cannot have seen yet (MANAGE_ISSUES returns the device code and finishes
-/// the authorization in the background instead of waiting for it).
-pub fn run_collected(
+/// [`run`] with the way progress replies reach the person.
+pub fn run_with(
     action: &Action,
     runtime: &dyn Runtime,
     memory: &ChatMemory,
     message: &Message,
     params: &Params,
     callback: &mut dyn FnMut(&str),
-) -> ActionResult {
-    run_with(action, runtime, memory, message, params, callback, false)
-}
-
-fn run_with(
-    action: &Action,
-    runtime: &dyn Runtime,
-    memory: &ChatMemory,
-    message: &Message,
-    params: &Params,
-    callback: &mut dyn FnMut(&str),
-    live_progress: bool,
+    progress: Progress,
 ) -> ActionResult {
     let mut ctx = ActionContext {
         runtime,
@@ -349,7 +355,7 @@ fn run_with(
         params,
         memory,
         callback,
-        live_progress,
+        live_progress: progress == Progress::Live,
     };
     (action.handler)(&mut ctx)
 }

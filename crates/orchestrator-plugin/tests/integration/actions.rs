@@ -787,13 +787,14 @@ fn issues_every_operation() {
     *rt2.ws().token.lock().unwrap() = false;
     let params = json!({"operation": "list", "repo": "acme/app"});
     let mut progress = Vec::new();
-    let r = actions::run_collected(
+    let r = actions::run_with(
         actions::find("MANAGE_ISSUES").unwrap(),
         &rt2,
         &ChatMemory::default(),
         &Message::text("room-1", ""),
         params.as_object().unwrap(),
         &mut |t: &str| progress.push(t.to_string()),
+        actions::Progress::Collected,
     );
     assert!(!r.success);
     assert!(r.text.starts_with("GitHub access required, and this workspace service can only run the device flow by waiting"), "{}", r.text);
