@@ -45,6 +45,9 @@ struct State {
     login: HashMap<String, String>,
 }
 
+/// How many stopped sessions a service keeps by default (see [`ManagedPty::keep_stopped`]).
+pub const KEEP_STOPPED: usize = 50;
+
 /// Where supervision events go, if a coordinator runs.
 pub type EventSink = Arc<dyn crate::supervision::Observer>;
 
@@ -61,6 +64,8 @@ pub struct ManagedPty {
     private_root: Mutex<Option<PrivateRoot>>,
     /// Spawns past the session-limit check whose session the manager does not list yet.
     spawning: Mutex<usize>,
+    /// Stopped sessions kept before the oldest are forgotten (read by the watcher thread).
+    keep_stopped: Arc<std::sync::atomic::AtomicUsize>,
     notify: Notify,
 }
 
@@ -108,6 +113,8 @@ impl ManagedPty {
         );
         let idle_ms = config.idle_timeout_ms;
         let debug = config.debug;
+        let keep_stopped = Arc::new(std::sync::atomic::AtomicUsize::new(KEEP_STOPPED));
+        let keep = keep_stopped.clone();
         std::thread::Builder::new()
             .name("pty-service-watch".into())
             .spawn(move || {
@@ -135,6 +142,8 @@ impl ManagedPty {
                     }
                     if last_tick.elapsed() >= Duration::from_secs(5) {
                         last_tick = Instant::now();
+                        let keep = keep.load(std::sync::atomic::Ordering::Relaxed);
+                        forget_old_stopped(&manager, &s, keep);
                         let observer = lock(&k).clone();
                         if let Some(o) = observer {
                             o.tick(&probes(&manager, &s));
@@ -155,6 +164,7 @@ impl ManagedPty {
             sink,
             private_root: Mutex::new(None),
             spawning: Mutex::new(0),
+            keep_stopped,
             notify,
         })
     }
@@ -210,6 +220,16 @@ impl ManagedPty {
             .create(&dir)
             .map_err(io(&dir))?;
         Ok(dir)
+    }
+
+    /// Keeps the `n` most recently spawned of this service's stopped sessions (their final
+    /// screen, output ring, audit and status; default [`KEEP_STOPPED`]) and forgets older ones,
+    /// checked every 5 s: a long-running server would otherwise hold every session's screen and
+    /// up to a megabyte of its output for ever.
+    pub fn keep_stopped(self, n: usize) -> Self {
+        self.keep_stopped
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+        self
     }
 
     /// Looks agent CLIs up on this `PATH`-style list instead of the process's `PATH` (the
@@ -604,6 +624,44 @@ fn probes(manager: &PtyManager, state: &Mutex<State>) -> Vec<crate::supervision:
             })
         })
         .collect()
+}
+
+/// Forgets this service's stopped sessions beyond the `keep` most recently spawned: the
+/// manager's tombstone (screen, output ring) and everything kept here about them.
+fn forget_old_stopped(manager: &PtyManager, state: &Mutex<State>, keep: usize) {
+    let spawned = lock(state).spawned.clone();
+    let stopped: Vec<&String> = spawned
+        .iter()
+        .filter(|id| manager.get(id).map_or(true, |s| !s.status.is_live()))
+        .collect();
+    let Some(excess) = stopped.len().checked_sub(keep).filter(|n| *n > 0) else {
+        return;
+    };
+    // `spawned` is oldest first.
+    let forget: HashSet<String> = stopped[..excess].iter().map(|id| id.to_string()).collect();
+    for id in &forget {
+        let _ = manager.remove(id);
+    }
+    let dirs: Vec<PathBuf> = {
+        let mut st = lock(state);
+        st.spawned.retain(|id| !forget.contains(id));
+        for id in &forget {
+            st.completed.remove(id);
+            st.errors.remove(id);
+            st.audit.remove(id);
+            st.reported.remove(id);
+            st.hooks.remove(id);
+            st.stalls.remove(id);
+            st.login.remove(id);
+        }
+        forget
+            .iter()
+            .filter_map(|id| st.private_dirs.remove(id))
+            .collect()
+    };
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// Stops the sessions this service spawned that have shown no activity for `idle_ms`. Sessions
