@@ -343,6 +343,39 @@ fn a_stall_asks_the_classifier_and_its_answer_completes_the_turn() {
     mgr.kill(&s.id).unwrap();
 }
 
+/// The reverse of the test below: a prompt shown while a task's text is typed and its Enter is
+/// still waiting is answered after that Enter, so the answer does not join the task's line.
+#[test]
+fn an_answer_inside_a_tasks_enter_delay_waits_for_that_enter() {
+    // The program reads bytes as they come (no line editing), shows the prompt as soon as the
+    // task's first byte arrives, and prints the two lines it got.
+    let yaml = r#"
+schema: 1
+type: tui-typing
+command: /usr/bin/python3
+args: ['-c', "import os,tty,time\nos.write(1, b'ready> ')\ntty.setcbreak(0)\ngot = os.read(0, 1)\nos.write(1, b'\\r\\nContinue? [y/n] ')\nwhile got.count(b'\\n') < 2: got += os.read(0, 64)\nos.write(1, b'\\r\\ngot=' + repr(got).encode() + b'\\r\\n')\ntime.sleep(60)"]
+input_style: tui
+min_enter_delay_ms: 1500
+ready_settle_ms: 100
+rules:
+  - { id: t.ready, signal: ready, region: cursor_row, pattern: '^ready>$' }
+  - { id: t.continue, signal: prompt, type: config, region: cursor_row, pattern: 'Continue\? \[y/n\]', response: { text: "y" }, safe: true }
+"#;
+    let adapter = Arc::new(DeclarativeAdapter::from_yaml(yaml).unwrap());
+    let mgr = PtyManager::new().unwrap();
+    let rx = mgr.events();
+    let s = mgr.spawn(SpawnConfig::with_adapter(adapter)).unwrap();
+    wait_event(&rx, is(&s.id, "session_ready"));
+    mgr.send(&s.id, "write the tests").unwrap();
+    wait_event(&rx, is(&s.id, "auto_response"));
+    let text = wait_screen(&mgr, &s.id, "got=");
+    assert!(
+        text.contains(r"got=b'write the tests\ny\n'"),
+        "the task's line, then the answer's: {text}"
+    );
+    mgr.kill(&s.id).unwrap();
+}
+
 /// A TUI's automatic answer waits its Enter delay; a task sent inside that delay is typed after
 /// the answer's Enter, not between the answer and its Enter (which merged them into one input).
 #[test]
