@@ -28,6 +28,9 @@ struct State {
     errors: HashMap<String, String>,
     /// Every session spawned here, oldest first (the manager lists only live ones).
     spawned: Vec<String>,
+    /// Sessions spawned here whose stop was reported, in the order they stopped (the oldest
+    /// are forgotten first, see `forget_old_stopped`).
+    stopped_order: std::collections::VecDeque<String>,
     /// Audit records of automatic input per session (newest last, at most 200).
     audit: HashMap<String, Vec<serde_json::Value>>,
     /// Sessions whose events are reported in chat: id → (label, started by START_CODING_TASK).
@@ -45,7 +48,8 @@ struct State {
     login: HashMap<String, String>,
 }
 
-/// How many stopped sessions a service keeps by default (see [`ManagedPty::keep_stopped`]).
+/// How many stopped sessions a service keeps by default, the ones that stopped last (see
+/// [`ManagedPty::keep_stopped`]).
 pub const KEEP_STOPPED: usize = 50;
 
 /// Where supervision events go, if a coordinator runs.
@@ -222,10 +226,11 @@ impl ManagedPty {
         Ok(dir)
     }
 
-    /// Keeps the `n` most recently spawned of this service's stopped sessions (their final
-    /// screen, output ring, audit and status; default [`KEEP_STOPPED`]) and forgets older ones,
-    /// checked every 5 s: a long-running server would otherwise hold every session's screen and
-    /// up to a megabyte of its output for ever.
+    /// Keeps the `n` (at least one) of this service's stopped sessions that stopped last (their
+    /// final screen, output ring, audit, status and stall count; default [`KEEP_STOPPED`]) and
+    /// forgets those that stopped before, checked every 5 to 6 s: a long-running server would
+    /// otherwise hold every session's screen and up to a megabyte of its output for ever.
+    /// Forgotten sessions also leave the per-agent-type metrics that `ranked` selection reads.
     pub fn keep_stopped(self, n: usize) -> Self {
         self.keep_stopped
             .store(n, std::sync::atomic::Ordering::Relaxed);
@@ -575,6 +580,7 @@ fn route_event(
         SessionEvent::Stopped { session, .. } => {
             let private = {
                 let mut st = lock(state);
+                st.note_stopped(&session.id);
                 st.login.remove(&session.id);
                 // Its hook token dies with it (a late hook is answered as for an unknown session).
                 st.hooks.remove(&session.id);
@@ -626,19 +632,27 @@ fn probes(manager: &PtyManager, state: &Mutex<State>) -> Vec<crate::supervision:
         .collect()
 }
 
-/// Forgets this service's stopped sessions beyond the `keep` most recently spawned: the
-/// manager's tombstone (screen, output ring) and everything kept here about them.
+impl State {
+    /// Notes that a session spawned here stopped (once; other sessions are not ours to keep).
+    fn note_stopped(&mut self, id: &str) {
+        if self.spawned.iter().any(|s| s == id) && !self.stopped_order.iter().any(|s| s == id) {
+            self.stopped_order.push_back(id.to_owned());
+        }
+    }
+}
+
+/// Forgets this service's stopped sessions beyond the `keep` that stopped last (at least one is
+/// kept): the manager's tombstone (screen, output ring) and everything kept here about them.
+/// Only sessions whose stop was reported are counted, so a supervisor has had its event.
 fn forget_old_stopped(manager: &PtyManager, state: &Mutex<State>, keep: usize) {
-    let spawned = lock(state).spawned.clone();
-    let stopped: Vec<&String> = spawned
-        .iter()
-        .filter(|id| manager.get(id).map_or(true, |s| !s.status.is_live()))
-        .collect();
-    let Some(excess) = stopped.len().checked_sub(keep).filter(|n| *n > 0) else {
-        return;
+    let forget: HashSet<String> = {
+        let mut st = lock(state);
+        let excess = st.stopped_order.len().saturating_sub(keep.max(1));
+        st.stopped_order.drain(..excess).collect()
     };
-    // `spawned` is oldest first.
-    let forget: HashSet<String> = stopped[..excess].iter().map(|id| id.to_string()).collect();
+    if forget.is_empty() {
+        return;
+    }
     for id in &forget {
         let _ = manager.remove(id);
     }
@@ -886,18 +900,6 @@ impl PtyService for ManagedPty {
             if let Some(p) = private {
                 st.private_dirs.insert(info.id.clone(), p);
             }
-        }
-        // A program that ended at once (bad credentials, a crash at start) may have been
-        // reported stopped before its private directory was recorded: remove it here then
-        // (removing it twice is harmless).
-        if !self.manager.get(&info.id).is_ok_and(|s| s.status.is_live()) {
-            let dir = lock(&self.state).private_dirs.remove(&info.id);
-            if let Some(dir) = dir {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-        }
-        {
-            let mut st = lock(&self.state);
             st.reported.insert(
                 info.id.clone(),
                 (
@@ -905,6 +907,19 @@ impl PtyService for ManagedPty {
                     req.supervised,
                 ),
             );
+        }
+        // A program that ended at once (bad credentials, a crash at start) may have been
+        // reported stopped before it was recorded here: its private directory goes now, and
+        // its stop is noted (doing either twice is harmless).
+        if !self.manager.get(&info.id).is_ok_and(|s| s.status.is_live()) {
+            let dir = {
+                let mut st = lock(&self.state);
+                st.note_stopped(&info.id);
+                st.private_dirs.remove(&info.id)
+            };
+            if let Some(dir) = dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
         if req.supervised {
             let observer = lock(&self.sink).clone();
@@ -981,7 +996,12 @@ impl PtyService for ManagedPty {
     }
 
     fn mark_completed(&self, id: &str) {
-        lock(&self.state).completed.insert(id.to_string());
+        let mut st = lock(&self.state);
+        // A session already forgotten (see `forget_old_stopped`) gets no entry that nothing
+        // would remove.
+        if st.spawned.iter().any(|s| s == id) {
+            st.completed.insert(id.to_string());
+        }
     }
 
     fn output_lines(&self, id: &str, lines: usize) -> Result<Vec<String>> {

@@ -435,47 +435,46 @@ fn debug_capture_records_each_sessions_output() {
     pty.stop_session(&s.id, true).unwrap();
 }
 
-/// A long-running service forgets its oldest stopped sessions beyond the ones it keeps: their
-/// screens and output would otherwise be held for ever.
+/// A long-running service forgets the sessions that stopped first beyond the ones it keeps:
+/// their screens and output would otherwise be held for ever. What counts is when a session
+/// stopped: one spawned first that ran longest is kept.
 #[test]
-fn only_the_newest_stopped_sessions_are_kept() {
+fn only_the_sessions_that_stopped_last_are_kept() {
     let tmp = TempDir::new("sessions-keep-stopped");
     let pty = ManagedPty::start(PtyServiceConfig::default(), |_| {})
         .unwrap()
         .keep_stopped(2);
-    let ids: Vec<String> = (0..5)
-        .map(|_| {
-            let s = pty
-                .spawn_session(SpawnRequest {
-                    agent_type: "shell".into(),
-                    workdir: tmp.0.clone(),
-                    ..SpawnRequest::default()
-                })
-                .unwrap();
-            pty.stop_session(&s.id, true).unwrap();
-            s.id
-        })
-        .collect();
-    let live = pty
-        .spawn_session(SpawnRequest {
+    let shell = || {
+        pty.spawn_session(SpawnRequest {
             agent_type: "shell".into(),
             workdir: tmp.0.clone(),
             ..SpawnRequest::default()
         })
-        .unwrap();
-    // The watcher checks every 5 s.
+        .unwrap()
+    };
+    let long = shell();
+    let ids: Vec<String> = (0..4)
+        .map(|_| {
+            let s = shell();
+            pty.stop_session(&s.id, true).unwrap();
+            s.id
+        })
+        .collect();
+    pty.stop_session(&long.id, true).unwrap();
+    let live = shell();
+    // The watcher looks every 5 to 6 s.
     let deadline = Instant::now() + Duration::from_secs(20);
     while pty.get_session(&ids[2]).is_some() {
         assert!(
             Instant::now() < deadline,
-            "the oldest stopped sessions were kept"
+            "the first stopped sessions were kept"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
     let listed: Vec<String> = pty.list_sessions().into_iter().map(|s| s.id).collect();
     assert_eq!(
         listed,
-        vec![ids[3].clone(), ids[4].clone(), live.id.clone()]
+        vec![long.id.clone(), ids[3].clone(), live.id.clone()]
     );
     for old in &ids[..3] {
         assert!(pty.get_session(old).is_none(), "{old} forgotten");
