@@ -225,7 +225,7 @@ fn handler(ctx: &mut ActionContext<'_>) -> ActionResult {
         Some(login) => ctx.progress(&format!("Authorized as {login}.")),
         None => ctx.progress("Authorized with GitHub."),
     };
-    if !ctx.live_progress {
+    if ctx.progress == super::Progress::Collected {
         // The person would see a code only when this call returns, so it returns with it; the
         // flow goes on in the background, and the next call finds how it ended.
         match ws.forge_authorization() {

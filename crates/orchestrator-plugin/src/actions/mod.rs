@@ -166,10 +166,9 @@ pub struct ActionContext<'a> {
     pub memory: &'a ChatMemory,
     /// Progress replies before the final one ("Cloning …").
     pub callback: &'a mut dyn FnMut(&str),
-    /// Whether a progress reply reaches the person as it is sent (chat, the CLI), or only with
-    /// the result (an MCP tool result). An action that would wait for the person after telling
-    /// them something returns instead when it does not.
-    pub live_progress: bool,
+    /// How progress replies reach the person: an action that would wait for the person after
+    /// telling them something returns instead when they arrive only with the result.
+    pub progress: Progress,
 }
 
 impl ActionContext<'_> {
@@ -355,7 +354,7 @@ pub fn run_with(
         params,
         memory,
         callback,
-        live_progress: progress == Progress::Live,
+        progress,
     };
     (action.handler)(&mut ctx)
 }
