@@ -347,13 +347,14 @@ fn a_stall_asks_the_classifier_and_its_answer_completes_the_turn() {
 /// still waiting is answered after that Enter, so the answer does not join the task's line.
 #[test]
 fn an_answer_inside_a_tasks_enter_delay_waits_for_that_enter() {
-    // The program reads bytes as they come (no line editing), shows the prompt as soon as the
-    // task's first byte arrives, and prints the two lines it got.
+    // The program reads bytes as they come (no line editing, set before its first prompt so no
+    // input is flushed), shows the prompt as soon as the task's first byte arrives, and prints
+    // the two lines it got (CR or LF, whichever the terminal settings deliver).
     let yaml = r#"
 schema: 1
 type: tui-typing
 command: /usr/bin/python3
-args: ['-c', "import os,tty,time\nos.write(1, b'ready> ')\ntty.setcbreak(0)\ngot = os.read(0, 1)\nos.write(1, b'\\r\\nContinue? [y/n] ')\nwhile got.count(b'\\n') < 2: got += os.read(0, 64)\nos.write(1, b'\\r\\ngot=' + repr(got).encode() + b'\\r\\n')\ntime.sleep(60)"]
+args: ['-c', "import os,tty,termios,time\ntty.setcbreak(0, termios.TCSANOW)\nos.write(1, b'ready> ')\ngot = os.read(0, 1)\nos.write(1, b'\\r\\nContinue? [y/n] ')\nwhile got.replace(b'\\r', b'\\n').count(b'\\n') < 2: got += os.read(0, 64)\ngot = got.replace(b'\\r', b'\\n')\nos.write(1, b'\\r\\ngot=' + repr(got).encode() + b'\\r\\n')\ntime.sleep(60)"]
 input_style: tui
 min_enter_delay_ms: 1500
 ready_settle_ms: 100
