@@ -62,7 +62,8 @@ const PASS_RETRY: Duration = Duration::from_millis(25);
 /// once: a fixed 0.5 ms gap between passes made such a prompt wait for the gap.
 ///
 /// The share is a hundredth: during a flood a pass every 10–20 ms (a pass over a 120x40 view
-/// costs ~0.1–0.2 ms) keeps the status current, and passes cost the reader time it needs (a fifth
+/// costs ~0.1–0.2 ms; one that also builds the scrollback for a rule on the tail ~2 ms, so every
+/// ~200 ms) keeps the status current, and passes cost the reader time it needs (a fifth
 /// made a shell session's ANSI flood run at ~0.5x a raw reader instead of ~0.7x; a twentieth
 /// still took ~1.1 ms of reactor time per MB of it). A pass costs the reader more than the time
 /// it is charged (the view's grid and rows go through the cache the reader uses): on plain
