@@ -242,13 +242,28 @@ pub(crate) fn handle(req: RawRequest, shared: &Shared) -> RouteResponse {
         .iter()
         .filter(|r| r.self_authenticated(&method, &path))
         .collect();
-    let console_token = authorized(&headers, shared);
+    let auth = authorized(&headers, shared);
+    let console_token = auth != Auth::None;
     if !console_token && own_auth.is_empty() {
         return if method == "GET" && path == "/" {
             unauthorized_page()
         } else {
             HttpResponse::error(401, "missing or wrong access token")
         }
+        .into();
+    }
+    // The browser sends the cookie with requests other pages make too (a page on another port of
+    // 127.0.0.1 is the same site), so a request that can change something and carries only the
+    // cookie must come from this server's own page: browsers send Origin on every such request.
+    // API clients use the bearer token and are held to it alone.
+    if auth == Auth::Cookie
+        && !matches!(method.as_str(), "GET" | "HEAD")
+        && !header(&headers, "origin").is_some_and(|o| own_origin(o, shared))
+    {
+        return HttpResponse::error(
+            403,
+            "cookie-authenticated request from another page's origin",
+        )
         .into();
     }
     // Credentials stop here: handlers (and the routes of other crates) never see them.
@@ -270,19 +285,58 @@ pub(crate) fn handle(req: RawRequest, shared: &Shared) -> RouteResponse {
     route(&request, shared)
 }
 
-/// A bearer token or the console cookie.
-fn authorized(headers: &[(String, String)], shared: &Shared) -> bool {
+/// How a request proved it holds the console token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    None,
+    Bearer,
+    /// The cookie alone (what a browser page has).
+    Cookie,
+}
+
+/// A bearer token, else the console cookie.
+fn authorized(headers: &[(String, String)], shared: &Shared) -> Auth {
     let bearer = header(headers, "authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
+    if bearer.is_some_and(|t| shared.token.matches(t)) {
+        return Auth::Bearer;
+    }
     let cookie = headers
         .iter()
         .filter(|(k, _)| k == "cookie")
         .find_map(|(_, v)| cookie_value(v, COOKIE));
-    bearer
-        .into_iter()
-        .chain(cookie)
-        .any(|t| shared.token.matches(t))
+    if cookie.is_some_and(|t| shared.token.matches(t)) {
+        Auth::Cookie
+    } else {
+        Auth::None
+    }
+}
+
+/// Whether `origin` (a browser's `Origin` header) is a page of this server:
+/// `http://<host>:<HTTP port>` where the host is one this server answers as. Bound to loopback:
+/// `127.0.0.1`, `localhost`, `[::1]` or the bound address. Bound to one other address: that
+/// address. Bound to all addresses (`--allow-remote` with 0.0.0.0 or ::): any host, the port
+/// still ours (the token guards such a server).
+pub(crate) fn own_origin(origin: &str, shared: &Shared) -> bool {
+    let addr = shared.http_addr;
+    let Some((host, port)) = origin
+        .strip_prefix("http://")
+        .and_then(|hp| hp.rsplit_once(':'))
+    else {
+        return false;
+    };
+    if port != addr.port().to_string() || host.is_empty() || host.contains(['/', '@']) {
+        return false;
+    }
+    let ip = addr.ip();
+    let bound = match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    ip.is_unspecified()
+        || host == bound
+        || (ip.is_loopback() && matches!(host, "127.0.0.1" | "localhost" | "[::1]"))
 }
 
 fn unauthorized_page() -> HttpResponse {

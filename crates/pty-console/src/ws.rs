@@ -96,15 +96,13 @@ fn check_handshake(
     if !ok {
         return Err(reject(401, "missing or wrong access token"));
     }
-    // A browser always sends Origin; it must be this server's page: same host as this request,
-    // the HTTP server's port. Non-browser clients send none and are held to the token alone.
-    if let Some(origin) = text("origin") {
-        let host = text("host").unwrap_or_default();
-        let host_only = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
-        let expected = format!("http://{host_only}:{}", shared.http_addr.port());
-        if origin != expected {
-            return Err(reject(403, "websocket origin is not this server"));
-        }
+    // A browser always sends Origin; it must be this server's page (a host this server answers
+    // as, the HTTP server's port; not one derived from the request's own Host header, which a
+    // rebound name controls). Non-browser clients send none and are held to the token alone.
+    if let Some(origin) = text("origin")
+        && !crate::server::own_origin(origin, shared)
+    {
+        return Err(reject(403, "websocket origin is not this server"));
     }
     let Some(session) = query
         .iter()

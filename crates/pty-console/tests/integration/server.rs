@@ -371,6 +371,80 @@ fn a_non_loopback_bind_needs_the_explicit_flag() {
     assert!(matches!(err, Error::RemoteBindRefused(_)), "{err}");
 }
 
+/// The cookie goes with requests any page makes to this server (a page on another port of
+/// 127.0.0.1 is the same site to a browser), so a request that can change something and carries
+/// only the cookie must come from this server's own page. A bearer token is enough on its own.
+#[test]
+fn a_cookie_alone_changes_nothing_from_another_pages_origin() {
+    let h = Harness::start("cookie-origin");
+    let addr = h.server.http_addr();
+    let port = addr.port();
+    let cookie = format!("ao_console_token={}", h.token());
+    let spawn = serde_json::json!({"agent": "shell", "workdir": h.dir, "task": "echo from-a-page"})
+        .to_string();
+    let own = format!("http://127.0.0.1:{port}");
+    let own_name = format!("http://localhost:{port}");
+    let other_port = format!("http://127.0.0.1:{}", port.wrapping_add(1).max(1));
+    let count = || h.console.manager().list(None, None).len();
+    for origin in [
+        Some(other_port.as_str()),
+        Some("http://evil.example"),
+        Some("null"),
+        Some("https://127.0.0.1"),
+        None,
+    ] {
+        let mut headers = vec![("Cookie", cookie.as_str()), ("Content-Type", "text/plain")];
+        headers.extend(origin.map(|o| ("Origin", o)));
+        let (status, _, body) = http(
+            addr,
+            "POST",
+            "/api/console/sessions",
+            &headers,
+            spawn.as_bytes(),
+        );
+        assert_eq!(
+            status,
+            403,
+            "{origin:?}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_eq!(count(), 0, "{origin:?} started nothing");
+    }
+    // Reading is not refused (a page of another origin cannot read the answer anyway).
+    let (status, _, _) = http(
+        addr,
+        "GET",
+        "/api/console/sessions",
+        &[("Cookie", cookie.as_str()), ("Origin", other_port.as_str())],
+        b"",
+    );
+    assert_eq!(status, 200);
+    for origin in [own.as_str(), own_name.as_str()] {
+        let headers = [("Cookie", cookie.as_str()), ("Origin", origin)];
+        let (status, _, body) = http(
+            addr,
+            "POST",
+            "/api/console/sessions",
+            &headers,
+            spawn.as_bytes(),
+        );
+        assert_eq!(status, 201, "{origin}: {}", String::from_utf8_lossy(&body));
+    }
+    let bearer = format!("Bearer {}", h.token());
+    let (status, _, _) = http(
+        addr,
+        "POST",
+        "/api/console/sessions",
+        &[("Authorization", bearer.as_str())],
+        spawn.as_bytes(),
+    );
+    assert_eq!(status, 201);
+    assert_eq!(count(), 3);
+    h.console
+        .manager()
+        .stop_all(Some(std::time::Duration::from_millis(200)));
+}
+
 #[test]
 fn websocket_needs_the_token_and_this_servers_origin() {
     let h = Harness::start("ws-auth");
@@ -378,6 +452,7 @@ fn websocket_needs_the_token_and_this_servers_origin() {
     let ws = h.server.ws_addr();
     let token = h.token();
     let page = format!("http://127.0.0.1:{}", h.server.http_addr().port());
+    let rebound = format!("http://evil.test:{}", h.server.http_addr().port());
     let cookie = format!("ao_console_token={token}");
     let q = format!("session={id}");
     let qt = format!("session={id}&token={token}");
@@ -401,6 +476,12 @@ fn websocket_needs_the_token_and_this_servers_origin() {
                 ("Cookie", cookie.as_str()),
                 ("Origin", "http://localhost.evil:80"),
             ],
+            Err("http 403"),
+        ),
+        // A rebound name: Host and Origin agree, but they are not a name this server answers as.
+        (
+            qt.as_str(),
+            vec![("Host", "evil.test"), ("Origin", rebound.as_str())],
             Err("http 403"),
         ),
         (qt.as_str(), vec![("Origin", page.as_str())], Ok(())),
