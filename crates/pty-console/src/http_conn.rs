@@ -186,6 +186,10 @@ fn read_request(reader: &mut impl BufRead) -> Result<RawRequest, ReadFailure> {
         let Some((name, value)) = line.split_once(':') else {
             return Err(ReadFailure::Reject(400, "Bad request"));
         };
+        // A control byte in a header (a bare CR among them) is no HTTP/1.1 a client sends.
+        if line.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(ReadFailure::Reject(400, "Bad request"));
+        }
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
     }
     if header(&headers, "transfer-encoding").is_some() {

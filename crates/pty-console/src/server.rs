@@ -326,7 +326,17 @@ pub(crate) fn own_origin(origin: &str, shared: &Shared) -> bool {
     else {
         return false;
     };
-    if port != addr.port().to_string() || host.is_empty() || host.contains(['/', '@']) {
+    // A DNS name or IPv4 address, or a bracketed IPv6 address: nothing else (this host may go
+    // into a response header).
+    let name = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    let v6 = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit() || b == b':'));
+    if port != addr.port().to_string() || !(name || v6) {
         return false;
     }
     let ip = addr.ip();
@@ -374,11 +384,15 @@ pub(crate) fn render_head(
     shared: &Shared,
     host: &str,
 ) -> Vec<u8> {
-    let ws_host = host
-        .rsplit_once(':')
-        .map(|(h, _)| h)
-        .unwrap_or(host)
-        .to_owned();
+    // The page's own host (the dashboard opens its WebSocket on it), when it is a host this
+    // server answers as; else the bound address: the Host header is the client's to choose.
+    let ws_host = match host.rsplit_once(':') {
+        Some((h, _)) if own_origin(&format!("http://{host}"), shared) => h.to_owned(),
+        _ => match shared.http_addr.ip() {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        },
+    };
     let csp = format!(
         "default-src 'self'; connect-src 'self' ws://{ws_host}:{}; style-src 'self' 'unsafe-inline'; \
          img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",

@@ -445,6 +445,52 @@ fn a_cookie_alone_changes_nothing_from_another_pages_origin() {
         .stop_all(Some(std::time::Duration::from_millis(200)));
 }
 
+/// The Host header goes into the Content-Security-Policy only when it names this server; a
+/// header with a control byte in it (a bare CR) is refused.
+#[test]
+fn the_host_header_cannot_shape_the_response_headers() {
+    let h = Harness::start("host-header");
+    let addr = h.server.http_addr();
+    let bearer = format!("Bearer {}", h.token());
+    let csp = |host: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let head = format!(
+            "GET /api/console/sessions HTTP/1.1\r\nHost: {host}\r\nAuthorization: {bearer}\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let status: u16 = text[9..12].parse().unwrap();
+        let csp = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Security-Policy: "))
+            .unwrap_or_default()
+            .to_owned();
+        (status, csp)
+    };
+    let ws = h.server.ws_addr().port();
+    let port = addr.port();
+    let (status, own) = csp(&format!("localhost:{port}"));
+    assert_eq!(status, 200);
+    assert!(
+        own.contains(&format!("connect-src 'self' ws://localhost:{ws};")),
+        "{own}"
+    );
+    let (status, foreign) = csp(&format!("a; script-src *:{port}"));
+    assert_eq!(status, 200);
+    assert!(!foreign.contains("script-src *"), "{foreign}");
+    assert!(
+        foreign.contains(&format!("ws://127.0.0.1:{ws};")),
+        "{foreign}"
+    );
+    let (status, _) = csp(&format!("127.0.0.1:{port}\rX-Evil: 1"));
+    assert_eq!(status, 400);
+}
+
 #[test]
 fn websocket_needs_the_token_and_this_servers_origin() {
     let h = Harness::start("ws-auth");
