@@ -46,6 +46,9 @@ struct StatusSub {
     missed: Arc<AtomicBool>,
 }
 
+/// The longest stop grace a control message may ask for (the default is 5 s).
+pub(crate) const MAX_STOP_GRACE_MS: u64 = 60_000;
+
 #[derive(Default)]
 struct Hub {
     /// Clients per session id.
@@ -494,6 +497,13 @@ impl Console {
                 m.kill(id)?;
             }
             Control::Stop { grace_ms, .. } => {
+                // A stop returns once the program is reaped, holding the caller's connection
+                // meanwhile: a program that ignores SIGTERM holds it for the whole grace.
+                if grace_ms.is_some_and(|g| g > MAX_STOP_GRACE_MS) {
+                    return Err(Error::BadRequest(format!(
+                        "graceMs over {MAX_STOP_GRACE_MS} (use force to kill at once)"
+                    )));
+                }
                 m.stop(id, grace_ms.map(Duration::from_millis))?;
             }
             Control::Approve { prompt, rule_id } => {

@@ -162,6 +162,8 @@ fn spawn_and_control_over_http_map_errors_to_statuses() {
         (r#"{"type":"deny","prompt":"Proceed?"}"#, 409),
         (r#"{"type":"remove_rule","id":"none"}"#, 404),
         (r#"{"type":"nonsense"}"#, 400),
+        // A stop waits for the reap, holding the connection: an hour's grace is refused.
+        (r#"{"type":"stop","graceMs":3600000}"#, 400),
     ];
     for (body, want) in cases {
         let (status, _, resp) = http(addr, "POST", &control, &auth, body.as_bytes());
