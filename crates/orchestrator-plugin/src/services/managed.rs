@@ -198,10 +198,6 @@ impl ManagedPty {
     /// A new private directory for one agent session (settings and hook headers live there:
     /// only this user may enter it), inside the private root made at the first call.
     fn private_dir(&self) -> Result<PathBuf> {
-        let io = |what: &Path| {
-            let context = format!("creating {}", what.display());
-            move |source| Error::Io { context, source }
-        };
         let root = {
             let mut root = lock(&self.private_root);
             match &*root {
@@ -222,7 +218,10 @@ impl ManagedPty {
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
-            .map_err(io(&dir))?;
+            .map_err(|source| Error::Io {
+                context: format!("creating {}", dir.display()),
+                source,
+            })?;
         Ok(dir)
     }
 
@@ -578,14 +577,7 @@ fn route_event(
             }
         }
         SessionEvent::Stopped { session, .. } => {
-            let private = {
-                let mut st = lock(state);
-                st.note_stopped(&session.id);
-                st.login.remove(&session.id);
-                // Its hook token dies with it (a late hook is answered as for an unknown session).
-                st.hooks.remove(&session.id);
-                st.private_dirs.remove(&session.id)
-            };
+            let private = lock(state).ended(&session.id);
             if let Some(dir) = private {
                 let _ = std::fs::remove_dir_all(dir);
             }
@@ -633,11 +625,31 @@ fn probes(manager: &PtyManager, state: &Mutex<State>) -> Vec<crate::supervision:
 }
 
 impl State {
-    /// Notes that a session spawned here stopped (once; other sessions are not ours to keep).
-    fn note_stopped(&mut self, id: &str) {
+    /// A session stopped: its stop is noted (once, and only for sessions spawned here: others
+    /// are not ours to keep), its login text and hook token are dropped, and its private
+    /// directory is handed back for removal.
+    fn ended(&mut self, id: &str) -> Option<PathBuf> {
         if self.spawned.iter().any(|s| s == id) && !self.stopped_order.iter().any(|s| s == id) {
             self.stopped_order.push_back(id.to_owned());
         }
+        self.login.remove(id);
+        // Its hook token dies with it (a late hook is answered as for an unknown session).
+        self.hooks.remove(id);
+        self.private_dirs.remove(id)
+    }
+
+    /// Everything kept here about a session, dropped; its private directory (if still recorded)
+    /// handed back for removal.
+    fn forget(&mut self, id: &str) -> Option<PathBuf> {
+        self.spawned.retain(|s| s != id);
+        self.completed.remove(id);
+        self.errors.remove(id);
+        self.audit.remove(id);
+        self.reported.remove(id);
+        self.hooks.remove(id);
+        self.stalls.remove(id);
+        self.login.remove(id);
+        self.private_dirs.remove(id)
     }
 }
 
@@ -645,7 +657,7 @@ impl State {
 /// kept): the manager's tombstone (screen, output ring) and everything kept here about them.
 /// Only sessions whose stop was reported are counted, so a supervisor has had its event.
 fn forget_old_stopped(manager: &PtyManager, state: &Mutex<State>, keep: usize) {
-    let forget: HashSet<String> = {
+    let forget: Vec<String> = {
         let mut st = lock(state);
         let excess = st.stopped_order.len().saturating_sub(keep.max(1));
         st.stopped_order.drain(..excess).collect()
@@ -658,20 +670,7 @@ fn forget_old_stopped(manager: &PtyManager, state: &Mutex<State>, keep: usize) {
     }
     let dirs: Vec<PathBuf> = {
         let mut st = lock(state);
-        st.spawned.retain(|id| !forget.contains(id));
-        for id in &forget {
-            st.completed.remove(id);
-            st.errors.remove(id);
-            st.audit.remove(id);
-            st.reported.remove(id);
-            st.hooks.remove(id);
-            st.stalls.remove(id);
-            st.login.remove(id);
-        }
-        forget
-            .iter()
-            .filter_map(|id| st.private_dirs.remove(id))
-            .collect()
+        forget.iter().filter_map(|id| st.forget(id)).collect()
     };
     for dir in dirs {
         let _ = std::fs::remove_dir_all(dir);
@@ -909,14 +908,10 @@ impl PtyService for ManagedPty {
             );
         }
         // A program that ended at once (bad credentials, a crash at start) may have been
-        // reported stopped before it was recorded here: its private directory goes now, and
-        // its stop is noted (doing either twice is harmless).
+        // reported stopped before it was recorded here: what its stop drops is dropped now
+        // (doing it twice is harmless).
         if !self.manager.get(&info.id).is_ok_and(|s| s.status.is_live()) {
-            let dir = {
-                let mut st = lock(&self.state);
-                st.note_stopped(&info.id);
-                st.private_dirs.remove(&info.id)
-            };
+            let dir = lock(&self.state).ended(&info.id);
             if let Some(dir) = dir {
                 let _ = std::fs::remove_dir_all(dir);
             }
