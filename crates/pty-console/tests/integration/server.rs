@@ -388,6 +388,15 @@ fn a_cookie_alone_changes_nothing_from_another_pages_origin() {
     let own_name = format!("http://localhost:{port}");
     let other_port = format!("http://127.0.0.1:{}", port.wrapping_add(1).max(1));
     let count = || h.console.manager().list(None, None).len();
+    let post_spawn = |headers: &[(&str, &str)]| {
+        http(
+            addr,
+            "POST",
+            "/api/console/sessions",
+            headers,
+            spawn.as_bytes(),
+        )
+    };
     for origin in [
         Some(other_port.as_str()),
         Some("http://evil.example"),
@@ -397,13 +406,7 @@ fn a_cookie_alone_changes_nothing_from_another_pages_origin() {
     ] {
         let mut headers = vec![("Cookie", cookie.as_str()), ("Content-Type", "text/plain")];
         headers.extend(origin.map(|o| ("Origin", o)));
-        let (status, _, body) = http(
-            addr,
-            "POST",
-            "/api/console/sessions",
-            &headers,
-            spawn.as_bytes(),
-        );
+        let (status, _, body) = post_spawn(&headers);
         assert_eq!(
             status,
             403,
@@ -422,24 +425,11 @@ fn a_cookie_alone_changes_nothing_from_another_pages_origin() {
     );
     assert_eq!(status, 200);
     for origin in [own.as_str(), own_name.as_str()] {
-        let headers = [("Cookie", cookie.as_str()), ("Origin", origin)];
-        let (status, _, body) = http(
-            addr,
-            "POST",
-            "/api/console/sessions",
-            &headers,
-            spawn.as_bytes(),
-        );
+        let (status, _, body) = post_spawn(&[("Cookie", cookie.as_str()), ("Origin", origin)]);
         assert_eq!(status, 201, "{origin}: {}", String::from_utf8_lossy(&body));
     }
     let bearer = format!("Bearer {}", h.token());
-    let (status, _, _) = http(
-        addr,
-        "POST",
-        "/api/console/sessions",
-        &[("Authorization", bearer.as_str())],
-        spawn.as_bytes(),
-    );
+    let (status, _, _) = post_spawn(&[("Authorization", bearer.as_str())]);
     assert_eq!(status, 201);
     assert_eq!(count(), 3);
     h.console
