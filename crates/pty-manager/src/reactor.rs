@@ -31,13 +31,19 @@ const WAKER: Token = Token(usize::MAX);
 /// Read buffer; one chunk handed downstream is at most this big. Large, so that under a flood
 /// the screen's fast path (see `Screen::process`) parses only a small share of each batch.
 const READ_BUF: usize = 256 * 1024;
-/// While the screen defers a flood (see `Screen::feed`), it is given output every this many
-/// bytes read, not once per full buffer: the reader then leaves the terminal for ~50 us at a
-/// time instead of ~0.4 ms, short enough that the program's side does not fill up and block
-/// (gen.py ANSI, direct: ~0.80 -> ~0.89x a raw reader, busy + stall ~0.76 -> ~0.8x). The ring
-/// and the subscribers still get full buffers (smaller chunks cost each subscriber a wake-up
-/// per chunk), and output the screen parses at once keeps them too (its fast path needs them).
-const FEED_DEFERRED: usize = 32 * 1024;
+/// While the screen defers a flood (see `Screen::feed`), it is given output once this many bytes
+/// were read since it last was, not once per full buffer. A terminal read hands out at most the
+/// line discipline's 4 KiB buffer (usually a little less), and a read that finds that buffer empty
+/// while the kernel is refilling it waits for the refill; feeding the screen about every second
+/// read does the screen's work while the kernel refills, and keeps the reader from leaving the
+/// terminal long enough for the program's side to fill up and block. Measured with a raw reader and
+/// both builds in turn (gen.py, direct, 20-40 MB a run, 74 rounds each for ANSI and plain): ANSI
+/// 0.86-0.90x a raw reader at 32 KiB, 0.91-0.94x at 4 KiB, with fewer reader sleeps (the skim is
+/// most of the screen's work there); plain ~3% slower paired (0.92-1.02x, 0.92-0.98x). Feeding
+/// after every read gave ANSI ~0.90x; 8 KiB was as 32 KiB on both. The ring and the subscribers
+/// still get full buffers (smaller chunks cost each subscriber a wake-up per chunk), and output the
+/// screen parses at once keeps them too (its fast path needs them).
+const FEED_DEFERRED: usize = 4 * 1024;
 /// Bytes read from one session before others get a turn (fairness under a flood).
 const READ_BUDGET: usize = 1 << 20;
 /// After the program exited, how long to wait for the rest of the output while another process
