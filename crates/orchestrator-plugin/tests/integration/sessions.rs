@@ -36,12 +36,10 @@ fn a_started_task_reports_completion_and_stops_a_spawned_one_only_reports() {
     .unwrap();
     let started = pty
         .spawn_session(SpawnRequest {
-            agent_type: "shell".into(),
             name: Some("scratch/echo".into()),
-            workdir: tmp.0.clone(),
             initial_task: Some("echo marker-$((40+2))".into()),
             supervised: true,
-            ..SpawnRequest::default()
+            ..request_in("shell", &tmp.0)
         })
         .unwrap();
     let note = wait_for(
@@ -68,10 +66,8 @@ fn a_started_task_reports_completion_and_stops_a_spawned_one_only_reports() {
 
     let spawned = pty
         .spawn_session(SpawnRequest {
-            agent_type: "shell".into(),
-            workdir: tmp.0.clone(),
             initial_task: Some("true".into()),
-            ..SpawnRequest::default()
+            ..request_in("shell", &tmp.0)
         })
         .unwrap();
     wait_for(
@@ -98,10 +94,8 @@ fn an_idle_session_past_the_timeout_is_stopped_and_reported() {
     let pty = ManagedPty::start(config, move |t| n.lock().unwrap().push(t.to_string())).unwrap();
     let s = pty
         .spawn_session(SpawnRequest {
-            agent_type: "shell".into(),
             name: Some("idle-one".into()),
-            workdir: tmp.0.clone(),
-            ..SpawnRequest::default()
+            ..request_in("shell", &tmp.0)
         })
         .unwrap();
     let note = wait_for(
@@ -121,11 +115,7 @@ fn the_session_limit_is_enforced() {
         ..PtyServiceConfig::default()
     };
     let pty = ManagedPty::start(config, |_| {}).unwrap();
-    let req = || SpawnRequest {
-        agent_type: "shell".into(),
-        workdir: tmp.0.clone(),
-        ..SpawnRequest::default()
-    };
+    let req = || request_in("shell", &tmp.0);
     let first = pty.spawn_session(req()).unwrap();
     let err = pty.spawn_session(req()).unwrap_err();
     assert_eq!(err.to_string(), "Concurrent session limit reached (1)");
@@ -180,9 +170,10 @@ fn spawn_together(
     handles.into_iter().map(|h| h.join().unwrap()).collect()
 }
 
-fn aider_in(workdir: &std::path::Path) -> SpawnRequest {
+/// A request for `agent_type` in `workdir`, everything else default.
+fn request_in(agent_type: &str, workdir: &std::path::Path) -> SpawnRequest {
     SpawnRequest {
-        agent_type: "aider".into(),
+        agent_type: agent_type.into(),
         workdir: workdir.to_path_buf(),
         ..SpawnRequest::default()
     }
@@ -192,7 +183,7 @@ fn aider_in(workdir: &std::path::Path) -> SpawnRequest {
 fn concurrent_spawns_never_pass_the_session_limit() {
     let tmp = TempDir::new("sessions-limit-race");
     let pty = limited_service(&tmp, 2);
-    let results = spawn_together(&pty, (0..8).map(|_| aider_in(&tmp.0)).collect());
+    let results = spawn_together(&pty, (0..8).map(|_| request_in("aider", &tmp.0)).collect());
     let started: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     for r in &results {
         if let Err(e) = r {
@@ -220,7 +211,7 @@ fn spawns_within_the_limit_all_start_even_when_concurrent() {
     for round in 0..100 {
         // Shells too: with nothing to prepare, a spawn checks the limit while the other one's
         // session is listed but not started yet.
-        let mut req = aider_in(&tmp.0);
+        let mut req = request_in("aider", &tmp.0);
         if round % 2 == 0 {
             req.agent_type = "shell".into();
         }
@@ -241,13 +232,7 @@ fn spawns_within_the_limit_all_start_even_when_concurrent() {
 fn a_spawn_refused_for_the_limit_writes_nothing() {
     let tmp = TempDir::new("sessions-limit-untouched");
     let pty = limited_service(&tmp, 2);
-    let shell = pty
-        .spawn_session(SpawnRequest {
-            agent_type: "shell".into(),
-            workdir: tmp.0.clone(),
-            ..SpawnRequest::default()
-        })
-        .unwrap();
+    let shell = pty.spawn_session(request_in("shell", &tmp.0)).unwrap();
     for round in 0..10 {
         let dirs: Vec<_> = (0..2)
             .map(|k| {
@@ -260,7 +245,7 @@ fn a_spawn_refused_for_the_limit_writes_nothing() {
             .iter()
             .map(|d| SpawnRequest {
                 memory_content: Some("Keep the tests green.".into()),
-                ..aider_in(d)
+                ..request_in("aider", d)
             })
             .collect();
         let results = spawn_together(&pty, requests);
@@ -327,10 +312,8 @@ fn the_idle_watchdog_stops_only_its_own_sessions_and_never_a_login() {
         .unwrap();
     let login = pty
         .spawn_session(SpawnRequest {
-            agent_type: "aider".into(),
             name: Some("needs-login".into()),
-            workdir: tmp.0.clone(),
-            ..SpawnRequest::default()
+            ..request_in("aider", &tmp.0)
         })
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -343,10 +326,8 @@ fn the_idle_watchdog_stops_only_its_own_sessions_and_never_a_login() {
     }
     let own = pty
         .spawn_session(SpawnRequest {
-            agent_type: "shell".into(),
             name: Some("own-idle".into()),
-            workdir: tmp.0.clone(),
-            ..SpawnRequest::default()
+            ..request_in("shell", &tmp.0)
         })
         .unwrap();
     wait_for(
@@ -384,21 +365,9 @@ fn without_coding_adapters_only_the_shell_starts() {
     };
     let pty = ManagedPty::start(config, |_| {}).unwrap();
     assert!(pty.installed_agents().is_empty());
-    let e = pty
-        .spawn_session(SpawnRequest {
-            agent_type: "codex".into(),
-            workdir: tmp.0.clone(),
-            ..SpawnRequest::default()
-        })
-        .unwrap_err();
+    let e = pty.spawn_session(request_in("codex", &tmp.0)).unwrap_err();
     assert!(e.to_string().contains("registerCodingAdapters"), "{e}");
-    let s = pty
-        .spawn_session(SpawnRequest {
-            agent_type: "shell".into(),
-            workdir: tmp.0.clone(),
-            ..SpawnRequest::default()
-        })
-        .unwrap();
+    let s = pty.spawn_session(request_in("shell", &tmp.0)).unwrap();
     pty.stop_session(&s.id, true).unwrap();
 }
 
@@ -413,10 +382,8 @@ fn debug_capture_records_each_sessions_output() {
     let pty = ManagedPty::start(config, |_| {}).unwrap();
     let s = pty
         .spawn_session(SpawnRequest {
-            agent_type: "shell".into(),
-            workdir: tmp.0.clone(),
             initial_task: Some("echo captured-$((6*7))".into()),
-            ..SpawnRequest::default()
+            ..request_in("shell", &tmp.0)
         })
         .unwrap();
     let file = root.join(&s.id).join("output.raw");
@@ -444,14 +411,7 @@ fn only_the_sessions_that_stopped_last_are_kept() {
     let pty = ManagedPty::start(PtyServiceConfig::default(), |_| {})
         .unwrap()
         .keep_stopped(2);
-    let shell = || {
-        pty.spawn_session(SpawnRequest {
-            agent_type: "shell".into(),
-            workdir: tmp.0.clone(),
-            ..SpawnRequest::default()
-        })
-        .unwrap()
-    };
+    let shell = || pty.spawn_session(request_in("shell", &tmp.0)).unwrap();
     let long = shell();
     let ids: Vec<String> = (0..4)
         .map(|_| {

@@ -5,14 +5,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pty_manager::{
-    DeclarativeAdapter, DetectionOptions, PtyManager, RuleSpec, SessionEvent, SessionStatus,
-    ShellAdapter, Signal, SpawnConfig,
+    DeclarativeAdapter, DetectionOptions, PtyManager, QueueReceiver, RuleSpec, SessionEvent,
+    SessionInfo, SessionStatus, ShellAdapter, Signal, SpawnConfig,
 };
 
 use super::core_support::{wait_event, wait_screen, wait_stopped, wait_until};
 
 fn is<'a>(id: &'a str, name: &'a str) -> impl FnMut(&SessionEvent) -> bool + 'a {
     move |e| e.session_id() == id && e.name() == name
+}
+
+/// A manager, its event stream (subscribed before the spawn) and a session of the adapter that
+/// `yaml` declares.
+fn spawn_declared(yaml: &str) -> (PtyManager, QueueReceiver<SessionEvent>, SessionInfo) {
+    let adapter = Arc::new(DeclarativeAdapter::from_yaml(yaml).unwrap());
+    let mgr = PtyManager::new().unwrap();
+    let rx = mgr.events();
+    let s = mgr.spawn(SpawnConfig::with_adapter(adapter)).unwrap();
+    (mgr, rx, s)
 }
 
 #[test]
@@ -110,12 +120,7 @@ rules:
   - { id: f.ready, signal: ready, region: cursor_row, pattern: '^READY>$' }
   - { id: f.continue, signal: prompt, type: config, region: cursor_row, pattern: 'Continue\? \[y/n\]', response: { text: "y" }, safe: true }
 "#;
-    let adapter = Arc::new(DeclarativeAdapter::from_yaml(yaml).unwrap());
-    let mgr = PtyManager::new().unwrap();
-    let rx = mgr.events();
-    let s = mgr
-        .spawn(SpawnConfig::with_adapter(adapter).id("flood-prompt"))
-        .unwrap();
+    let (mgr, rx, s) = spawn_declared(yaml);
     let ev = wait_event(&rx, is(&s.id, "auto_response"));
     let SessionEvent::AutoResponse { record, .. } = ev else {
         unreachable!()
@@ -362,10 +367,7 @@ rules:
   - { id: t.ready, signal: ready, region: cursor_row, pattern: '^ready>$' }
   - { id: t.continue, signal: prompt, type: config, region: cursor_row, pattern: 'Continue\? \[y/n\]', response: { text: "y" }, safe: true }
 "#;
-    let adapter = Arc::new(DeclarativeAdapter::from_yaml(yaml).unwrap());
-    let mgr = PtyManager::new().unwrap();
-    let rx = mgr.events();
-    let s = mgr.spawn(SpawnConfig::with_adapter(adapter)).unwrap();
+    let (mgr, rx, s) = spawn_declared(yaml);
     wait_event(&rx, is(&s.id, "session_ready"));
     mgr.send(&s.id, "write the tests").unwrap();
     wait_event(&rx, is(&s.id, "auto_response"));
@@ -391,10 +393,7 @@ min_enter_delay_ms: 1500
 rules:
   - { id: t.continue, signal: prompt, type: config, region: cursor_row, pattern: 'Continue\? \[y/n\]', response: { text: "y" }, safe: true }
 "#;
-    let adapter = Arc::new(DeclarativeAdapter::from_yaml(yaml).unwrap());
-    let mgr = PtyManager::new().unwrap();
-    let rx = mgr.events();
-    let s = mgr.spawn(SpawnConfig::with_adapter(adapter)).unwrap();
+    let (mgr, rx, s) = spawn_declared(yaml);
     wait_event(&rx, is(&s.id, "auto_response"));
     // The answer is typed; its Enter follows 1.5 s later.
     wait_screen(&mgr, &s.id, "[y/n] y");
