@@ -340,13 +340,17 @@ pub(crate) fn own_origin(origin: &str, shared: &Shared) -> bool {
         return false;
     }
     let ip = addr.ip();
-    let bound = match ip {
+    ip.is_unspecified()
+        || host == url_host(ip)
+        || (ip.is_loopback() && matches!(host, "127.0.0.1" | "localhost" | "[::1]"))
+}
+
+/// `ip` as the host part of a URL (an IPv6 address in brackets).
+fn url_host(ip: std::net::IpAddr) -> String {
+    match ip {
         std::net::IpAddr::V4(v4) => v4.to_string(),
         std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-    };
-    ip.is_unspecified()
-        || host == bound
-        || (ip.is_loopback() && matches!(host, "127.0.0.1" | "localhost" | "[::1]"))
+    }
 }
 
 fn unauthorized_page() -> HttpResponse {
@@ -388,10 +392,7 @@ pub(crate) fn render_head(
     // server answers as; else the bound address: the Host header is the client's to choose.
     let ws_host = match host.rsplit_once(':') {
         Some((h, _)) if own_origin(&format!("http://{host}"), shared) => h.to_owned(),
-        _ => match shared.http_addr.ip() {
-            std::net::IpAddr::V4(v4) => v4.to_string(),
-            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-        },
+        _ => url_host(shared.http_addr.ip()),
     };
     let csp = format!(
         "default-src 'self'; connect-src 'self' ws://{ws_host}:{}; style-src 'self' 'unsafe-inline'; \
