@@ -1322,13 +1322,9 @@ impl Reactor {
         }
     }
 
-    /// DETECTION HOOK: runs once per session whose screen changed in the last batch of reads.
-    ///
-    /// The detection engine will take a snapshot here (skipping while a synchronized update is
-    /// open), feed its state machine with `(now, observation)`, apply the returned actions
-    /// (status changes, events, allowed auto-responses through `queue_write`) and arm timers
-    /// with [`TimerKind::Detection`]. Until it lands, sessions stay `starting` (readiness is not
-    /// guessed) and this pass only flushes the query replies the screen produced.
+    /// Runs once per session whose screen changed in the last batch of reads: flushes the query
+    /// replies the screen produced, then asks for a detection pass (`detect_run`, which may
+    /// put it off under its pace and credit).
     fn detect_pass(&mut self, slot: usize) {
         if self.live(slot).is_some_and(|l| !l.outq.is_empty()) {
             self.flush(slot);
