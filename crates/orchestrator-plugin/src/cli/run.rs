@@ -57,15 +57,27 @@ pub struct Args {
     pub config: Option<PathBuf>,
 }
 
+/// One line on stderr in one write: `eprintln!` writes each piece of its format on its own
+/// (stderr is unbuffered), and the agent's terminal, printed on stdout by another thread, could
+/// land between them on a shared terminal.
+fn say(line: &str) {
+    say_to(&mut std::io::stderr(), line);
+}
+
+fn say_to(w: &mut impl Write, line: &str) {
+    let _ = w.write_all(format!("{line}\n").as_bytes());
+}
+
 fn state_line(id: &str, text: &str) {
     let short: String = id.chars().take(16).collect();
-    eprintln!("\r\n[agent-orchestrator] {short}: {text}");
+    // Starts a line of its own: the agent's terminal may have left the cursor mid-line.
+    say(&format!("\r\n[agent-orchestrator] {short}: {text}"));
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> ExitCode {
     let sink: Arc<dyn Fn(&str) + Send + Sync> =
-        Arc::new(|t: &str| eprintln!("[agent-orchestrator] {t}"));
+        Arc::new(|t: &str| say(&format!("[agent-orchestrator] {t}")));
     let services = match super::start_services(args.config.as_deref(), sink.clone()) {
         Ok(s) => s,
         Err(e) => return fail(2, &e.to_string()),
@@ -87,7 +99,7 @@ pub fn run(args: Args) -> ExitCode {
     let mut workspace_id = None;
     let workdir = match (&args.repo, &services.workspace) {
         (Some(repo), Some(ws)) => {
-            eprintln!("[agent-orchestrator] Cloning {repo}...");
+            say(&format!("[agent-orchestrator] Cloning {repo}..."));
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis())
@@ -105,11 +117,11 @@ pub fn run(args: Args) -> ExitCode {
             };
             match ws.provision(req) {
                 Ok(w) => {
-                    eprintln!(
+                    say(&format!(
                         "[agent-orchestrator] Workspace {} on branch {}",
                         w.path.display(),
                         w.branch
-                    );
+                    ));
                     workspace_id = Some(w.id.clone());
                     w.path
                 }
@@ -267,10 +279,10 @@ pub fn run(args: Args) -> ExitCode {
 
     // Land the work.
     let (Some(ws), Some(wid)) = (&services.workspace, workspace_id) else {
-        eprintln!(
+        say(&format!(
             "[agent-orchestrator] Done. Work left in {}",
             workdir.display()
-        );
+        ));
         return ExitCode::SUCCESS;
     };
     let first_line: String = args
@@ -287,7 +299,7 @@ pub fn run(args: Args) -> ExitCode {
     let sha = match ws.commit(&wid, &message, true) {
         Ok(Some(sha)) => sha,
         Ok(None) => {
-            eprintln!("[agent-orchestrator] No changes to commit in this workspace.");
+            say("[agent-orchestrator] No changes to commit in this workspace.");
             return ExitCode::SUCCESS;
         }
         Err(e) => return fail(3, &format!("Failed to finalize workspace: {e}")),
@@ -296,10 +308,10 @@ pub fn run(args: Args) -> ExitCode {
         return fail(3, &format!("Failed to finalize workspace: {e}"));
     }
     let branch = ws.get(&wid).map(|w| w.branch).unwrap_or_default();
-    eprintln!(
+    say(&format!(
         "[agent-orchestrator] Commit: {}\n[agent-orchestrator] Pushed branch {branch}",
         &sha[..sha.len().min(8)]
-    );
+    ));
     if args.pr {
         let pr = PrRequest {
             title: format!("[agent-orchestrator] {first_line}"),
@@ -311,7 +323,10 @@ pub fn run(args: Args) -> ExitCode {
             ..PrRequest::default()
         };
         match ws.create_pr(&wid, pr) {
-            Ok(pr) => eprintln!("[agent-orchestrator] PR #{}: {}", pr.number, pr.url),
+            Ok(pr) => say(&format!(
+                "[agent-orchestrator] PR #{}: {}",
+                pr.number, pr.url
+            )),
             Err(e) => return fail(3, &format!("Failed to finalize workspace: {e}")),
         }
     }
@@ -319,6 +334,40 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {
-    eprintln!("agent-orchestrator: {message}");
+    say(&format!("agent-orchestrator: {message}"));
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records each `write` call, as an unbuffered stderr would make one syscall of each.
+    #[derive(Default)]
+    struct Calls(Vec<Vec<u8>>);
+
+    impl Write for Calls {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_is_one_write() {
+        let (id, text) = (String::from("pty-1"), String::from("ready → busy"));
+        let mut w = Calls::default();
+        say_to(&mut w, &format!("\r\n[agent-orchestrator] {id}: {text}"));
+        assert_eq!(
+            w.0,
+            [b"\r\n[agent-orchestrator] pty-1: ready \xe2\x86\x92 busy\n".to_vec()]
+        );
+        // What `eprintln!` does with the same format: one write per piece.
+        let mut e = Calls::default();
+        let _ = writeln!(e, "\r\n[agent-orchestrator] {id}: {text}");
+        assert!(e.0.len() > 1, "{:?}", e.0);
+    }
 }

@@ -30,8 +30,14 @@ fn bare_remote(root: &Path) -> std::path::PathBuf {
 }
 
 fn run(home: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_agent-orchestrator"))
-        .arg("run")
+    run_command(home, args)
+        .output()
+        .expect("agent-orchestrator runs")
+}
+
+fn run_command(home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-orchestrator"));
+    cmd.arg("run")
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -41,9 +47,8 @@ fn run(home: &Path, args: &[&str]) -> std::process::Output {
             "CODING_WORKSPACE_CONFIG",
             serde_json::json!({"baseDir": home.join("ws").display().to_string()}).to_string(),
         )
-        .current_dir(home)
-        .output()
-        .expect("agent-orchestrator runs")
+        .current_dir(home);
+    cmd
 }
 
 #[test]
@@ -83,6 +88,50 @@ fn run_shell_task_pushes_a_branch_to_a_bare_remote() {
         log.lines().collect::<Vec<_>>(),
         ["feat: echo hello from the agent > hello.txt", "seed"]
     );
+}
+
+/// On a shared terminal (stdout and stderr one file, as in a shell), every state line is whole
+/// and on a line of its own, however the agent's output, printed by another thread, falls
+/// between them: `eprintln!` wrote each piece of a line separately, and the agent's echo of its
+/// task could land inside one.
+#[test]
+fn run_state_lines_stay_whole_beside_the_agents_terminal() {
+    let tmp = TempDir::new("run-shared");
+    let remote = bare_remote(&tmp.0);
+    let path = tmp.0.join("terminal.txt");
+    let file = std::fs::File::create(&path).unwrap();
+    let status = run_command(
+        &tmp.0,
+        &[
+            "--agent",
+            "shell",
+            "--repo",
+            remote.to_str().unwrap(),
+            "--task",
+            "for i in $(seq 1 300); do echo line $i; done; echo hi > hi.txt",
+        ],
+    )
+    .stdout(file.try_clone().unwrap())
+    .stderr(file)
+    .status()
+    .expect("agent-orchestrator runs");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(status.success(), "{status:?}\n{text}");
+    let prefix = "[agent-orchestrator] ";
+    let mut states = 0;
+    for line in text.split(['\r', '\n']) {
+        if let Some(at) = line.find(prefix) {
+            assert_eq!(at, 0, "a state line shares its line: {line:?}\n{text}");
+            states += usize::from(line.contains(" → "));
+        }
+        assert!(
+            !line.contains("agent-orchestrator]") || line.starts_with(prefix),
+            "{line:?}"
+        );
+    }
+    // pending → starting → ready → busy → stopped, at least.
+    assert!(states >= 4, "{text}");
+    assert!(text.contains("Pushed branch milady/exec-"), "{text}");
 }
 
 #[test]
