@@ -35,6 +35,12 @@ fn run(home: &Path, args: &[&str]) -> std::process::Output {
         .expect("agent-orchestrator runs")
 }
 
+/// `--agent shell --repo REMOTE --task TASK`.
+fn shell_task<'a>(remote: &'a Path, task: &'a str) -> [&'a str; 6] {
+    let repo = remote.to_str().expect("a UTF-8 path");
+    ["--agent", "shell", "--repo", repo, "--task", task]
+}
+
 fn run_command(home: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-orchestrator"));
     cmd.arg("run")
@@ -57,14 +63,7 @@ fn run_shell_task_pushes_a_branch_to_a_bare_remote() {
     let remote = bare_remote(&tmp.0);
     let out = run(
         &tmp.0,
-        &[
-            "--agent",
-            "shell",
-            "--repo",
-            remote.to_str().unwrap(),
-            "--task",
-            "echo hello from the agent > hello.txt",
-        ],
+        &shell_task(&remote, "echo hello from the agent > hello.txt"),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -102,14 +101,10 @@ fn run_state_lines_stay_whole_beside_the_agents_terminal() {
     let file = std::fs::File::create(&path).unwrap();
     let status = run_command(
         &tmp.0,
-        &[
-            "--agent",
-            "shell",
-            "--repo",
-            remote.to_str().unwrap(),
-            "--task",
+        &shell_task(
+            &remote,
             "for i in $(seq 1 300); do echo line $i; done; echo hi > hi.txt",
-        ],
+        ),
     )
     .stdout(file.try_clone().unwrap())
     .stderr(file)
@@ -138,17 +133,7 @@ fn run_state_lines_stay_whole_beside_the_agents_terminal() {
 fn run_reports_failure_and_setup_errors_by_exit_status() {
     let tmp = TempDir::new("run-fail");
     let remote = bare_remote(&tmp.0);
-    let out = run(
-        &tmp.0,
-        &[
-            "--agent",
-            "shell",
-            "--repo",
-            remote.to_str().unwrap(),
-            "--task",
-            "false",
-        ],
-    );
+    let out = run(&tmp.0, &shell_task(&remote, "false"));
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -158,17 +143,7 @@ fn run_reports_failure_and_setup_errors_by_exit_status() {
     let out = run(&tmp.0, &["--agent", "cursor", "--task", "x"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown agent type: cursor"));
-    let out = run(
-        &tmp.0,
-        &[
-            "--agent",
-            "shell",
-            "--repo",
-            tmp.0.join("missing.git").to_str().unwrap(),
-            "--task",
-            "true",
-        ],
-    );
+    let out = run(&tmp.0, &shell_task(&tmp.0.join("missing.git"), "true"));
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Failed to clone repository"),
