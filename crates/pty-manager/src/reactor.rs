@@ -1323,8 +1323,8 @@ impl Reactor {
     }
 
     /// Runs once per session whose screen changed in the last batch of reads: flushes the query
-    /// replies the screen produced, then asks for a detection pass (`detect_run`, which may
-    /// put it off under its pace and credit).
+    /// replies the screen produced, then asks for a detection pass (`detect_run`, which puts it
+    /// off while a flood has spent the session's pass credit, see `PASS_SHARE`).
     fn detect_pass(&mut self, slot: usize) {
         if self.live(slot).is_some_and(|l| !l.outq.is_empty()) {
             self.flush(slot);
