@@ -31,19 +31,37 @@ const WAKER: Token = Token(usize::MAX);
 /// Read buffer; one chunk handed downstream is at most this big. Large, so that under a flood
 /// the screen's fast path (see `Screen::process`) parses only a small share of each batch.
 const READ_BUF: usize = 256 * 1024;
-/// While the screen defers a flood (see `Screen::feed`), it is given output once this many bytes
-/// were read since it last was, not once per full buffer. A terminal read hands out at most the
-/// line discipline's 4 KiB buffer (usually a little less), and a read that finds that buffer empty
-/// while the kernel is refilling it waits for the refill; feeding the screen about every second
-/// read does the screen's work while the kernel refills, and keeps the reader from leaving the
-/// terminal long enough for the program's side to fill up and block. Measured with a raw reader and
-/// both builds in turn (gen.py, direct, 20-40 MB a run, 74 rounds each for ANSI and plain): ANSI
-/// 0.86-0.90x a raw reader at 32 KiB, 0.91-0.94x at 4 KiB, with fewer reader sleeps (the skim is
-/// most of the screen's work there); plain ~3% slower paired (0.92-1.02x, 0.92-0.98x). Feeding
-/// after every read gave ANSI ~0.90x; 8 KiB was as 32 KiB on both. The ring and the subscribers
-/// still get full buffers (smaller chunks cost each subscriber a wake-up per chunk), and output the
-/// screen parses at once keeps them too (its fast path needs them).
+/// While the screen defers a flood (see `Screen::feed`), it is given output between reads, not
+/// once per full buffer, but only when the reader has caught up with the kernel: the last read
+/// came back short of the line discipline's full 4 KiB buffer ([`TTY_FULL_READ`]), so there is
+/// nothing more to read right now and the screen's work delays nothing. After a full read more
+/// output is usually queued behind it, and the reader reads on (each read lets the kernel move the
+/// next 4 KiB, and a reader that falls behind makes the program block on a full terminal, after
+/// which the scheduler tends to put the program on the reader's CPU); it feeds anyway once
+/// [`FEED_BEHIND`] bytes wait, so no pause is longer than the screen's work on that much
+/// (~12 µs of skim for coloured output). The ring and the subscribers still get full buffers
+/// (smaller chunks cost each subscriber a wake-up per chunk), and output the screen parses at
+/// once keeps them too (its fast path needs them).
+///
+/// Measured against a raw reader in the same rounds (gen.py, 100 MB a run, both builds in
+/// rotating order), median ratio to the raw reader: ANSI direct 0.963 against 0.873 for feeding
+/// after every 4 KiB read (32 rounds), 0.983 against 0.953 (24 rounds, a slower hour); plain
+/// direct, busy + stall ANSI and plain unchanged (1.037/1.052, 0.900/0.902, 1.003/1.015, 10-16
+/// rounds); the prompt latency unchanged (p50 0.21-0.23 ms). Fixed steps of 8, 16 and 32 KiB
+/// also beat 4 KiB that day (0.96-1.04), where an earlier day's 20-40 MB runs had found 4 KiB
+/// better than 32 KiB (0.91-0.94 against 0.86-0.90): the caught-up test decides, with the byte
+/// counts as bounds. What costs is when the work runs more than how much of it there is: with
+/// the screen left out the ratio was ~1.0; a busy-wait as long as the skim, in its place, cost
+/// as much as the skim (0.88-0.94), and a skim made twice as costly no more than the skim.
 const FEED_DEFERRED: usize = 4 * 1024;
+/// The most output a deferring screen waits for while reads keep coming back full (see
+/// [`FEED_DEFERRED`]).
+const FEED_BEHIND: usize = 16 * 1024;
+/// A read of at least this many bytes emptied a full line-discipline buffer (Linux's `n_tty`
+/// holds 4 096 bytes, of which a read gets at most 4 095 at a time unless the kernel refilled it
+/// during the read); more output is probably queued behind it. A system with smaller terminal
+/// buffers never reaches it and feeds every [`FEED_DEFERRED`] bytes.
+const TTY_FULL_READ: usize = 4095;
 /// Bytes read from one session before others get a turn (fairness under a flood).
 const READ_BUDGET: usize = 1 << 20;
 /// After the program exited, how long to wait for the rest of the output while another process
@@ -978,13 +996,18 @@ impl Reactor {
             }
             let mut budget = READ_BUDGET;
             // `buf[..fed]` went to the screen already (see `FEED_DEFERRED`), `buf[..filled]`
-            // is read.
-            let (mut filled, mut fed) = (0, 0);
+            // is read; `caught_up`: the last read emptied the terminal's buffer without
+            // filling `TTY_FULL_READ`.
+            let (mut filled, mut fed, mut caught_up) = (0, 0, false);
             loop {
+                let waiting = filled - fed;
                 if filled == buf.len() {
                     deliver(live, &buf[..filled], fed, &mut lag_events);
                     (filled, fed) = (0, 0);
-                } else if live.deferring && filled - fed >= FEED_DEFERRED {
+                } else if live.deferring
+                    && waiting >= FEED_DEFERRED
+                    && (caught_up || waiting >= FEED_BEHIND)
+                {
                     live.deferring = feed_screen(live, &buf[fed..filled]);
                     fed = filled;
                 }
@@ -995,6 +1018,7 @@ impl Reactor {
                     }
                     Ok(n) => {
                         any = true;
+                        caught_up = n < TTY_FULL_READ;
                         filled += n;
                         budget = budget.saturating_sub(n);
                         if budget == 0 {
