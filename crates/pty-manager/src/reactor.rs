@@ -33,8 +33,8 @@ const WAKER: Token = Token(usize::MAX);
 const READ_BUF: usize = 256 * 1024;
 /// While the screen defers a flood (see `Screen::feed`), it is given output between reads, not
 /// once per full buffer, but only when the reader has caught up with the kernel: the last read
-/// came back short of the line discipline's full 4 KiB buffer ([`TTY_FULL_READ`]), so there is
-/// nothing more to read right now and the screen's work delays nothing. After a full read more
+/// came back short of the line discipline's full 4 KiB buffer ([`TTY_FULL_READ`]), so the kernel
+/// most likely had nothing more queued and the screen's work delays no read. After a full read more
 /// output is usually queued behind it, and the reader reads on (each read lets the kernel move the
 /// next 4 KiB, and a reader that falls behind makes the program block on a full terminal, after
 /// which the scheduler tends to put the program on the reader's CPU); it feeds anyway once
@@ -996,8 +996,7 @@ impl Reactor {
             }
             let mut budget = READ_BUDGET;
             // `buf[..fed]` went to the screen already (see `FEED_DEFERRED`), `buf[..filled]`
-            // is read; `caught_up`: the last read emptied the terminal's buffer without
-            // filling `TTY_FULL_READ`.
+            // is read; `caught_up`: the last read came back short of `TTY_FULL_READ`.
             let (mut filled, mut fed, mut caught_up) = (0, 0, false);
             loop {
                 let waiting = filled - fed;
