@@ -290,8 +290,8 @@ fn a_huge_stop_grace_leaves_the_reactor_running() {
 }
 
 /// A subscriber attaching in the middle of a flood gets each byte once: its initial screen and
-/// first chunk do not overlap (the screen is fed in steps of 4-16 KiB while whole buffers go
-/// out).
+/// first chunk do not overlap (the screen is fed between reads, a few KiB at a time, while
+/// whole buffers go out).
 #[test]
 fn attach_during_a_flood_neither_doubles_nor_drops_bytes() {
     use pty_manager::Screen;
