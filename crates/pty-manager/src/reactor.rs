@@ -40,9 +40,8 @@ const READ_BUF: usize = 256 * 1024;
 /// which the scheduler tends to put the program on the reader's CPU); it feeds anyway once at
 /// least [`FEED_BEHIND`] bytes wait (after the fifth full read, ~20 KiB), so no pause is longer
 /// than the screen's work on that much (~15 µs of skim on coloured output). The ring and the
-/// subscribers still get full buffers
-/// (smaller chunks cost each subscriber a wake-up per chunk), and output the screen parses at
-/// once keeps them too (its fast path needs them).
+/// subscribers still get full buffers (smaller chunks cost each subscriber a wake-up per chunk),
+/// and output the screen parses at once keeps them too (its fast path needs them).
 ///
 /// Measured against a raw reader in the same rounds (gen.py, 100 MB a run, both builds in
 /// rotating order), median ratio to the raw reader: ANSI direct 0.963 against 0.873 for feeding
